@@ -1,0 +1,324 @@
+"""The database mirror of the registry: repositories, tags, manifests, layers and sync runs.
+
+Manifests are content-addressed: a digest's manifest and config never change, so a row is
+written once, when the digest is first seen, and never fetched again. Tags and repositories
+are what change; the sync and the notification handler keep them in step with the registry.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from registryui.lib.reference import namespace_of, short_digest
+from registryui.registry import mediatypes
+
+
+class RepositoryQuerySet(models.QuerySet):
+    def named(self, name: str) -> RepositoryQuerySet:
+        return self.filter(name=name)
+
+
+class Repository(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    #: The first path component (``team-a`` of ``team-a/api``); '' for a top-level name.
+    namespace = models.CharField(max_length=255, blank=True, db_index=True)
+    # Denormalised from the tags for fast sorting of big catalogs; see refresh_stats().
+    tag_count = models.PositiveIntegerField(default=0)
+    #: Compressed bytes of the distinct blobs its tags reference (layers, configs, manifests).
+    size = models.BigIntegerField(default=0)
+    #: When a tag last moved, as far as we know (see Tag.changed_at).
+    last_updated_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    #: The last time a sync of this repository completed without error.
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    #: The error of the latest failed sync of this repository; cleared by a successful one.
+    last_sync_error = models.TextField(blank=True)
+    last_sync_error_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RepositoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["namespace", "name"], name="repo_namespace_name"),
+            models.Index(fields=["-last_updated_at", "name"], name="repo_updated"),
+            models.Index(fields=["-size", "name"], name="repo_size"),
+            models.Index(fields=["-tag_count", "name"], name="repo_tag_count"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.namespace = namespace_of(self.name)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return f"/r/{self.name}"
+
+    @property
+    def sync_failed(self) -> bool:
+        return bool(self.last_sync_error) and (
+            self.last_synced_at is None
+            or (self.last_sync_error_at is not None and self.last_sync_error_at > self.last_synced_at)
+        )
+
+    def live_manifest_ids(self) -> set[int]:
+        """Manifests this repository holds through its tags, with the children of its indexes."""
+        tagged = set(self.tags.values_list("manifest_id", flat=True))
+        children = set(
+            IndexChild.objects.filter(index_id__in=tagged).values_list("child_id", flat=True)
+        )
+        return tagged | children
+
+    def refresh_stats(self) -> None:
+        """Recompute tag_count, size and last_updated_at from the tags (a few queries)."""
+        aggregate = self.tags.aggregate(
+            count=models.Count("id"), last=models.Max("changed_at")
+        )
+        manifest_ids = self.live_manifest_ids()
+        self.tag_count = aggregate["count"] or 0
+        self.last_updated_at = aggregate["last"]
+        self.size = blob_bytes(manifest_ids)
+        Repository.objects.filter(pk=self.pk).update(
+            tag_count=self.tag_count, size=self.size, last_updated_at=self.last_updated_at
+        )
+
+
+def blob_bytes(manifest_ids: set[int] | list[int]) -> int:
+    """Bytes of the distinct blobs (manifests, configs, layers) behind these manifests."""
+    if not manifest_ids:
+        return 0
+    blobs: dict[str, int] = {}
+    for digest, size, config_digest, config_size in Manifest.objects.filter(
+        id__in=manifest_ids
+    ).values_list("digest", "size", "config_digest", "config_size"):
+        blobs[digest] = size
+        if config_digest:
+            blobs[config_digest] = config_size
+    for digest, size in Layer.objects.filter(manifest_id__in=manifest_ids).values_list(
+        "digest", "size"
+    ):
+        blobs[digest] = size
+    return sum(blobs.values())
+
+
+class Manifest(models.Model):
+    """One manifest (an image or an index), keyed by digest, shared by every repository."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        INDEX = "index", "Index"
+        OTHER = "other", "Other"
+
+    digest = models.CharField(max_length=135, unique=True)
+    media_type = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    #: The manifest's own bytes (it is a blob in registry storage too).
+    size = models.PositiveIntegerField()
+    #: Compressed size of what a pull downloads: config plus layers; for an index the sum of
+    #: its platform images.
+    total_size = models.BigIntegerField(default=0)
+    raw = models.TextField(help_text="The manifest exactly as the registry served it.")
+    config_digest = models.CharField(max_length=135, blank=True)
+    config_media_type = models.CharField(max_length=255, blank=True)
+    config_size = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(null=True, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    architecture = models.CharField(max_length=64, blank=True)
+    variant = models.CharField(max_length=64, blank=True)
+    #: "linux/amd64" for an image; "linux/amd64, linux/arm64/v8" for an index.
+    platforms = models.CharField(max_length=512, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    #: Entrypoint, Cmd, Env, ExposedPorts, WorkingDir, User, Volumes, StopSignal.
+    config = models.JSONField(default=dict, blank=True)
+    history = models.JSONField(default=list, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["config_digest"], name="manifest_config_digest")]
+
+    def __str__(self) -> str:
+        return self.digest
+
+    @property
+    def short_digest(self) -> str:
+        return short_digest(self.digest)
+
+    @property
+    def is_index(self) -> bool:
+        return self.kind == self.Kind.INDEX
+
+    @property
+    def platform(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    @property
+    def is_docker_format(self) -> bool:
+        return self.media_type in (
+            mediatypes.DOCKER_MANIFEST, mediatypes.DOCKER_MANIFEST_LIST
+        )
+
+
+class Layer(models.Model):
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="layers")
+    position = models.PositiveSmallIntegerField()
+    digest = models.CharField(max_length=135, db_index=True)
+    size = models.BigIntegerField()
+    media_type = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["manifest", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "position"], name="layer_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class IndexChild(models.Model):
+    """A platform entry of an index (OCI image index or Docker manifest list)."""
+
+    index = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="child_links")
+    child = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="parent_links")
+    position = models.PositiveSmallIntegerField()
+    os = models.CharField(max_length=64, blank=True)
+    architecture = models.CharField(max_length=64, blank=True)
+    variant = models.CharField(max_length=64, blank=True)
+    os_version = models.CharField(max_length=128, blank=True)
+    #: BuildKit attestations ("unknown/unknown" with a reference annotation) are not platforms.
+    is_attestation = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["index", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["index", "position"], name="indexchild_position_unique")
+        ]
+        indexes = [models.Index(fields=["child"], name="indexchild_child")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.child_id}"
+
+    @property
+    def platform(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+class Label(models.Model):
+    """One config label, in its own table so that search can use an index on the value."""
+
+    VALUE_MAX_LENGTH = 500
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="label_rows")
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=VALUE_MAX_LENGTH, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "key"], name="label_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class TagQuerySet(models.QuerySet):
+    def for_listing(self) -> TagQuerySet:
+        return self.select_related("manifest").defer(
+            "manifest__raw", "manifest__history", "manifest__config"
+        )
+
+
+class Tag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    #: When the tag last moved to its current digest, as far as we know: the time we observed
+    #: the change (or the push event's time); on first import, the image's build time.
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["repository", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "name"], name="tag_repository_name")
+        ]
+        indexes = [
+            models.Index(fields=["name"], name="tag_name"),
+            models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
+            models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository.name}:{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return f"/r/{self.repository.name}:{self.name}"
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Some repositories failed"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=32, default="command")
+    #: Set when the run synced one repository (``--repository``), blank for a full sync.
+    scope = models.CharField(max_length=255, blank=True)
+    repositories_seen = models.PositiveIntegerField(default=0)
+    repositories_synced = models.PositiveIntegerField(default=0)
+    repositories_failed = models.PositiveIntegerField(default=0)
+    repositories_removed = models.PositiveIntegerField(default=0)
+    tags_seen = models.PositiveIntegerField(default=0)
+    tags_added = models.PositiveIntegerField(default=0)
+    tags_updated = models.PositiveIntegerField(default=0)
+    tags_removed = models.PositiveIntegerField(default=0)
+    manifests_fetched = models.PositiveIntegerField(default=0)
+    requests_made = models.PositiveIntegerField(default=0)
+    requests_by_kind = models.JSONField(default=dict, blank=True)
+    #: A failure of the run as a whole (the catalog could not be listed, ...).
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        indexes = [
+            models.Index(
+                fields=["-finished_at"], name="syncrun_full_finished",
+                condition=Q(scope=""),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Sync {self.started_at:%Y-%m-%d %H:%M:%S} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+
+class SyncRunError(models.Model):
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="errors")
+    repository = models.CharField(max_length=255, blank=True)
+    code = models.CharField(max_length=64, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["run", "repository"]
+
+    def __str__(self) -> str:
+        return f"{self.repository or '(catalog)'}: {self.message}"

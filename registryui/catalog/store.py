@@ -1,0 +1,226 @@
+"""Writing what the registry told us into the database: manifests, tags, repositories.
+
+Used by the full sync, by the notification handler and by cleanup actions, so that all three
+write the same rows the same way. Every function here is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from registryui.lib.iters import chunked
+
+from .manifests import FetchedManifest, summarise_index
+from .models import IndexChild, Label, Layer, Manifest, Repository, Tag
+
+
+def manifest_ids(digests: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in chunked(set(digests)):
+        found.update(Manifest.objects.filter(digest__in=chunk).values_list("digest", "id"))
+    return found
+
+
+def store_manifests(fetched: Iterable[FetchedManifest]) -> dict[str, int]:
+    """Insert the manifests not stored yet, children before their indexes; digest → id.
+
+    Safe against a concurrent writer storing the same digest: rows are inserted with
+    ``ignore_conflicts`` and their ids read back.
+    """
+    by_digest = {m.digest: m for m in fetched}
+    ids = manifest_ids(by_digest)
+    for digest in ids:
+        by_digest.pop(digest, None)
+    if not by_digest:
+        return ids
+    # Children the index entries point at may already be stored; we need their ids too.
+    child_digests = {c.digest for m in by_digest.values() for c in m.children}
+    ids.update(manifest_ids(child_digests - ids.keys() - by_digest.keys()))
+
+    pending = dict(by_digest)
+    while pending:
+        ready = [
+            m for m in pending.values()
+            if all(c.digest in ids for c in m.children)
+        ]
+        if not ready:
+            missing = {c.digest for m in pending.values() for c in m.children} - ids.keys()
+            raise ValueError(f"index children were never fetched: {sorted(missing)[:3]}")
+        _insert(ready, ids)
+        for m in ready:
+            pending.pop(m.digest)
+    return ids
+
+
+def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
+    now = timezone.now()
+    stored_children = {
+        m.id: m
+        for m in Manifest.objects.filter(
+            id__in=[ids[c.digest] for f in batch for c in f.children]
+        ).only("id", "total_size", "created")
+    }
+    for fetched in batch:
+        if fetched.kind == "index":
+            summarise_index(
+                fetched, {c.digest: stored_children.get(ids[c.digest]) for c in fetched.children}
+            )
+    Manifest.objects.bulk_create(
+        [
+            Manifest(
+                digest=f.digest,
+                media_type=f.media_type[:255],
+                kind=f.kind,
+                size=f.size,
+                total_size=f.total_size,
+                raw=f.raw.decode("utf-8", errors="surrogateescape"),
+                config_digest=f.config_digest,
+                config_media_type=f.config_media_type[:255],
+                config_size=f.config_size,
+                created=f.created,
+                os=f.os[:64],
+                architecture=f.architecture[:64],
+                variant=f.variant[:64],
+                platforms=f.platforms[:512],
+                labels=f.labels,
+                config=f.config,
+                history=f.history,
+                fetched_at=now,
+            )
+            for f in batch
+        ],
+        ignore_conflicts=True,
+        batch_size=200,
+    )
+    ids.update(manifest_ids(f.digest for f in batch))
+    Layer.objects.bulk_create(
+        [
+            Layer(
+                manifest_id=ids[f.digest], position=i, digest=layer.digest, size=layer.size,
+                media_type=layer.media_type[:255],
+            )
+            for f in batch
+            for i, layer in enumerate(f.layers)
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    Label.objects.bulk_create(
+        [
+            Label(manifest_id=ids[f.digest], key=key[:255], value=value[: Label.VALUE_MAX_LENGTH])
+            for f in batch
+            for key, value in f.labels.items()
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    IndexChild.objects.bulk_create(
+        [
+            IndexChild(
+                index_id=ids[f.digest], child_id=ids[c.digest], position=i, os=c.os[:64],
+                architecture=c.architecture[:64], variant=c.variant[:64],
+                os_version=c.os_version[:128], is_attestation=c.is_attestation,
+            )
+            for f in batch
+            for i, c in enumerate(f.children)
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+
+
+@dataclass
+class TagChanges:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def replace_tags(
+    repository: Repository,
+    tags: dict[str, str],
+    ids: dict[str, int],
+    *,
+    first_import: bool = False,
+    now: datetime | None = None,
+) -> TagChanges:
+    """Make the repository's tags exactly ``tags`` (name → digest); every digest is in ``ids``.
+
+    A tag that is new in a repository seen for the first time takes its image's build time as
+    ``changed_at`` (we cannot know when it was pushed); any other change takes ``now``.
+    """
+    now = now or timezone.now()
+    existing = {
+        name: (pk, manifest_id)
+        for pk, name, manifest_id in repository.tags.values_list("id", "name", "manifest_id")
+    }
+    changes = TagChanges()
+    created_times: dict[int, datetime | None] = {}
+    if first_import:
+        wanted = {ids[d] for d in tags.values()}
+        for chunk in chunked(wanted):
+            created_times.update(
+                Manifest.objects.filter(id__in=chunk).values_list("id", "created")
+            )
+    to_create, to_update = [], []
+    for name, digest in tags.items():
+        manifest_id = ids[digest]
+        current = existing.get(name)
+        if current is None:
+            changed = now
+            if first_import and created_times.get(manifest_id):
+                changed = min(created_times[manifest_id], now)
+            to_create.append(
+                Tag(repository=repository, name=name, manifest_id=manifest_id,
+                    first_seen_at=now, changed_at=changed)
+            )
+        elif current[1] != manifest_id:
+            to_update.append(Tag(id=current[0], manifest_id=manifest_id, changed_at=now))
+    gone = [pk for name, (pk, _) in existing.items() if name not in tags]
+    Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
+    Tag.objects.bulk_update(to_update, ["manifest_id", "changed_at"], batch_size=500)
+    for chunk in chunked(gone):
+        Tag.objects.filter(id__in=chunk).delete()
+    changes.added, changes.updated, changes.removed = len(to_create), len(to_update), len(gone)
+    return changes
+
+
+def set_tag(
+    repository: Repository, tag: str, manifest_id: int, *, when: datetime | None = None
+) -> bool:
+    """Point one tag at a manifest (creating it if needed); True when anything changed."""
+    when = when or timezone.now()
+    with transaction.atomic():
+        current = (
+            Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
+        )
+        if current is None:
+            Tag.objects.create(
+                repository=repository, name=tag, manifest_id=manifest_id,
+                first_seen_at=when, changed_at=when,
+            )
+        elif current.manifest_id != manifest_id:
+            current.manifest_id = manifest_id
+            current.changed_at = when
+            current.save(update_fields=["manifest", "changed_at"])
+        else:
+            return False
+        repository.refresh_stats()
+    return True
+
+
+def remove_tags(repository: Repository, names: Iterable[str]) -> int:
+    with transaction.atomic():
+        removed, _ = Tag.objects.filter(repository=repository, name__in=list(names)).delete()
+        if removed:
+            repository.refresh_stats()
+    return removed

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.compatibility)
+def check_registry_url(app_configs, **kwargs) -> list[Error]:
+    url = getattr(settings, "REGISTRY_URL", "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            Error(
+                f"REGISTRY_URL={url!r} needs a scheme and a host.",
+                hint="Set it to the registry's base URL, e.g. http://127.0.0.1:5000 or "
+                "https://registry.example.com.",
+                id="registryui.E001",
+            )
+        ]
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return [
+            Error(
+                f"REGISTRY_URL={url!r} must be the registry's base URL, without a path.",
+                hint="Remove /v2/ and anything after the host and port.",
+                id="registryui.E002",
+            )
+        ]
+    return []

@@ -1,0 +1,509 @@
+"""A small, strict client of the Distribution HTTP API v2 (registry 2.8 and 3.x).
+
+One ``requests.Session`` per client with a connection pool sized for the sync's concurrency,
+fixed timeouts, urllib3 retries with backoff on 429/502/503/504 (honouring ``Retry-After``),
+anonymous, Basic or Bearer-token authentication, and one exception type: ``RegistryError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import mediatypes
+from .errors import RegistryError
+
+USER_AGENT = "registryui/0.1 (+https://github.com/registryui/registryui) python-requests"
+#: Manifests are capped at 4 MiB by the registry itself; image configs are small JSON files.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+MAX_CATALOG_PAGE = 1000  # registry 2.8 answers 400 PAGINATION_NUMBER_INVALID above maxentries
+
+_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_CHALLENGE_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class ManifestRef:
+    """What a manifest HEAD tells: the digest, the stored media type and the size in bytes."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+class RequestStats:
+    """Thread-safe counts of the requests a client made, by kind (``manifest_head``, ...)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def __getitem__(self, kind: str) -> int:
+        with self._lock:
+            return self._counts[kind]
+
+
+class _Retry(Retry):
+    """urllib3's Retry, with ``Retry-After`` capped so that a registry cannot park a worker."""
+
+    MAX_RETRY_AFTER = 30.0
+
+    def get_retry_after(self, response):  # type: ignore[override]
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, self.MAX_RETRY_AFTER)
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="…"`` → ("bearer", {...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {
+        key.lower(): (quoted if quoted is not None and quoted != "" else bare or "")
+        for key, quoted, bare in _CHALLENGE_PARAM_RE.findall(rest)
+    }
+    return scheme.lower(), params
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _verify_digest(data: bytes, digest: str) -> None:
+    algorithm, _, expected = digest.partition(":")
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        return
+    actual = hashlib.new(algorithm, data).hexdigest()
+    if actual != expected:
+        raise RegistryError(
+            "The registry sent content that does not match its digest.",
+            code="INVALID_RESPONSE",
+            detail=f"expected {digest}, got {algorithm}:{actual}",
+        )
+
+
+#: (challenge parameters) -> (token, lifetime in seconds); see RegistryClient(token_provider=…).
+TokenProvider = Callable[[dict[str, str]], tuple[str, int]]
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str = "",
+        password: str = "",
+        pool_size: int = 8,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 30.0,
+        retries: int = 3,
+        backoff_factor: float = 0.25,
+        token_provider: TokenProvider | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.username = username
+        self.password = password
+        self.timeout = (connect_timeout, read_timeout)
+        self.token_provider = token_provider
+        self.stats = RequestStats()
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens_lock = threading.Lock()
+
+        retry = _Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            backoff_factor=backoff_factor,
+            backoff_max=10,
+            status_forcelist=(429, 502, 503, 504),
+            allowed_methods=frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        # The pool must hold at least one connection per concurrent worker, or requests would
+        # open and drop connections under load (urllib3 warns "Connection pool is full").
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1), max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, str]:
+        """``GET /v2/``: returns the API version header the registry sends."""
+        response = self._request("GET", "v2/", kind="ping", scope="")
+        return {"api_version": response.headers.get("Docker-Distribution-API-Version", "")}
+
+    def iter_catalog(self, page_size: int = MAX_CATALOG_PAGE) -> Iterator[list[str]]:
+        """Yield the catalog page by page, following the relative ``Link`` header."""
+        if not 1 <= page_size <= MAX_CATALOG_PAGE:
+            raise ValueError(f"page_size must be within 1..{MAX_CATALOG_PAGE}")
+        url: str | None = f"v2/_catalog?n={page_size}"
+        while url:
+            response = self._request("GET", url, kind="catalog", scope="registry:catalog:*")
+            payload = self._json(response)
+            yield list(payload.get("repositories") or [])
+            url = self._next_link(response)
+
+    def list_tags(self, name: str) -> list[str]:
+        """All tags of a repository; ``tags: null`` (every tag deleted) is an empty list.
+
+        2.8 does not paginate this call; 3.x does, with ``Link``: both are followed.
+        """
+        tags: list[str] = []
+        url: str | None = f"v2/{_path(name)}/tags/list"
+        while url:
+            response = self._request("GET", url, kind="tags", scope=f"repository:{name}:pull")
+            payload = self._json(response)
+            tags.extend(payload.get("tags") or [])
+            url = self._next_link(response)
+        return tags
+
+    def head_manifest(self, name: str, reference: str) -> ManifestRef:
+        response = self._request(
+            "HEAD",
+            f"v2/{_path(name)}/manifests/{reference}",
+            kind="manifest_head",
+            scope=f"repository:{name}:pull",
+            headers={"Accept": mediatypes.MANIFEST_ACCEPT},
+        )
+        return self._manifest_ref(response, reference, b"")
+
+    def get_manifest(self, name: str, reference: str) -> tuple[ManifestRef, bytes]:
+        """The manifest's exact bytes and what they are; checked against the digest asked for."""
+        response = self._request(
+            "GET",
+            f"v2/{_path(name)}/manifests/{reference}",
+            kind="manifest_get",
+            scope=f"repository:{name}:pull",
+            headers={"Accept": mediatypes.MANIFEST_ACCEPT},
+        )
+        body = self._read_capped(response)
+        ref = self._manifest_ref(response, reference, body)
+        if ":" in reference:
+            _verify_digest(body, reference)
+        return ref, body
+
+    def get_blob(self, name: str, digest: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
+        response = self._request(
+            "GET",
+            f"v2/{_path(name)}/blobs/{digest}",
+            kind="blob_get",
+            scope=f"repository:{name}:pull",
+            stream=True,
+        )
+        body = self._read_capped(response, max_bytes)
+        _verify_digest(body, digest)
+        return body
+
+    def blob_exists(self, name: str, digest: str) -> bool:
+        try:
+            self._request(
+                "HEAD", f"v2/{_path(name)}/blobs/{digest}", kind="blob_head",
+                scope=f"repository:{name}:pull",
+            )
+        except RegistryError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def upload_blob(self, name: str, data: bytes) -> str:
+        """Upload ``data`` as a blob (POST then a single PUT) unless it is already there."""
+        digest = sha256_digest(data)
+        if self.blob_exists(name, digest):
+            return digest
+        scope = f"repository:{name}:pull,push"
+        started = self._request(
+            "POST", f"v2/{_path(name)}/blobs/uploads/", kind="blob_upload", scope=scope,
+            expect=(202,),
+        )
+        location = started.headers.get("Location")
+        if not location:
+            raise RegistryError("The registry did not say where to upload.", code="INVALID_RESPONSE")
+        separator = "&" if "?" in location else "?"
+        self._request(
+            "PUT",
+            f"{location}{separator}digest={quote(digest)}",
+            kind="blob_upload",
+            scope=scope,
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+            expect=(201,),
+        )
+        return digest
+
+    def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT exact manifest bytes under a tag or digest; returns the digest the registry gives."""
+        response = self._request(
+            "PUT",
+            f"v2/{_path(name)}/manifests/{reference}",
+            kind="manifest_put",
+            scope=f"repository:{name}:pull,push",
+            data=body,
+            headers={"Content-Type": media_type},
+            expect=(201,),
+        )
+        return response.headers.get("Docker-Content-Digest") or sha256_digest(body)
+
+    def delete_manifest(self, name: str, reference: str) -> None:
+        self._request(
+            "DELETE",
+            f"v2/{_path(name)}/manifests/{reference}",
+            kind="manifest_delete",
+            scope=f"repository:{name}:delete",
+            expect=(202, 200, 204),
+        )
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        scope: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        stream: bool = False,
+        expect: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        full_url = urljoin(self.base_url, url)
+        response = self._send(method, full_url, kind, scope, headers, data, stream)
+        if response.status_code == 401:
+            scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            if scheme == "bearer" and "realm" in params:
+                self._authenticate_bearer(params, cache_key=scope)
+                response.close()
+                response = self._send(method, full_url, kind, scope, headers, data, stream)
+        if response.status_code in expect:
+            return response
+        raise self._error(response)
+
+    def _send(self, method, url, kind, scope, headers, data, stream) -> requests.Response:
+        request_headers = dict(headers or {})
+        auth = None
+        token = self._cached_token(scope)
+        if token:
+            request_headers["Authorization"] = f"Bearer {token}"
+        elif self.username:
+            auth = (self.username, self.password)
+        self.stats.add(kind)
+        try:
+            return self.session.request(
+                method, url, headers=request_headers, data=data, auth=auth,
+                timeout=self.timeout, stream=stream, allow_redirects=True,
+            )
+        except requests.Timeout as exc:
+            raise RegistryError.from_code("TIMEOUT", detail=_short(exc)) from exc
+        except requests.exceptions.RetryError as exc:
+            raise RegistryError.from_code("UNAVAILABLE", detail=_short(exc)) from exc
+        except requests.ConnectionError as exc:
+            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+        except requests.RequestException as exc:
+            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+
+    def _cached_token(self, scope: str) -> str | None:
+        with self._tokens_lock:
+            entry = self._tokens.get(scope)
+        if entry and entry[1] > time.monotonic():
+            return entry[0]
+        return None
+
+    def _authenticate_bearer(self, challenge: dict[str, str], *, cache_key: str) -> None:
+        if challenge.get("error") == "insufficient_scope" and self._cached_token(cache_key):
+            # We already presented a token for this scope: asking again would loop.
+            raise RegistryError.from_code("DENIED", status=401, detail=challenge.get("scope", ""))
+        if self.token_provider is not None:
+            token, lifetime = self.token_provider(challenge)
+        else:
+            token, lifetime = self._fetch_token(challenge)
+        # Keep a margin so that a token is never presented in its last seconds.
+        expires = time.monotonic() + max(lifetime - 10, 1)
+        with self._tokens_lock:
+            self._tokens[cache_key] = (token, expires)
+
+    def _fetch_token(self, challenge: dict[str, str]) -> tuple[str, int]:
+        params: list[tuple[str, str]] = []
+        if challenge.get("service"):
+            params.append(("service", challenge["service"]))
+        for scope in challenge.get("scope", "").split(" "):
+            if scope:
+                params.append(("scope", scope))
+        auth = (self.username, self.password) if self.username else None
+        self.stats.add("token")
+        try:
+            response = self.session.get(
+                challenge["realm"], params=params, auth=auth, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise RegistryError(
+                "The registry's token server cannot be reached.", code="UNREACHABLE",
+                detail=_short(exc),
+            ) from exc
+        if response.status_code in (401, 403):
+            raise RegistryError(
+                "The registry's token server refused our credentials.", code="UNAUTHORIZED",
+                status=response.status_code,
+            )
+        if response.status_code != 200:
+            raise RegistryError(
+                f"The registry's token server answered HTTP {response.status_code}.",
+                code="UNAVAILABLE", status=response.status_code,
+            )
+        payload = self._json(response)
+        token = payload.get("token") or payload.get("access_token")
+        if not token:
+            raise RegistryError("The token server sent no token.", code="INVALID_RESPONSE")
+        try:
+            lifetime = int(payload.get("expires_in") or 60)
+        except (TypeError, ValueError):
+            lifetime = 60
+        return token, lifetime
+
+    def _error(self, response: requests.Response) -> RegistryError:
+        status = response.status_code
+        code, detail = "", ""
+        if response.request.method != "HEAD":
+            try:
+                errors = response.json().get("errors") or []
+            except ValueError:
+                errors = []
+            if errors and isinstance(errors[0], dict):
+                code = str(errors[0].get("code") or "")
+                detail = str(errors[0].get("message") or "")
+        response.close()
+        if not code:
+            path = response.request.path_url or ""
+            code = {
+                401: "UNAUTHORIZED",
+                403: "DENIED",
+                404: "MANIFEST_UNKNOWN" if "/manifests/" in path else
+                     "BLOB_UNKNOWN" if "/blobs/" in path else "NAME_UNKNOWN",
+                405: "UNSUPPORTED",
+                429: "TOOMANYREQUESTS",
+            }.get(status, "UNAVAILABLE" if status >= 500 else "")
+        if status == 401:
+            _, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            if params.get("error") == "insufficient_scope":
+                code = "DENIED"
+        if code:
+            return RegistryError.from_code(code, status=status, detail=detail)
+        return RegistryError(f"The registry answered HTTP {status}.", status=status, detail=detail)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise RegistryError.from_code("INVALID_RESPONSE", detail="not JSON") from exc
+        if not isinstance(payload, dict):
+            raise RegistryError.from_code("INVALID_RESPONSE", detail="not a JSON object")
+        return payload
+
+    @staticmethod
+    def _read_capped(response: requests.Response, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RegistryError(
+                        "The registry sent a document larger than we accept.",
+                        code="INVALID_RESPONSE", detail=f"more than {max_bytes} bytes",
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    @staticmethod
+    def _manifest_ref(response: requests.Response, reference: str, body: bytes) -> ManifestRef:
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest:
+            if body:
+                digest = sha256_digest(body)
+            elif ":" in reference:
+                digest = reference
+            else:
+                raise RegistryError(
+                    "The registry sent no Docker-Content-Digest header.", code="INVALID_RESPONSE"
+                )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if body and media_type in ("", "application/json", "text/plain"):
+            media_type = _media_type_from_body(body) or media_type
+        try:
+            size = int(response.headers.get("Content-Length") or len(body))
+        except ValueError:
+            size = len(body)
+        return ManifestRef(digest=digest, media_type=media_type, size=len(body) or size)
+
+    def _next_link(self, response: requests.Response) -> str | None:
+        match = _LINK_RE.search(response.headers.get("Link", ""))
+        return urljoin(self.base_url, match.group(1)) if match else None
+
+
+def _media_type_from_body(body: bytes) -> str:
+    import json
+
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(document, dict):
+        if document.get("mediaType"):
+            return str(document["mediaType"])
+        if "manifests" in document:
+            return mediatypes.OCI_INDEX
+        if "config" in document:
+            return mediatypes.OCI_MANIFEST
+    return ""
+
+
+def _path(name: str) -> str:
+    # Repository names are validated against the grammar before they get here; quoting keeps
+    # a stray character from turning into a different URL all the same.
+    return quote(name, safe="/")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."

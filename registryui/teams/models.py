@@ -1,0 +1,102 @@
+"""Teams, their members and their grants on repository patterns; site-wide access settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .patterns import validate_pattern
+
+
+class Level(models.IntegerChoices):
+    """Each level includes the ones before it; they follow the registry's own actions."""
+
+    VIEW = 10, "view"  # see and pull
+    PUSH = 20, "push"  # push images; in the UI: add and move tags
+    DELETE = 30, "delete"  # delete tags and images, run retention
+    ADMIN = 40, "admin"  # all of these, and manage the team's own grants
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="registry_teams", blank=True
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Grant(models.Model):
+    """A team's level on the repositories whose names match a glob (``*`` crosses ``/``)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="grants")
+    pattern = models.CharField(
+        max_length=255,
+        validators=[validate_pattern],
+        help_text="A glob on repository names: team-a/* matches team-a/api and team-a/x/y; "
+        "* matches everything; ? matches one character.",
+    )
+    level = models.PositiveSmallIntegerField(choices=Level.choices, default=Level.VIEW)
+
+    class Meta:
+        ordering = ["team", "pattern"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "pattern"], name="grant_team_pattern")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.get_level_display()} on {self.pattern}"
+
+
+class SiteSettings(models.Model):
+    """The one row of site-wide access settings (edited in the admin)."""
+
+    anonymous_view = models.BooleanField(
+        default=False,
+        help_text="Let visitors who are not logged in view (and pull) public repositories.",
+    )
+    public_patterns = models.TextField(
+        blank=True,
+        default="*",
+        help_text="One glob per line: what anonymous visitors may view when anonymous "
+        "viewing is on.",
+    )
+    no_team_patterns = models.TextField(
+        blank=True,
+        help_text="One glob per line: what a logged-in user in no team may view "
+        "(nothing when empty).",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return "Site settings"
+
+    def clean(self) -> None:
+        for field in ("public_patterns", "no_team_patterns"):
+            for pattern in split_patterns(getattr(self, field)):
+                try:
+                    validate_pattern(pattern)
+                except ValidationError as exc:
+                    raise ValidationError({field: exc.messages}) from None
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> SiteSettings:
+        obj = cls.objects.filter(pk=1).first()
+        return obj if obj is not None else cls(pk=1)
+
+
+def split_patterns(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]

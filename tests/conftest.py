@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registryui.devtools.images import Layout
+from registryui.devtools.registry import RegistryProcess
+
+PLAIN_STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_static_storage():
+    """Tests render templates without running collectstatic first."""
+    from django.test import override_settings
+
+    with override_settings(STORAGES=PLAIN_STORAGES):
+        yield
+
+
+@pytest.fixture
+def registry_factory(tmp_path: Path):
+    """Start real registries with options; all are stopped at the end of the test."""
+    started: list[RegistryProcess] = []
+
+    def start(**options) -> RegistryProcess:
+        root = tmp_path / f"registry{len(started)}"
+        process = RegistryProcess(root, **options).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def registry(registry_factory) -> RegistryProcess:
+    return registry_factory()
+
+
+@pytest.fixture
+def use_registry(settings, registry: RegistryProcess) -> RegistryProcess:
+    """Point the app at the test's registry."""
+    settings.REGISTRY_URL = registry.url
+    settings.REGISTRY_PUBLIC_HOST = "registry.example.com"
+    settings.REGISTRY_RETRIES = 1
+    return registry
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return Layout(tmp_path / "layout")
