@@ -85,7 +85,7 @@ def forget(user) -> None:
 
 
 def _load(user) -> Access:
-    if user is None or not getattr(user, "is_active", False) and user.is_authenticated:
+    if user is None or (user.is_authenticated and not user.is_active):
         return Access(rules=())
     if user.is_authenticated and user.is_superuser:
         return Access(rules=(Rule("*", Level.ADMIN, "superuser"),), superuser=True)
