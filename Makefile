@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 ## Start a real local registry with sample images and serve the UI on http://127.0.0.1:8000
+## (other addresses: make demo DEMO_REGISTRY_PORT=5001 DEMO_BIND=127.0.0.1:8001)
 demo: $(STAMP)
 	$(PY) -m registryui.devtools.demo
 
@@ -29,9 +30,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+## Benchmarks (not tests): results and how to read them in docs/BENCHMARKS.md
 bench: $(STAMP)
-	$(PY) bench/sync.py
-	$(PY) bench/pages.py
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

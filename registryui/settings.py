@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
+from registryui.core.logging import logging_config
 from registryui.lib.env import (
     env_bool,
     env_float,
@@ -18,8 +24,8 @@ from registryui.lib.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
-#: The development fallback; production start-up refuses it (see registryui/checks.py).
-INSECURE_SECRET_KEY = "django-insecure-registryui-development-key-change-me"
+#: The development fallback; production start-up refuses it (see "Production" below).
+INSECURE_SECRET_KEY = "django-insecure-registryui-development-key-change-me"  # noqa: S105
 SECRET_KEY = env_secret("SECRET_KEY", INSECURE_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -45,7 +51,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registryui.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "registryui.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,6 +127,36 @@ SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 8, minimum=1)
 #: Repositories asked for per /v2/_catalog page (registry 2.8 rejects more than 1000).
 SYNC_CATALOG_PAGE_SIZE = env_int("SYNC_CATALOG_PAGE_SIZE", 1000, minimum=1)
 
+# -- token server for docker push/pull (registryui.tokens; README "Token authentication") ------
+#: The registry runs with ``auth.token`` pointing at /auth/token: the endpoint answers, and the
+#: app signs its own registry tokens in-process with the same key.
+TOKEN_AUTH_ENABLED = env_bool("TOKEN_AUTH_ENABLED", False)
+#: ``iss`` of every token; the registry's ``auth.token.issuer`` must be the same string.
+TOKEN_ISSUER = env_str("TOKEN_ISSUER", "registryui")
+#: ``aud`` of every token; the registry's ``auth.token.service`` must be the same string.
+TOKEN_SERVICE = env_str("TOKEN_SERVICE", "registry")
+#: The token URL as clients reach it (the registry's ``auth.token.realm``), for `token_keys`.
+TOKEN_REALM = env_str("TOKEN_REALM", "http://127.0.0.1:8000/auth/token")
+#: PEM private key (EC P-256 → ES256, RSA → RS256) and its certificate, made by `token_keys`.
+TOKEN_KEY_FILE = env_str("TOKEN_KEY_FILE", str(VAR_DIR / "token" / "key.pem"))
+TOKEN_CERT_FILE = env_str("TOKEN_CERT_FILE", str(VAR_DIR / "token" / "cert.pem"))
+#: Seconds a registry token lives.
+TOKEN_EXPIRY = env_int("TOKEN_EXPIRY", 300, minimum=30)
+#: Failed logins per client address within the window before /auth/token answers 429.
+TOKEN_LOGIN_FAILURE_LIMIT = env_int("TOKEN_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+TOKEN_LOGIN_FAILURE_WINDOW = env_int("TOKEN_LOGIN_FAILURE_WINDOW", 300, minimum=1)
+
+# -- browse pages (registryui.catalog: freshness banners) --------------------------------------
+#: Seconds after the last complete sync when pages say the data may be out of date.
+SYNC_STALE_AFTER = env_int("SYNC_STALE_AFTER", 3600, minimum=1)
+
+# -- registry notifications and the sync worker (registryui.events; README "Registry notifications")
+#: The shared secret the registry sends as ``Authorization: Bearer <token>`` to /events/registry.
+#: Empty turns the endpoint off (it answers 503). REGISTRY_EVENTS_TOKEN_FILE also works.
+REGISTRY_EVENTS_TOKEN = env_secret("REGISTRY_EVENTS_TOKEN", "")
+#: Seconds between the starts of two full syncs of ``sync_registry --loop`` (its --interval).
+SYNC_INTERVAL = env_int("SYNC_INTERVAL", 600, minimum=1)
+
 # -- sessions, cookies, security ----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -126,16 +164,83 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+#: The site's own 403 page (Django's default has inline CSS, which the CSP blocks).
+CSRF_FAILURE_VIEW = "registryui.core.views.csrf_failure"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "urllib3": {"level": "WARNING"},
-    },
+# == Production (deployment: docs/OPERATIONS.md) ==============================================
+# Everything below hardens the app for serving real users; `manage.py check --deploy` is clean
+# with the variables documented in .env.example (BEHIND_HTTPS_PROXY=true and a real key).
+
+#: The keys every production start-up refuses: the development fallback, the placeholder of
+#: old .env.example files, and nothing at all.
+REFUSED_SECRET_KEYS = frozenset({INSECURE_SECRET_KEY, "change-me-to-a-long-random-string", ""})
+if "pytest" in sys.modules and SECRET_KEY == INSECURE_SECRET_KEY:
+    # The test suite runs with DEBUG off but is no deployment. Export a throwaway key so that
+    # the servers and workers the tests start as subprocesses inherit it and start too.
+    SECRET_KEY = os.environ["SECRET_KEY"] = "tests-only-" + secrets.token_urlsafe(48)
+if not DEBUG and SECRET_KEY in REFUSED_SECRET_KEYS:
+    raise ImproperlyConfigured(
+        "Refusing to start with DEBUG off and "
+        + ("no SECRET_KEY" if not SECRET_KEY else "the default SECRET_KEY")
+        + ": set SECRET_KEY (or SECRET_KEY_FILE) to a long random string, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
+        "or set DEBUG=true on a development machine."
+    )
+#: Old keys still accepted for sessions and signed data while a new SECRET_KEY rolls out.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+
+#: Browsers reach the UI over HTTPS through a TLS-terminating reverse proxy that sets
+#: ``X-Forwarded-Proto``. Turns on the HTTPS redirect, secure cookies and HSTS. Off by default
+#: so that plain-HTTP development and the test client work; .env.example turns it on.
+BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY", False)
+#: Addresses (IPs, networks, or ``*``) of the proxies allowed to set X-Forwarded-Proto and
+#: X-Forwarded-For; gunicorn reads the same variable for its ``forwarded_allow_ips``.
+FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS", ["127.0.0.1", "::1"])
+if BEHIND_HTTPS_PROXY:
+    # registryui.core.middleware.TrustedProxyMiddleware drops this header unless it comes
+    # from FORWARDED_ALLOW_IPS, so a client cannot claim HTTPS for itself.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # Machine-to-machine endpoints on the internal network speak plain HTTP: the registry's
+    # notifications (a redirect would count as delivered and lose the event) and health checks.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^events/registry$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if BEHIND_HTTPS_PROXY else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Turning these off is a deliberate choice (e.g. other hosts under the domain still use plain
+# HTTP), so `check --deploy` need not repeat it at every start.
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+#: The Content-Security-Policy of every response (registryui.core.middleware): scripts,
+#: styles, fonts and images only from our own static files, no inline code, no eval (htmx
+#: runs with ``allowEval: false``), no plugins, no framing, forms post only to us.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
 }
+#: Report violations without blocking (default in DEBUG, where Django's error pages use
+#: inline code).
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", DEBUG)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+#: One JSON object per line on stdout (``json``), or readable lines (``plain``).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or plain.")
+LOGGING = logging_config(level=env_str("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)

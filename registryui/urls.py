@@ -12,3 +12,9 @@ urlpatterns = [
     path("", include("registryui.cleanup.urls")),
     path("", include("registryui.catalog.urls")),
 ]
+
+# Error pages (registryui/core/views.py): 400 shows the reference grammar, 404 a search link.
+handler400 = "registryui.core.views.bad_request"
+handler403 = "registryui.core.views.permission_denied"
+handler404 = "registryui.core.views.page_not_found"
+handler500 = "registryui.core.views.server_error"

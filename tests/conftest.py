@@ -14,11 +14,13 @@ PLAIN_STORAGES = {
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _plain_static_storage():
-    """Tests render templates without running collectstatic first."""
+def _plain_static_storage(tmp_path_factory):
+    """Tests render templates without running collectstatic first; STATIC_ROOT exists (empty)
+    so that WhiteNoise does not warn about a missing var/staticfiles on a clean checkout."""
     from django.test import override_settings
 
-    with override_settings(STORAGES=PLAIN_STORAGES):
+    static_root = tmp_path_factory.mktemp("static-root")
+    with override_settings(STORAGES=PLAIN_STORAGES, STATIC_ROOT=static_root):
         yield
 
 

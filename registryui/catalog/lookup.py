@@ -68,6 +68,4 @@ def _held_by(repository: Repository, manifest: Manifest) -> bool:
     """True when a tag of the repository is this manifest or an index that lists it."""
     if Tag.objects.filter(repository=repository, manifest=manifest).exists():
         return True
-    return Tag.objects.filter(
-        repository=repository, manifest__child_links__child=manifest
-    ).exists()
+    return Tag.objects.filter(repository=repository, manifest__child_links__child=manifest).exists()

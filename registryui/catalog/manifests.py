@@ -177,8 +177,10 @@ def summarise_index(index: FetchedManifest, children: dict[str, Any]) -> None:
         child = children.get(entry.digest)
         if child is not None:
             total += child.total_size or 0
-            if not entry.is_attestation and child.created and (
-                created is None or child.created > created
+            if (
+                not entry.is_attestation
+                and child.created
+                and (created is None or child.created > created)
             ):
                 created = child.created
         if not entry.is_attestation and entry.platform and entry.platform not in platforms:
@@ -196,8 +198,9 @@ def parse_timestamp(value: Any) -> datetime | None:
     # Python reads at most microseconds: trim a longer fraction.
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
+        # Only the digits right after the dot: "+02:00" after them is the zone, not fraction.
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:
         parsed = datetime.fromisoformat(text)

@@ -44,10 +44,7 @@ def store_manifests(fetched: Iterable[FetchedManifest]) -> dict[str, int]:
 
     pending = dict(by_digest)
     while pending:
-        ready = [
-            m for m in pending.values()
-            if all(c.digest in ids for c in m.children)
-        ]
+        ready = [m for m in pending.values() if all(c.digest in ids for c in m.children)]
         if not ready:
             missing = {c.digest for m in pending.values() for c in m.children} - ids.keys()
             raise ValueError(f"index children were never fetched: {sorted(missing)[:3]}")
@@ -101,7 +98,10 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
     Layer.objects.bulk_create(
         [
             Layer(
-                manifest_id=ids[f.digest], position=i, digest=layer.digest, size=layer.size,
+                manifest_id=ids[f.digest],
+                position=i,
+                digest=layer.digest,
+                size=layer.size,
                 media_type=layer.media_type[:255],
             )
             for f in batch
@@ -122,9 +122,14 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
     IndexChild.objects.bulk_create(
         [
             IndexChild(
-                index_id=ids[f.digest], child_id=ids[c.digest], position=i, os=c.os[:64],
-                architecture=c.architecture[:64], variant=c.variant[:64],
-                os_version=c.os_version[:128], is_attestation=c.is_attestation,
+                index_id=ids[f.digest],
+                child_id=ids[c.digest],
+                position=i,
+                os=c.os[:64],
+                architecture=c.architecture[:64],
+                variant=c.variant[:64],
+                os_version=c.os_version[:128],
+                is_attestation=c.is_attestation,
             )
             for f in batch
             for i, c in enumerate(f.children)
@@ -168,9 +173,7 @@ def replace_tags(
     if first_import:
         wanted = {ids[d] for d in tags.values()}
         for chunk in chunked(wanted):
-            created_times.update(
-                Manifest.objects.filter(id__in=chunk).values_list("id", "created")
-            )
+            created_times.update(Manifest.objects.filter(id__in=chunk).values_list("id", "created"))
     to_create, to_update = [], []
     for name, digest in tags.items():
         manifest_id = ids[digest]
@@ -180,8 +183,13 @@ def replace_tags(
             if first_import and created_times.get(manifest_id):
                 changed = min(created_times[manifest_id], now)
             to_create.append(
-                Tag(repository=repository, name=name, manifest_id=manifest_id,
-                    first_seen_at=now, changed_at=changed)
+                Tag(
+                    repository=repository,
+                    name=name,
+                    manifest_id=manifest_id,
+                    first_seen_at=now,
+                    changed_at=changed,
+                )
             )
         elif current[1] != manifest_id:
             to_update.append(Tag(id=current[0], manifest_id=manifest_id, changed_at=now))
@@ -200,13 +208,14 @@ def set_tag(
     """Point one tag at a manifest (creating it if needed); True when anything changed."""
     when = when or timezone.now()
     with transaction.atomic():
-        current = (
-            Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
-        )
+        current = Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
         if current is None:
             Tag.objects.create(
-                repository=repository, name=tag, manifest_id=manifest_id,
-                first_seen_at=when, changed_at=when,
+                repository=repository,
+                name=tag,
+                manifest_id=manifest_id,
+                first_seen_at=when,
+                changed_at=when,
             )
         elif current.manifest_id != manifest_id:
             current.manifest_id = manifest_id

@@ -4,19 +4,26 @@ Steps: list the catalog (following ``Link``) → list each repository's tags →
 for its digest → GET the manifest and config only for digests not stored yet → write each
 repository's tags in one short transaction → drop repositories the catalog no longer lists.
 
-HTTP runs on a bounded pool of threads; the database is written only by the calling thread,
-one repository at a time, so SQLite and PostgreSQL behave the same and a failure in one
+Every request runs on one pool of ``SYNC_CONCURRENCY`` threads, so the registry never sees more
+requests at once than that. The calling thread never waits on a single request: it hands out
+the next step of a repository when the previous one answers (tags listed → HEADs → manifests),
+keeps a bounded window of repositories in flight, and is the only thread that touches the
+database, one repository at a time. SQLite and PostgreSQL behave the same, and a failure in one
 repository leaves its previous rows untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -24,23 +31,30 @@ from django.utils import timezone
 
 from registryui.lib.iters import chunked
 from registryui.registry import RegistryClient, RegistryError
-from registryui.registry.mediatypes import IMAGE_CONFIG_TYPES
+from registryui.registry.client import MAX_CATALOG_PAGE
 
 from .manifests import FetchedManifest, ManifestFormatError, apply_config, parse_manifest
-from .models import Manifest, Repository, SyncRun, SyncRunError
+from .models import Manifest, Repository, SyncRun, SyncRunError, Tag
 from .store import manifest_ids, replace_tags, store_manifests
 
 log = logging.getLogger(__name__)
 
+#: Unchanged repositories get their ``last_synced_at`` in one UPDATE per this many names.
+TOUCH_BATCH = 500
+
+
+def _interrupted() -> RegistryError:
+    return RegistryError("The sync was interrupted.", code="INTERRUPTED")
+
 
 @dataclass
 class RepositorySnapshot:
-    """What the registry said about one repository; built by a worker, stored by the caller."""
+    """What the registry said about one repository; built by the workers, stored by the caller."""
 
     name: str
     tags: dict[str, str] = field(default_factory=dict)
     manifests: dict[str, FetchedManifest] = field(default_factory=dict)
-    #: The registry says the repository does not exist (only meaningful for --repository).
+    #: The registry says the repository does not exist (404 ``NAME_UNKNOWN`` on its tag list).
     missing: bool = False
     error: RegistryError | None = None
 
@@ -65,14 +79,23 @@ class ManifestFetcher:
     """Fetches each unknown digest once per run, however many repositories or threads want it.
 
     Content addressing makes this safe: whichever repository we fetch a digest through, its
-    manifest and config are the same bytes.
+    manifest and config are the same bytes. ``known`` holds the digests already stored.
     """
 
-    def __init__(self, client: RegistryClient, known: set[str]) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        known: set[str],
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.client = client
         self.known = known
         self.fetched = 0
+        self.should_stop = should_stop
         self._lock = threading.Lock()
+        # Finished fetches stay here until stored(), so that a repository whose own sync
+        # failed does not make the next repository with the same digest fetch it again.
         self._inflight: dict[str, Future] = {}
 
     def ensure(self, repository: str, digest: str) -> list[FetchedManifest]:
@@ -96,24 +119,59 @@ class ManifestFetcher:
                 raise
         return future.result()
 
+    def stored(self, digests: Iterable[str]) -> None:
+        """These manifests are in the database now: nobody needs to fetch them again."""
+        with self._lock:
+            for digest in digests:
+                self.known.add(digest)
+                self._inflight.pop(digest, None)
+
     def _fetch_tree(self, repository: str, digest: str) -> list[FetchedManifest]:
+        if self.should_stop():
+            raise _interrupted()
         ref, raw = self.client.get_manifest(repository, digest)
         try:
             fetched = parse_manifest(digest, ref.media_type, raw)
         except (ManifestFormatError, KeyError, TypeError, ValueError) as exc:
             raise RegistryError(
-                f"The manifest {digest} cannot be read.", code="INVALID_RESPONSE",
+                f"The manifest {digest} cannot be read.",
+                code="INVALID_RESPONSE",
                 detail=str(exc),
             ) from exc
         with self._lock:
             self.fetched += 1
         result: list[FetchedManifest] = []
-        if fetched.kind == "image" and fetched.config_media_type in IMAGE_CONFIG_TYPES:
+        if fetched.wants_config:
             apply_config(fetched, self.client.get_blob(repository, fetched.config_digest))
+        # Children are fetched by this same worker: the request pool stays bounded, and a
+        # worker never waits on work that is queued behind it.
         for child in fetched.children:
             result.extend(self.ensure(repository, child.digest))
         result.append(fetched)  # children first, as store_manifests needs them
         return result
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    event: threading.Event, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
+) -> Iterator[None]:
+    """SIGTERM or Ctrl-C asks the sync to stop cleanly (nothing is removed, the run is
+    recorded); a second Ctrl-C interrupts at once. Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 class Syncer:
@@ -130,15 +188,21 @@ class Syncer:
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.client = client
-        self.concurrency = concurrency or settings.SYNC_CONCURRENCY
-        self.page_size = min(page_size or settings.SYNC_CATALOG_PAGE_SIZE, 1000)
+        self.concurrency = max(concurrency or settings.SYNC_CONCURRENCY, 1)
+        self.page_size = min(max(page_size or settings.SYNC_CATALOG_PAGE_SIZE, 1), MAX_CATALOG_PAGE)
         self.trigger = trigger
         self.stop_event = stop_event or threading.Event()
         self.on_progress = on_progress or (lambda progress: None)
         self.progress = Progress()
         self.run_record: SyncRun | None = None
+        self.fetcher: ManifestFetcher | None = None
+        #: Set when the registry stopped answering: the rest of the run is skipped.
+        self.abort_error: RegistryError | None = None
         self._requests_at_start = 0
         self._kinds_at_start: dict[str, int] = {}
+        self._touched: list[str] = []
+        # One connection per worker, or urllib3 would open and drop connections under load.
+        client.ensure_pool_size(self.concurrency)
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -150,10 +214,10 @@ class Syncer:
             else:
                 names = self.list_catalog()
                 self.sync_repositories(names)
-                if self.progress.catalog_complete and not self.stopped:
+                if self.progress.catalog_complete and not self.halted:
                     self.remove_missing(names)
-        except Exception as exc:  # recorded on the run, then re-raised for the caller's log
-            run.error = run.error or f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # recorded on the run, then re-raised for the caller
+            run.error = run.error or f"{type(exc).__name__}: {exc}".rstrip(": ")
             self.finish()
             raise
         return self.finish()
@@ -162,22 +226,37 @@ class Syncer:
     def stopped(self) -> bool:
         return self.stop_event.is_set()
 
+    @property
+    def halted(self) -> bool:
+        """Stopped on request, or aborted because the registry went away: start nothing new."""
+        return self.stopped or self.abort_error is not None
+
     def start(self, scope: str = "") -> SyncRun:
         self._requests_at_start = self.client.stats.total
         self._kinds_at_start = self.client.stats.snapshot()
+        self.progress = Progress()
+        self.abort_error = None
+        self._touched.clear()
         self.run_record = SyncRun.objects.create(trigger=self.trigger, scope=scope)
         return self.run_record
 
     def finish(self) -> SyncRun:
         run = self.run_record
         assert run is not None
-        if self.stopped and not run.error:
+        progress = self.progress
+        if self.abort_error is not None and not run.error:
+            skipped = progress.repositories_total - progress.repositories_done
+            run.error = (
+                f"The registry stopped answering ({self.abort_error}); {skipped} repositories "
+                "were not synced and nothing was removed."
+            )
+        elif self.stopped and not run.error:
             run.error = "Interrupted before the end; nothing was removed."
         run.finished_at = timezone.now()
-        run.repositories_failed = self.progress.repositories_failed
-        run.repositories_seen = self.progress.repositories_total
-        run.tags_seen = self.progress.tags_seen
-        run.manifests_fetched = self.progress.manifests_fetched
+        run.repositories_failed = progress.repositories_failed
+        run.repositories_seen = progress.repositories_total
+        run.tags_seen = progress.tags_seen
+        run.manifests_fetched = progress.manifests_fetched
         run.requests_made = self.client.stats.total - self._requests_at_start
         now_kinds = self.client.stats.snapshot()
         run.requests_by_kind = {
@@ -216,94 +295,58 @@ class Syncer:
         names = list(dict.fromkeys(names))
         self.progress.repositories_total = len(names)
         known = set(Manifest.objects.values_list("digest", flat=True).iterator(chunk_size=5000))
-        fetcher = ManifestFetcher(self.client, known)
+        self.fetcher = ManifestFetcher(self.client, known, should_stop=lambda: self.halted)
         first_seen = set(names) - self._existing_names(names)
-        with (
-            ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync-req") as requests_pool,
-            ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync-repo") as repo_pool,
-        ):
-            pending: set[Future] = set()
-            queue = iter(names)
 
-            def submit_more() -> None:
-                # Keep a bounded number of repositories in flight so memory stays flat on
-                # catalogs of any size and a stop request takes effect quickly.
-                while len(pending) < self.concurrency * 2 and not self.stopped:
-                    name = next(queue, None)
-                    if name is None:
-                        return
-                    pending.add(
-                        repo_pool.submit(self.fetch_repository, name, fetcher, requests_pool)
-                    )
+        def done(snapshot: RepositorySnapshot) -> None:
+            if snapshot.error is not None and snapshot.error.code == "INTERRUPTED":
+                return  # stopped part-way: its rows stay as they were
+            if snapshot.error is not None and snapshot.error.code == "UNREACHABLE":
+                # Retries are spent and the registry still refuses connections: it is down,
+                # and every other repository would fail the same way after its own retries.
+                self.abort_error = self.abort_error or snapshot.error
+            self.store_snapshot(snapshot, first_import=snapshot.name in first_seen, single=single)
+            self.report_progress()
 
-            submit_more()
-            while pending:
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    pending.discard(future)
-                    if future.cancelled():
-                        continue
-                    snapshot = future.result()
-                    if snapshot.error is not None and snapshot.error.code == "INTERRUPTED":
-                        continue  # stopped part-way: its rows stay as they were
-                    self.store_snapshot(
-                        snapshot, first_import=snapshot.name in first_seen, single=single
-                    )
-                    self.progress.manifests_fetched = fetcher.fetched
-                    self.progress.requests = self.client.stats.total - self._requests_at_start
-                    self.on_progress(self.progress)
-                if self.stopped:
-                    for future in pending:
-                        future.cancel()
-                submit_more()
-
-    def fetch_repository(
-        self, name: str, fetcher: ManifestFetcher, pool: ThreadPoolExecutor
-    ) -> RepositorySnapshot:
-        """Everything the registry says about one repository (HTTP only, no database)."""
-        snapshot = RepositorySnapshot(name=name)
         try:
-            try:
-                tags = self.client.list_tags(name)
-            except RegistryError as exc:
-                if exc.code == "NAME_UNKNOWN" and exc.status == 404:
-                    snapshot.missing = True
-                    return snapshot
-                raise
-            heads = list(pool.map(lambda tag: self._head(name, tag), tags))
-            snapshot.tags = {tag: digest for tag, digest in zip(tags, heads) if digest}
-            digests = sorted(set(snapshot.tags.values()))
-            for fetched_list in pool.map(lambda d: fetcher.ensure(name, d), digests):
-                for fetched in fetched_list:
-                    snapshot.manifests[fetched.digest] = fetched
-        except RegistryError as exc:
-            snapshot.error = exc
-        return snapshot
+            _Pipeline(self, self.fetcher).run(names, done)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.flush_touched()
+            raise
+        self.flush_touched()
+        self.report_progress()
 
-    def _head(self, name: str, tag: str) -> str | None:
-        if self.stopped:
-            raise RegistryError("The sync was interrupted.", code="INTERRUPTED")
+    def report_progress(self) -> None:
+        if self.fetcher is not None:
+            self.progress.manifests_fetched = self.fetcher.fetched
+        self.progress.requests = self.client.stats.total - self._requests_at_start
+        self.on_progress(self.progress)
+
+    def head_tag(self, name: str, tag: str) -> tuple[str, str | None]:
+        """(tag, digest), or (tag, None) when the tag vanished since the listing."""
         try:
-            return self.client.head_manifest(name, tag).digest
+            return tag, self.client.head_manifest(name, tag).digest
         except RegistryError as exc:
             # The tag was deleted between the listing and the HEAD: the registry's 404 with
-            # MANIFEST_UNKNOWN is authoritative. Any other failure fails the repository.
+            # MANIFEST_UNKNOWN is authoritative. Any other failure (a timeout, a 5xx) fails
+            # the repository: a tag we could not read is not a tag that is gone.
             if exc.status == 404 and exc.code == "MANIFEST_UNKNOWN":
-                return None
+                return tag, None
             raise
 
     def store_snapshot(
         self, snapshot: RepositorySnapshot, *, first_import: bool = False, single: bool = False
     ) -> None:
-        assert self.run_record is not None
+        run = self.run_record
+        assert run is not None
         now = timezone.now()
         self.progress.repositories_done += 1
         if snapshot.error is not None:
             self.progress.repositories_failed += 1
             message = str(snapshot.error)
             SyncRunError.objects.create(
-                run=self.run_record, repository=snapshot.name, code=snapshot.error.code,
-                message=message,
+                run=run, repository=snapshot.name, code=snapshot.error.code, message=message
             )
             Repository.objects.filter(name=snapshot.name).update(
                 last_sync_error=message, last_sync_error_at=now
@@ -312,9 +355,16 @@ class Syncer:
             return
         if snapshot.missing and single:
             removed, _ = Repository.objects.filter(name=snapshot.name).delete()
-            self.run_record.repositories_removed += 1 if removed else 0
+            run.repositories_removed += 1 if removed else 0
             return
         self.progress.tags_seen += len(snapshot.tags)
+        run.repositories_synced += 1
+        if not first_import and not snapshot.manifests and self._unchanged(snapshot):
+            # The common case of a re-sync: no transaction, one batched UPDATE later.
+            self._touched.append(snapshot.name)
+            if len(self._touched) >= TOUCH_BATCH:
+                self.flush_touched()
+            return
         with transaction.atomic():
             ids = store_manifests(snapshot.manifests.values())
             missing = set(snapshot.tags.values()) - ids.keys()
@@ -329,11 +379,20 @@ class Syncer:
             repository.save(update_fields=["last_synced_at", "last_sync_error", "namespace"])
             if changes.any or created:
                 repository.refresh_stats()
-        run = self.run_record
-        run.repositories_synced += 1
+        if self.fetcher is not None:
+            self.fetcher.stored(snapshot.manifests)
         run.tags_added += changes.added
         run.tags_updated += changes.updated
         run.tags_removed += changes.removed
+
+    def flush_touched(self) -> None:
+        """Mark the unchanged repositories seen so far as synced, in one UPDATE per batch."""
+        if not self._touched:
+            return
+        now = timezone.now()
+        for chunk in chunked(self._touched):
+            Repository.objects.filter(name__in=chunk).update(last_synced_at=now, last_sync_error="")
+        self._touched.clear()
 
     def remove_missing(self, names: list[str]) -> int:
         """Drop repositories the (completely listed) catalog no longer has."""
@@ -348,8 +407,144 @@ class Syncer:
         return len(gone)
 
     @staticmethod
+    def _unchanged(snapshot: RepositorySnapshot) -> bool:
+        current = dict(
+            Tag.objects.filter(repository__name=snapshot.name).values_list(
+                "name", "manifest__digest"
+            )
+        )
+        return current == snapshot.tags
+
+    @staticmethod
     def _existing_names(names: list[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunked(names):
             found.update(Repository.objects.filter(name__in=chunk).values_list("name", flat=True))
         return found
+
+
+class _Job:
+    """One repository on its way through the pipeline."""
+
+    __slots__ = ("pending", "snapshot")
+
+    def __init__(self, name: str) -> None:
+        self.snapshot = RepositorySnapshot(name=name)
+        self.pending = 0
+
+
+_Handler = Callable[[_Job, Future], bool]
+
+
+class _Pipeline:
+    """Runs the requests of many repositories on one bounded pool.
+
+    Workers only make requests. Each finished request comes back to the calling thread through
+    a queue, where a handler records the answer and submits the repository's next requests;
+    a handler returns True when its repository is complete and ready to be stored.
+    """
+
+    def __init__(self, syncer: Syncer, fetcher: ManifestFetcher) -> None:
+        self.syncer = syncer
+        self.client = syncer.client
+        self.fetcher = fetcher
+        self.events: queue.SimpleQueue[tuple[_Handler, _Job, Future]] = queue.SimpleQueue()
+        # Enough repositories in flight that the workers always have queued requests while
+        # the calling thread writes to the database; bounded so memory stays flat.
+        self.window = max(4 * syncer.concurrency, 16)
+
+    def run(self, names: list[str], done: Callable[[RepositorySnapshot], None]) -> None:
+        pending_names = iter(names)
+        active = 0
+        self.pool = ThreadPoolExecutor(self.syncer.concurrency, thread_name_prefix="sync")
+        try:
+            while True:
+                while active < self.window and not self.syncer.halted:
+                    name = next(pending_names, None)
+                    if name is None:
+                        break
+                    active += 1
+                    self._submit(self._tags_listed, _Job(name), self.client.list_tags, name)
+                if not active:
+                    return
+                try:
+                    handler, job, future = self.events.get(timeout=0.5)
+                except queue.Empty:
+                    self.syncer.report_progress()  # a big repository is still on its way
+                    continue
+                if handler(job, future):
+                    active -= 1
+                    done(job.snapshot)
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, handler: _Handler, job: _Job, fn: Callable[..., Any], *args: Any) -> None:
+        syncer = self.syncer
+
+        def task() -> Any:
+            if syncer.halted:
+                raise _interrupted()
+            if job.snapshot.error is not None:
+                # The repository failed already: its remaining requests would be wasted.
+                raise RegistryError("Skipped after an earlier error.", code="SKIPPED")
+            return fn(*args)
+
+        future = self.pool.submit(task)
+        future.add_done_callback(lambda f: self.events.put((handler, job, f)))
+
+    @staticmethod
+    def _outcome(future: Future) -> tuple[Any, RegistryError | None]:
+        """The task's result or its RegistryError; anything else is a bug and propagates."""
+        if future.cancelled():
+            return None, _interrupted()
+        error = future.exception()
+        if error is None:
+            return future.result(), None
+        if isinstance(error, RegistryError):
+            return None, error
+        raise error
+
+    def _tags_listed(self, job: _Job, future: Future) -> bool:
+        tags, error = self._outcome(future)
+        snapshot = job.snapshot
+        if error is not None:
+            if error.code == "NAME_UNKNOWN" and error.status == 404:
+                snapshot.missing = True  # no tags at all (only untagged manifests, or gone)
+            else:
+                snapshot.error = error
+            return True
+        job.pending = len(tags)
+        for tag in tags:
+            self._submit(self._tag_resolved, job, self.syncer.head_tag, snapshot.name, tag)
+        return not tags
+
+    def _tag_resolved(self, job: _Job, future: Future) -> bool:
+        job.pending -= 1
+        result, error = self._outcome(future)
+        snapshot = job.snapshot
+        if error is not None:
+            snapshot.error = snapshot.error or error
+        else:
+            tag, digest = result
+            if digest:
+                snapshot.tags[tag] = digest
+        if job.pending:
+            return False
+        if snapshot.error is not None:
+            return True
+        wanted = sorted({d for d in snapshot.tags.values() if d not in self.fetcher.known})
+        job.pending = len(wanted)
+        for digest in wanted:
+            self._submit(self._manifests_fetched, job, self.fetcher.ensure, snapshot.name, digest)
+        return not wanted
+
+    def _manifests_fetched(self, job: _Job, future: Future) -> bool:
+        job.pending -= 1
+        fetched, error = self._outcome(future)
+        snapshot = job.snapshot
+        if error is not None:
+            snapshot.error = snapshot.error or error
+        else:
+            for manifest in fetched:
+                snapshot.manifests[manifest.digest] = manifest
+        return job.pending == 0

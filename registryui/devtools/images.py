@@ -158,12 +158,11 @@ class Layout:
     def tag(self, name: str, descriptor: dict[str, Any]) -> None:
         index = json.loads(self._index_path.read_text())
         manifests = [
-            m for m in index["manifests"]
+            m
+            for m in index["manifests"]
             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != name
         ]
-        manifests.append(
-            {**descriptor, "annotations": {"org.opencontainers.image.ref.name": name}}
-        )
+        manifests.append({**descriptor, "annotations": {"org.opencontainers.image.ref.name": name}})
         self._write_index(manifests)
 
     def add_image(self, name: str, spec: ImageSpec | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A real Distribution registry (Debian's ``docker-registry``, v2.8) for tests, the demo and benchmarks.
+"""A real Distribution registry (Debian's ``docker-registry``, v2.8) for tests, demo, benchmarks.
 
 Each ``RegistryProcess`` runs ``docker-registry serve`` on a free loopback port with its own
 storage folder and configuration, and reads the registry's access log so that tests can count
@@ -29,7 +29,11 @@ import json
 
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
-_ACCESS_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+# Apache combined format: "GET /v2/ HTTP/1.1" 200 2 "referer" "user agent"
+_ACCESS_RE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+'
+    r'(?: "(?P<referer>[^"]*)" "(?P<agent>[^"]*)")?'
+)
 
 
 def free_port() -> int:
@@ -42,8 +46,9 @@ def htpasswd_line(username: str, password: str, *, rounds: int = 4) -> str:
     """A bcrypt htpasswd entry; cost 4 keeps the registry fast (it checks on every request)."""
     import bcrypt
 
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds, prefix=b"2y"))
-    return f"{username}:{hashed.decode()}"
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds, prefix=b"2b"))
+    # $2y$ is what `htpasswd -B` writes; the hash is the same as $2b$ (bcrypt 5 only makes 2a/2b).
+    return f"{username}:$2y${hashed.decode()[4:]}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,28 @@ class AccessLine:
     method: str
     path: str
     status: int
+    user_agent: str = ""
+
+    @property
+    def kind(self) -> str:
+        """What the request was, in the client's terms (``manifest_head``, ``blob_get``, …)."""
+        path = self.path.split("?", 1)[0]
+        if path.rstrip("/") == "/v2":
+            return "ping"
+        if path == "/v2/_catalog":
+            return "catalog"
+        if path.endswith("/tags/list"):
+            return "tags"
+        for part, name in (
+            ("/manifests/", "manifest"),
+            ("/blobs/uploads/", "blob_upload"),
+            ("/blobs/", "blob"),
+        ):
+            if part in path:
+                if name == "blob_upload":
+                    return name
+                return f"{name}_{self.method.lower()}"
+        return "other"
 
 
 @dataclass
@@ -94,9 +121,7 @@ class RegistryProcess:
         }
         if self.htpasswd is not None:
             path = self.root / "htpasswd"
-            path.write_text(
-                "".join(htpasswd_line(u, p) + "\n" for u, p in self.htpasswd.items())
-            )
+            path.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in self.htpasswd.items()))
             config["auth"] = {"htpasswd": {"realm": "registryui-tests", "path": str(path)}}
         if self.token_auth is not None:
             config["auth"] = {"token": dict(self.token_auth)}
@@ -185,17 +210,32 @@ class RegistryProcess:
         """Every request the registry answered so far, in order, from its access log."""
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return [
-            AccessLine(m["method"], m["path"], int(m["status"])) for m in _ACCESS_RE.finditer(text)
+            AccessLine(m["method"], m["path"], int(m["status"]), m["agent"] or "")
+            for m in _ACCESS_RE.finditer(text)
         ]
 
     def mark(self) -> int:
         """A position in the access log; pass it to ``requests_since``."""
         return len(self.access_log())
 
-    def requests_since(self, mark: int) -> list[AccessLine]:
-        # The access log is written after the response; give the last lines a moment to land.
-        time.sleep(0.1)
-        return self.access_log()[mark:]
+    def requests_since(
+        self, mark: int, *, settle: float = 0.2, timeout: float = 10.0
+    ) -> list[AccessLine]:
+        """The requests served since ``mark``.
+
+        The registry writes an access line just after its response, so the last lines of a
+        run may land a moment after the client has its answer: read until the log has not
+        grown for ``settle`` seconds (bounded by ``timeout`` on a busy machine).
+        """
+        lines = self.access_log()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(settle)
+            again = self.access_log()
+            if len(again) == len(lines):
+                break
+            lines = again
+        return lines[mark:]
 
     def __enter__(self) -> RegistryProcess:
         return self.start()

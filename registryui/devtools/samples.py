@@ -32,8 +32,10 @@ def push_samples(host: str, workdir: Path, *, creds: str | None = None) -> Pushe
         ImageSpec(
             files={"app.py": b"print('api 1.4')\n"},
             layers=2,
-            labels={"org.opencontainers.image.source": source,
-                    "org.opencontainers.image.version": "1.4"},
+            labels={
+                "org.opencontainers.image.source": source,
+                "org.opencontainers.image.version": "1.4",
+            },
             entrypoint=["python", "/layer0/app.py"],
             cmd=["--port", "8080"],
             exposed_ports=["8080/tcp"],
@@ -51,8 +53,10 @@ def push_samples(host: str, workdir: Path, *, creds: str | None = None) -> Pushe
         ImageSpec(
             files={"app.py": b"print('api 1.5')\n"},
             layers=2,
-            labels={"org.opencontainers.image.source": source,
-                    "org.opencontainers.image.version": "1.5"},
+            labels={
+                "org.opencontainers.image.source": source,
+                "org.opencontainers.image.version": "1.5",
+            },
             entrypoint=["python", "/layer0/app.py"],
             exposed_ports=["8080/tcp"],
             created="2026-11-01T10:00:00Z",
@@ -65,10 +69,16 @@ def push_samples(host: str, workdir: Path, *, creds: str | None = None) -> Pushe
     web = layout.add_index(
         "web-2.0",
         [
-            ImageSpec(files={"index.html": b"<h1>amd64</h1>"}, platform=Platform("linux", "amd64"),
-                      created="2026-11-10T08:00:00Z"),
-            ImageSpec(files={"index.html": b"<h1>arm64</h1>"},
-                      platform=Platform("linux", "arm64", "v8"), created="2026-11-10T08:00:00Z"),
+            ImageSpec(
+                files={"index.html": b"<h1>amd64</h1>"},
+                platform=Platform("linux", "amd64"),
+                created="2026-11-10T08:00:00Z",
+            ),
+            ImageSpec(
+                files={"index.html": b"<h1>arm64</h1>"},
+                platform=Platform("linux", "arm64", "v8"),
+                created="2026-11-10T08:00:00Z",
+            ),
         ],
     )
     for tag in ("2.0", "latest"):
@@ -78,22 +88,31 @@ def push_samples(host: str, workdir: Path, *, creds: str | None = None) -> Pushe
     # Docker schema2: skopeo converts the OCI layout; the registry stores the converted bytes.
     layout.add_image(
         "worker-1",
-        ImageSpec(files={"worker.sh": b"#!/bin/sh\necho work\n"}, cmd=["/worker.sh"],
-                  created="2026-09-15T12:00:00Z"),
+        ImageSpec(
+            files={"worker.sh": b"#!/bin/sh\necho work\n"},
+            cmd=["/worker.sh"],
+            created="2026-09-15T12:00:00Z",
+        ),
     )
     layout.add_image(
         "worker-2",
-        ImageSpec(files={"worker.sh": b"#!/bin/sh\necho more work\n"}, cmd=["/worker.sh"],
-                  created="2026-11-20T12:00:00Z"),
+        ImageSpec(
+            files={"worker.sh": b"#!/bin/sh\necho more work\n"},
+            cmd=["/worker.sh"],
+            created="2026-11-20T12:00:00Z",
+        ),
     )
     push("worker-1", "team-b/worker:v1", docker_format=True)
     push("worker-2", "team-b/worker:v2", docker_format=True)
 
     layout.add_image(
         "builder",
-        ImageSpec(files={"build.sh": b"#!/bin/sh\nmake\n"}, layers=3,
-                  labels={"org.opencontainers.image.source": "https://git.example.com/platform/tools"},
-                  created="2026-11-25T09:30:00Z"),
+        ImageSpec(
+            files={"build.sh": b"#!/bin/sh\nmake\n"},
+            layers=3,
+            labels={"org.opencontainers.image.source": "https://git.example.com/platform/tools"},
+            created="2026-11-25T09:30:00Z",
+        ),
     )
     push("builder", "platform/tools/builder:2026.11")
 

@@ -13,15 +13,19 @@ NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 128
 
 _ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]*)"
+_SEPARATOR = r"(?:[._]|__|-+)"
 PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 NAME = rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
 TAG = r"[\w][\w.-]{0,127}"
 DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9a-fA-F:.]+\](?::[0-9]+)?)"
+DOMAIN = (
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+    r"|\[[0-9a-fA-F:.]+\](?::[0-9]+)?)"
+)
 
 NAME_RE = re.compile(rf"^{NAME}$")
+COMPONENT_RE = re.compile(rf"^{PATH_COMPONENT}$")
 TAG_RE = re.compile(rf"^{TAG}$", re.ASCII)
 DIGEST_RE = re.compile(rf"^{DIGEST}$")
 _KNOWN_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -29,11 +33,11 @@ HEX_RE = re.compile(r"^[0-9a-f]+$")
 
 #: Shown on the 400 page so that a user can see what a valid reference looks like.
 GRAMMAR = (
-    "reference  := name [ \":\" tag ] [ \"@\" digest ]\n"
-    "name       := component [ \"/\" component ]*   (at most 255 characters)\n"
-    "component  := [a-z0-9]+ ( ( \".\" | \"_\" | \"__\" | \"-\"+ ) [a-z0-9]+ )*\n"
+    'reference  := name [ ":" tag ] [ "@" digest ]\n'
+    'name       := component [ "/" component ]*   (at most 255 characters)\n'
+    'component  := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*\n'
     "tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\n"
-    "digest     := \"sha256:\" 64 lowercase hex digits  (or sha512: 128)"
+    'digest     := "sha256:" 64 lowercase hex digits  (or sha512: 128)'
 )
 
 
@@ -43,6 +47,11 @@ class InvalidReference(ValueError):
 
 def is_valid_name(name: str) -> bool:
     return len(name) <= NAME_MAX_LENGTH and bool(NAME_RE.match(name))
+
+
+def is_valid_component(text: str) -> bool:
+    """One path component of a name, e.g. a namespace."""
+    return len(text) <= NAME_MAX_LENGTH and bool(COMPONENT_RE.match(text))
 
 
 def is_valid_tag(tag: str) -> bool:

@@ -8,23 +8,36 @@ anonymous, Basic or Bearer-token authentication, and one exception type: ``Regis
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as TimeoutStateError
 from urllib3.util.retry import Retry
 
 from . import mediatypes
 from .errors import RegistryError
 
-USER_AGENT = "registryui/0.1 (+https://github.com/registryui/registryui) python-requests"
+
+def _package_version() -> str:
+    try:
+        return metadata.version("registryui")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "0"
+
+
+#: Distinctive, so that a registry operator can tell our traffic apart in the access log.
+USER_AGENT = f"registryui/{_package_version()} python-requests/{requests.__version__}"
 #: Manifests are capped at 4 MiB by the registry itself; image configs are small JSON files.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_CATALOG_PAGE = 1000  # registry 2.8 answers 400 PAGINATION_NUMBER_INVALID above maxentries
@@ -104,6 +117,17 @@ def _verify_digest(data: bytes, digest: str) -> None:
         )
 
 
+#: The clock of token lifetimes (tests replace it).
+_now = time.monotonic
+
+
+@dataclass(frozen=True)
+class _Token:
+    token: str
+    expires: float  # on the _now() clock
+    challenge: dict[str, str]  # realm, service and scope it was issued for
+
+
 #: (challenge parameters) -> (token, lifetime in seconds); see RegistryClient(token_provider=…).
 TokenProvider = Callable[[dict[str, str]], tuple[str, int]]
 
@@ -129,10 +153,10 @@ class RegistryClient:
         self.timeout = (connect_timeout, read_timeout)
         self.token_provider = token_provider
         self.stats = RequestStats()
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, _Token] = {}
         self._tokens_lock = threading.Lock()
-
-        retry = _Retry(
+        self._scope_locks: dict[str, threading.Lock] = {}
+        self._retry = _Retry(
             total=retries,
             connect=retries,
             read=retries,
@@ -141,17 +165,39 @@ class RegistryClient:
             backoff_factor=backoff_factor,
             backoff_max=10,
             status_forcelist=(429, 502, 503, 504),
+            # POST and PATCH start or continue uploads: repeating them is not safe.
             allowed_methods=frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS"}),
             respect_retry_after_header=True,
             raise_on_status=False,
         )
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
-        # The pool must hold at least one connection per concurrent worker, or requests would
-        # open and drop connections under load (urllib3 warns "Connection pool is full").
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1), max_retries=retry)
+        # With trust_env, requests scans the whole environment for proxy settings and looks for
+        # ~/.netrc on every request: about a quarter of a HEAD's client CPU here. Read the
+        # environment once instead: the proxy for the registry's URL (NO_PROXY honoured) and a
+        # CA bundle. Credentials come from settings, never from .netrc.
+        self.session.trust_env = False
+        self.session.proxies = _proxies_for(self.base_url)
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.pool_size = 0
+        self.ensure_pool_size(pool_size)
+
+    def ensure_pool_size(self, size: int) -> None:
+        """Grow the connection pool to at least ``size`` connections (it never shrinks).
+
+        The pool must hold one connection per concurrent worker, or requests would open and
+        drop connections under load (urllib3 warns "Connection pool is full"). Call it before
+        the workers start: requests already running keep the adapter they started with.
+        """
+        size = max(size, 1)
+        if size <= self.pool_size:
+            return
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=self._retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.pool_size = size
 
     def close(self) -> None:
         self.session.close()
@@ -174,11 +220,13 @@ class RegistryClient:
         if not 1 <= page_size <= MAX_CATALOG_PAGE:
             raise ValueError(f"page_size must be within 1..{MAX_CATALOG_PAGE}")
         url: str | None = f"v2/_catalog?n={page_size}"
+        seen: set[str] = set()
         while url:
+            seen.add(urljoin(self.base_url, url))
             response = self._request("GET", url, kind="catalog", scope="registry:catalog:*")
             payload = self._json(response)
-            yield list(payload.get("repositories") or [])
-            url = self._next_link(response)
+            yield _strings(payload.get("repositories"), "repositories")
+            url = self._next_link(response, seen)
 
     def list_tags(self, name: str) -> list[str]:
         """All tags of a repository; ``tags: null`` (every tag deleted) is an empty list.
@@ -187,12 +235,14 @@ class RegistryClient:
         """
         tags: list[str] = []
         url: str | None = f"v2/{_path(name)}/tags/list"
+        seen: set[str] = set()
         while url:
+            seen.add(urljoin(self.base_url, url))
             response = self._request("GET", url, kind="tags", scope=f"repository:{name}:pull")
             payload = self._json(response)
-            tags.extend(payload.get("tags") or [])
-            url = self._next_link(response)
-        return tags
+            tags.extend(_strings(payload.get("tags"), "tags"))
+            url = self._next_link(response, seen)
+        return list(dict.fromkeys(tags))
 
     def head_manifest(self, name: str, reference: str) -> ManifestRef:
         response = self._request(
@@ -234,7 +284,9 @@ class RegistryClient:
     def blob_exists(self, name: str, digest: str) -> bool:
         try:
             self._request(
-                "HEAD", f"v2/{_path(name)}/blobs/{digest}", kind="blob_head",
+                "HEAD",
+                f"v2/{_path(name)}/blobs/{digest}",
+                kind="blob_head",
                 scope=f"repository:{name}:pull",
             )
         except RegistryError as exc:
@@ -243,6 +295,35 @@ class RegistryClient:
             raise
         return True
 
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Link a blob that ``source`` holds into ``name`` without uploading it again.
+
+        True when the registry mounted it; False when it could not (the blob is not in
+        ``source``), in which case the upload the registry opened instead is cancelled.
+        """
+        response = self._request(
+            "POST",
+            f"v2/{_path(name)}/blobs/uploads/?mount={quote(digest)}&from={quote(source, safe='/')}",
+            kind="blob_mount",
+            scope=f"repository:{name}:pull,push repository:{source}:pull",
+            expect=(201, 202),
+        )
+        if response.status_code == 201:
+            return True
+        location = response.headers.get("Location")
+        if location:
+            try:
+                self._request(
+                    "DELETE",
+                    location,
+                    kind="blob_upload",
+                    scope=f"repository:{name}:pull,push",
+                    expect=(204, 200, 202, 404),
+                )
+            except RegistryError:  # the registry purges abandoned uploads on its own
+                pass
+        return False
+
     def upload_blob(self, name: str, data: bytes) -> str:
         """Upload ``data`` as a blob (POST then a single PUT) unless it is already there."""
         digest = sha256_digest(data)
@@ -250,12 +331,17 @@ class RegistryClient:
             return digest
         scope = f"repository:{name}:pull,push"
         started = self._request(
-            "POST", f"v2/{_path(name)}/blobs/uploads/", kind="blob_upload", scope=scope,
+            "POST",
+            f"v2/{_path(name)}/blobs/uploads/",
+            kind="blob_upload",
+            scope=scope,
             expect=(202,),
         )
         location = started.headers.get("Location")
         if not location:
-            raise RegistryError("The registry did not say where to upload.", code="INVALID_RESPONSE")
+            raise RegistryError(
+                "The registry did not say where to upload.", code="INVALID_RESPONSE"
+            )
         separator = "&" if "?" in location else "?"
         self._request(
             "PUT",
@@ -305,59 +391,86 @@ class RegistryClient:
         expect: tuple[int, ...] = (200,),
     ) -> requests.Response:
         full_url = urljoin(self.base_url, url)
-        response = self._send(method, full_url, kind, scope, headers, data, stream)
+        response, sent_token = self._send(method, full_url, kind, scope, headers, data, stream)
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             if scheme == "bearer" and "realm" in params:
-                self._authenticate_bearer(params, cache_key=scope)
                 response.close()
-                response = self._send(method, full_url, kind, scope, headers, data, stream)
+                self._authenticate_bearer(params, cache_key=scope, rejected=sent_token)
+                # One more try with the new token, never more: a second 401 is an answer.
+                response, _ = self._send(method, full_url, kind, scope, headers, data, stream)
         if response.status_code in expect:
             return response
         raise self._error(response)
 
-    def _send(self, method, url, kind, scope, headers, data, stream) -> requests.Response:
+    def _send(
+        self, method, url, kind, scope, headers, data, stream
+    ) -> tuple[requests.Response, str | None]:
         request_headers = dict(headers or {})
         auth = None
-        token = self._cached_token(scope)
+        token = self._token_for(scope)
         if token:
             request_headers["Authorization"] = f"Bearer {token}"
         elif self.username:
             auth = (self.username, self.password)
         self.stats.add(kind)
         try:
-            return self.session.request(
-                method, url, headers=request_headers, data=data, auth=auth,
-                timeout=self.timeout, stream=stream, allow_redirects=True,
+            response = self.session.request(
+                method,
+                url,
+                headers=request_headers,
+                data=data,
+                auth=auth,
+                timeout=self.timeout,
+                stream=stream,
+                allow_redirects=True,
             )
-        except requests.Timeout as exc:
-            raise RegistryError.from_code("TIMEOUT", detail=_short(exc)) from exc
-        except requests.exceptions.RetryError as exc:
-            raise RegistryError.from_code("UNAVAILABLE", detail=_short(exc)) from exc
-        except requests.ConnectionError as exc:
-            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+            return response, token
         except requests.RequestException as exc:
-            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+            raise _transport_error(exc) from exc
 
     def _cached_token(self, scope: str) -> str | None:
         with self._tokens_lock:
             entry = self._tokens.get(scope)
-        if entry and entry[1] > time.monotonic():
-            return entry[0]
+        if entry and entry.expires > _now():
+            return entry.token
         return None
 
-    def _authenticate_bearer(self, challenge: dict[str, str], *, cache_key: str) -> None:
-        if challenge.get("error") == "insufficient_scope" and self._cached_token(cache_key):
-            # We already presented a token for this scope: asking again would loop.
-            raise RegistryError.from_code("DENIED", status=401, detail=challenge.get("scope", ""))
-        if self.token_provider is not None:
-            token, lifetime = self.token_provider(challenge)
-        else:
-            token, lifetime = self._fetch_token(challenge)
-        # Keep a margin so that a token is never presented in its last seconds.
-        expires = time.monotonic() + max(lifetime - 10, 1)
+    def _token_for(self, scope: str) -> str | None:
+        """The cached token of ``scope``; an expired one is renewed before the request, since
+        we know its challenge already (this saves a 401 round trip per scope and expiry)."""
         with self._tokens_lock:
-            self._tokens[cache_key] = (token, expires)
+            entry = self._tokens.get(scope)
+        if entry is None:
+            return None
+        if entry.expires > _now():
+            return entry.token
+        challenge = {key: value for key, value in entry.challenge.items() if key != "error"}
+        self._authenticate_bearer(challenge, cache_key=scope, rejected=None)
+        return self._cached_token(scope)
+
+    def _authenticate_bearer(
+        self, challenge: dict[str, str], *, cache_key: str, rejected: str | None
+    ) -> None:
+        if challenge.get("error") == "insufficient_scope" and rejected:
+            # The token server already gave us all it will for this scope: asking again
+            # would loop. It is a permission error, not something to retry.
+            raise RegistryError.from_code("DENIED", status=401, detail=challenge.get("scope", ""))
+        with self._tokens_lock:
+            scope_lock = self._scope_locks.setdefault(cache_key, threading.Lock())
+        # One token request per scope, however many workers were refused at the same moment.
+        with scope_lock:
+            current = self._cached_token(cache_key)
+            if current and current != rejected:
+                return  # another worker fetched a fresh token while this one waited
+            if self.token_provider is not None:
+                token, lifetime = self.token_provider(challenge)
+            else:
+                token, lifetime = self._fetch_token(challenge)
+            # Keep a margin so that a token is never presented in its last seconds.
+            expires = _now() + max(lifetime - 10, 1)
+            with self._tokens_lock:
+                self._tokens[cache_key] = _Token(token, expires, dict(challenge))
 
     def _fetch_token(self, challenge: dict[str, str]) -> tuple[str, int]:
         params: list[tuple[str, str]] = []
@@ -370,22 +483,30 @@ class RegistryClient:
         self.stats.add("token")
         try:
             response = self.session.get(
-                challenge["realm"], params=params, auth=auth, timeout=self.timeout
+                challenge["realm"],
+                params=params,
+                auth=auth,
+                timeout=self.timeout,
+                # The token server may be another host, with its own proxy (or none).
+                proxies=_proxies_for(challenge["realm"]),
             )
         except requests.RequestException as exc:
             raise RegistryError(
-                "The registry's token server cannot be reached.", code="UNREACHABLE",
+                "The registry's token server cannot be reached.",
+                code="UNREACHABLE",
                 detail=_short(exc),
             ) from exc
         if response.status_code in (401, 403):
             raise RegistryError(
-                "The registry's token server refused our credentials.", code="UNAUTHORIZED",
+                "The registry's token server refused our credentials.",
+                code="UNAUTHORIZED",
                 status=response.status_code,
             )
         if response.status_code != 200:
             raise RegistryError(
                 f"The registry's token server answered HTTP {response.status_code}.",
-                code="UNAVAILABLE", status=response.status_code,
+                code="UNAVAILABLE",
+                status=response.status_code,
             )
         payload = self._json(response)
         token = payload.get("token") or payload.get("access_token")
@@ -414,8 +535,11 @@ class RegistryClient:
             code = {
                 401: "UNAUTHORIZED",
                 403: "DENIED",
-                404: "MANIFEST_UNKNOWN" if "/manifests/" in path else
-                     "BLOB_UNKNOWN" if "/blobs/" in path else "NAME_UNKNOWN",
+                404: "MANIFEST_UNKNOWN"
+                if "/manifests/" in path
+                else "BLOB_UNKNOWN"
+                if "/blobs/" in path
+                else "NAME_UNKNOWN",
                 405: "UNSUPPORTED",
                 429: "TOOMANYREQUESTS",
             }.get(status, "UNAVAILABLE" if status >= 500 else "")
@@ -423,6 +547,14 @@ class RegistryClient:
             _, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             if params.get("error") == "insufficient_scope":
                 code = "DENIED"
+            elif code == "UNAUTHORIZED" and not self.username and self.token_provider is None:
+                return RegistryError(
+                    "The registry requires credentials and none are configured "
+                    "(REGISTRY_USERNAME, REGISTRY_PASSWORD).",
+                    code=code,
+                    status=status,
+                    detail=detail,
+                )
         if code:
             return RegistryError.from_code(code, status=status, detail=detail)
         return RegistryError(f"The registry answered HTTP {status}.", status=status, detail=detail)
@@ -446,7 +578,8 @@ class RegistryClient:
                 if size > max_bytes:
                     raise RegistryError(
                         "The registry sent a document larger than we accept.",
-                        code="INVALID_RESPONSE", detail=f"more than {max_bytes} bytes",
+                        code="INVALID_RESPONSE",
+                        detail=f"more than {max_bytes} bytes",
                     )
                 chunks.append(chunk)
         except requests.RequestException as exc:
@@ -476,9 +609,16 @@ class RegistryClient:
             size = len(body)
         return ManifestRef(digest=digest, media_type=media_type, size=len(body) or size)
 
-    def _next_link(self, response: requests.Response) -> str | None:
+    def _next_link(self, response: requests.Response, seen: set[str]) -> str | None:
+        """The next page from ``Link`` (relative in 2.8: joined to the base URL), or None."""
         match = _LINK_RE.search(response.headers.get("Link", ""))
-        return urljoin(self.base_url, match.group(1)) if match else None
+        if not match:
+            return None
+        url = urljoin(response.url or self.base_url, match.group(1))
+        if url in seen:
+            # A proxy that sends the same page forever must not keep a sync busy forever.
+            raise RegistryError.from_code("INVALID_RESPONSE", detail=f"Link loops back to {url}")
+        return url
 
 
 def _media_type_from_body(body: bytes) -> str:
@@ -496,6 +636,40 @@ def _media_type_from_body(body: bytes) -> str:
         if "config" in document:
             return mediatypes.OCI_MANIFEST
     return ""
+
+
+def _proxies_for(url: str) -> dict[str, str | None]:
+    """The environment's proxies for ``url`` (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY).
+
+    A scheme without a proxy maps to None, so that it also overrides the session's proxies.
+    """
+    found = requests.utils.get_environ_proxies(url)
+    return {scheme: found.get(scheme) for scheme in ("http", "https", "all")}
+
+
+def _transport_error(exc: requests.RequestException) -> RegistryError:
+    """A transport failure as TIMEOUT, UNAVAILABLE or UNREACHABLE.
+
+    requests reports a read timeout whose retries ran out as a ConnectionError wrapping
+    urllib3's MaxRetryError: look at the reason, or a slow registry would read as a dead one.
+    """
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3
+        return RegistryError.from_code("UNREACHABLE", detail=_short(exc))
+    if isinstance(exc, requests.Timeout) or isinstance(reason, TimeoutError | TimeoutStateError):
+        return RegistryError.from_code("TIMEOUT", detail=_short(exc))
+    if isinstance(exc, requests.exceptions.RetryError):
+        return RegistryError.from_code("UNAVAILABLE", detail=_short(exc))
+    return RegistryError.from_code("UNREACHABLE", detail=_short(exc))
+
+
+def _strings(value: Any, field: str) -> list[str]:
+    """A JSON list of names as a list of str; ``null`` (tags all deleted) is empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RegistryError.from_code("INVALID_RESPONSE", detail=f"{field} is not a list of names")
+    return value
 
 
 def _path(name: str) -> str:

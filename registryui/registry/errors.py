@@ -50,8 +50,12 @@ class RegistryError(Exception):
 
     @classmethod
     def from_code(cls, code: str, *, status: int | None = None, detail: str = "") -> RegistryError:
-        return cls(_MESSAGES.get(code, f"The registry answered {code}."), code=code,
-                   status=status, detail=detail)
+        return cls(
+            _MESSAGES.get(code, f"The registry answered {code}."),
+            code=code,
+            status=status,
+            detail=detail,
+        )
 
     @property
     def not_found(self) -> bool:

@@ -6,161 +6,303 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Manifest',
+            name="Manifest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(max_length=135, unique=True)),
-                ('media_type', models.CharField(max_length=255)),
-                ('kind', models.CharField(choices=[('image', 'Image'), ('index', 'Index'), ('other', 'Other')], max_length=8)),
-                ('size', models.PositiveIntegerField()),
-                ('total_size', models.BigIntegerField(default=0)),
-                ('raw', models.TextField(help_text='The manifest exactly as the registry served it.')),
-                ('config_digest', models.CharField(blank=True, max_length=135)),
-                ('config_media_type', models.CharField(blank=True, max_length=255)),
-                ('config_size', models.PositiveIntegerField(default=0)),
-                ('created', models.DateTimeField(blank=True, null=True)),
-                ('os', models.CharField(blank=True, max_length=64)),
-                ('architecture', models.CharField(blank=True, max_length=64)),
-                ('variant', models.CharField(blank=True, max_length=64)),
-                ('platforms', models.CharField(blank=True, max_length=512)),
-                ('labels', models.JSONField(blank=True, default=dict)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('history', models.JSONField(blank=True, default=list)),
-                ('fetched_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("digest", models.CharField(max_length=135, unique=True)),
+                ("media_type", models.CharField(max_length=255)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("image", "Image"), ("index", "Index"), ("other", "Other")],
+                        max_length=8,
+                    ),
+                ),
+                ("size", models.PositiveIntegerField()),
+                ("total_size", models.BigIntegerField(default=0)),
+                (
+                    "raw",
+                    models.TextField(help_text="The manifest exactly as the registry served it."),
+                ),
+                ("config_digest", models.CharField(blank=True, max_length=135)),
+                ("config_media_type", models.CharField(blank=True, max_length=255)),
+                ("config_size", models.PositiveIntegerField(default=0)),
+                ("created", models.DateTimeField(blank=True, null=True)),
+                ("os", models.CharField(blank=True, max_length=64)),
+                ("architecture", models.CharField(blank=True, max_length=64)),
+                ("variant", models.CharField(blank=True, max_length=64)),
+                ("platforms", models.CharField(blank=True, max_length=512)),
+                ("labels", models.JSONField(blank=True, default=dict)),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("history", models.JSONField(blank=True, default=list)),
+                ("fetched_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'indexes': [models.Index(fields=['config_digest'], name='manifest_config_digest')],
+                "indexes": [models.Index(fields=["config_digest"], name="manifest_config_digest")],
             },
         ),
         migrations.CreateModel(
-            name='Repository',
+            name="Repository",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('namespace', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('tag_count', models.PositiveIntegerField(default=0)),
-                ('size', models.BigIntegerField(default=0)),
-                ('last_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('last_sync_error', models.TextField(blank=True)),
-                ('last_sync_error_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("namespace", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("tag_count", models.PositiveIntegerField(default=0)),
+                ("size", models.BigIntegerField(default=0)),
+                ("last_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("last_sync_error", models.TextField(blank=True)),
+                ("last_sync_error_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'repositories',
-                'ordering': ['name'],
-                'indexes': [models.Index(fields=['namespace', 'name'], name='repo_namespace_name'), models.Index(fields=['-last_updated_at', 'name'], name='repo_updated'), models.Index(fields=['-size', 'name'], name='repo_size'), models.Index(fields=['-tag_count', 'name'], name='repo_tag_count')],
+                "verbose_name_plural": "repositories",
+                "ordering": ["name"],
+                "indexes": [
+                    models.Index(fields=["namespace", "name"], name="repo_namespace_name"),
+                    models.Index(fields=["-last_updated_at", "name"], name="repo_updated"),
+                    models.Index(fields=["-size", "name"], name="repo_size"),
+                    models.Index(fields=["-tag_count", "name"], name="repo_tag_count"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('partial', 'Some repositories failed'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('trigger', models.CharField(default='command', max_length=32)),
-                ('scope', models.CharField(blank=True, max_length=255)),
-                ('repositories_seen', models.PositiveIntegerField(default=0)),
-                ('repositories_synced', models.PositiveIntegerField(default=0)),
-                ('repositories_failed', models.PositiveIntegerField(default=0)),
-                ('repositories_removed', models.PositiveIntegerField(default=0)),
-                ('tags_seen', models.PositiveIntegerField(default=0)),
-                ('tags_added', models.PositiveIntegerField(default=0)),
-                ('tags_updated', models.PositiveIntegerField(default=0)),
-                ('tags_removed', models.PositiveIntegerField(default=0)),
-                ('manifests_fetched', models.PositiveIntegerField(default=0)),
-                ('requests_made', models.PositiveIntegerField(default=0)),
-                ('requests_by_kind', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("partial", "Some repositories failed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("trigger", models.CharField(default="command", max_length=32)),
+                ("scope", models.CharField(blank=True, max_length=255)),
+                ("repositories_seen", models.PositiveIntegerField(default=0)),
+                ("repositories_synced", models.PositiveIntegerField(default=0)),
+                ("repositories_failed", models.PositiveIntegerField(default=0)),
+                ("repositories_removed", models.PositiveIntegerField(default=0)),
+                ("tags_seen", models.PositiveIntegerField(default=0)),
+                ("tags_added", models.PositiveIntegerField(default=0)),
+                ("tags_updated", models.PositiveIntegerField(default=0)),
+                ("tags_removed", models.PositiveIntegerField(default=0)),
+                ("manifests_fetched", models.PositiveIntegerField(default=0)),
+                ("requests_made", models.PositiveIntegerField(default=0)),
+                ("requests_by_kind", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-started_at'],
-                'get_latest_by': 'started_at',
-                'indexes': [models.Index(condition=models.Q(('scope', '')), fields=['-finished_at'], name='syncrun_full_finished')],
+                "ordering": ["-started_at"],
+                "get_latest_by": "started_at",
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("scope", "")),
+                        fields=["-finished_at"],
+                        name="syncrun_full_finished",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SyncRunError',
+            name="SyncRunError",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repository', models.CharField(blank=True, max_length=255)),
-                ('code', models.CharField(blank=True, max_length=64)),
-                ('message', models.TextField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='errors', to='catalog.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("repository", models.CharField(blank=True, max_length=255)),
+                ("code", models.CharField(blank=True, max_length=64)),
+                ("message", models.TextField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="errors",
+                        to="catalog.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'repository'],
+                "ordering": ["run", "repository"],
             },
         ),
         migrations.CreateModel(
-            name='Layer',
+            name="Layer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('digest', models.CharField(db_index=True, max_length=135)),
-                ('size', models.BigIntegerField()),
-                ('media_type', models.CharField(blank=True, max_length=255)),
-                ('manifest', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='layers', to='catalog.manifest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("digest", models.CharField(db_index=True, max_length=135)),
+                ("size", models.BigIntegerField()),
+                ("media_type", models.CharField(blank=True, max_length=255)),
+                (
+                    "manifest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="layers",
+                        to="catalog.manifest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['manifest', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('manifest', 'position'), name='layer_position_unique')],
+                "ordering": ["manifest", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("manifest", "position"), name="layer_position_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Label',
+            name="Label",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('value', models.CharField(db_index=True, max_length=500)),
-                ('manifest', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='label_rows', to='catalog.manifest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255)),
+                ("value", models.CharField(db_index=True, max_length=500)),
+                (
+                    "manifest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="label_rows",
+                        to="catalog.manifest",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('manifest', 'key'), name='label_key_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("manifest", "key"), name="label_key_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IndexChild',
+            name="IndexChild",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('os', models.CharField(blank=True, max_length=64)),
-                ('architecture', models.CharField(blank=True, max_length=64)),
-                ('variant', models.CharField(blank=True, max_length=64)),
-                ('os_version', models.CharField(blank=True, max_length=128)),
-                ('is_attestation', models.BooleanField(default=False)),
-                ('child', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='parent_links', to='catalog.manifest')),
-                ('index', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='child_links', to='catalog.manifest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("os", models.CharField(blank=True, max_length=64)),
+                ("architecture", models.CharField(blank=True, max_length=64)),
+                ("variant", models.CharField(blank=True, max_length=64)),
+                ("os_version", models.CharField(blank=True, max_length=128)),
+                ("is_attestation", models.BooleanField(default=False)),
+                (
+                    "child",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="parent_links",
+                        to="catalog.manifest",
+                    ),
+                ),
+                (
+                    "index",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="child_links",
+                        to="catalog.manifest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['index', 'position'],
-                'indexes': [models.Index(fields=['child'], name='indexchild_child')],
-                'constraints': [models.UniqueConstraint(fields=('index', 'position'), name='indexchild_position_unique')],
+                "ordering": ["index", "position"],
+                "indexes": [models.Index(fields=["child"], name="indexchild_child")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("index", "position"), name="indexchild_position_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=128)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('manifest', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tags', to='catalog.manifest')),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='catalog.repository')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=128)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "manifest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tags",
+                        to="catalog.manifest",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tags",
+                        to="catalog.repository",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['repository', 'name'],
-                'indexes': [models.Index(fields=['name'], name='tag_name'), models.Index(fields=['repository', '-changed_at'], name='tag_repository_changed'), models.Index(fields=['manifest', 'repository'], name='tag_manifest_repository')],
-                'constraints': [models.UniqueConstraint(fields=('repository', 'name'), name='tag_repository_name')],
+                "ordering": ["repository", "name"],
+                "indexes": [
+                    models.Index(fields=["name"], name="tag_name"),
+                    models.Index(
+                        fields=["repository", "-changed_at"], name="tag_repository_changed"
+                    ),
+                    models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("repository", "name"), name="tag_repository_name"
+                    )
+                ],
             },
         ),
     ]

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,26 +15,53 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('via', models.CharField(default='ui', max_length=16)),
-                ('action', models.CharField(db_index=True, max_length=32)),
-                ('repository', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('reference', models.CharField(blank=True, help_text='The tag or digest.', max_length=255)),
-                ('digest', models.CharField(blank=True, max_length=135)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('result', models.CharField(choices=[('ok', 'Succeeded'), ('failed', 'Failed'), ('refused', 'Refused')], default='ok', max_length=8)),
-                ('message', models.TextField(blank=True)),
-                ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                ("via", models.CharField(default="ui", max_length=16)),
+                ("action", models.CharField(db_index=True, max_length=32)),
+                ("repository", models.CharField(blank=True, db_index=True, max_length=255)),
+                (
+                    "reference",
+                    models.CharField(blank=True, help_text="The tag or digest.", max_length=255),
+                ),
+                ("digest", models.CharField(blank=True, max_length=135)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "result",
+                    models.CharField(
+                        choices=[("ok", "Succeeded"), ("failed", "Failed"), ("refused", "Refused")],
+                        default="ok",
+                        max_length=8,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                ("client_ip", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit log entry',
-                'verbose_name_plural': 'audit log',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "audit log entry",
+                "verbose_name_plural": "audit log",
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import sys
+import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from registryui.catalog.sync import Progress, Syncer
+from registryui.catalog.models import SyncRun
+from registryui.catalog.sync import Progress, Syncer, stop_on_signals
 from registryui.catalog.upstream import get_client
+from registryui.events.worker import SyncBusy, locked_run, run_loop
 from registryui.lib.reference import is_valid_name
+from registryui.registry.client import MAX_CATALOG_PAGE
 
 
 class Command(BaseCommand):
@@ -18,43 +23,87 @@ class Command(BaseCommand):
             "--concurrency", type=int, help="Parallel requests (default: SYNC_CONCURRENCY)."
         )
         parser.add_argument(
-            "--page-size", type=int, help="Catalog page size, at most 1000 (default 1000)."
+            "--page-size",
+            type=int,
+            help=f"Catalog page size, at most {MAX_CATALOG_PAGE} (default SYNC_CATALOG_PAGE_SIZE).",
+        )
+        parser.add_argument(
+            "--loop",
+            action="store_true",
+            help="Run full syncs forever, one every --interval seconds (stop with SIGTERM/SIGINT).",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            help="Seconds between syncs with --loop (default SYNC_INTERVAL).",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options.get("loop"):
+            run_loop(self, options)  # registryui.events.worker: the loop, signals and the lock
+            return
+        run = self.sync_once(options)
+        if not run.ok:
+            sys.exit(1)
+
+    def sync_once(self, options: dict[str, Any]) -> SyncRun:
+        """One run with the command's options; prints progress on a terminal and the summary."""
         name = options.get("repository")
         if name and not is_valid_name(name):
             raise CommandError(f"{name!r} is not a valid repository name.")
         page_size = options.get("page_size")
-        if page_size is not None and not 1 <= page_size <= 1000:
-            raise CommandError("--page-size must be within 1..1000 (the registry's limit).")
-        interactive = self.stdout.isatty()
+        if page_size is not None and not 1 <= page_size <= MAX_CATALOG_PAGE:
+            raise CommandError(
+                f"--page-size must be within 1..{MAX_CATALOG_PAGE} (the registry's limit)."
+            )
+        concurrency = options.get("concurrency")
+        if concurrency is not None and concurrency < 1:
+            raise CommandError("--concurrency must be at least 1.")
+        progress = ProgressLine(self.stdout) if self.stdout.isatty() else None
         syncer = Syncer(
-            get_client(),
-            concurrency=options.get("concurrency"),
-            page_size=page_size,
-            on_progress=self._show_progress if interactive else None,
+            get_client(), concurrency=concurrency, page_size=page_size, on_progress=progress
         )
-        run = syncer.run(repository=name)
-        if interactive:
-            self.stdout.write("\r\033[K", ending="")
+        with stop_on_signals(syncer.stop_event):
+            try:
+                run = locked_run(syncer, name)  # never two syncs at once (registryui.events.lock)
+            except SyncBusy as exc:
+                raise CommandError(str(exc)) from None
+        if progress is not None:
+            progress.clear()
         self.stdout.write(summary_line(run))
         for error in run.errors.all()[:20]:
             self.stderr.write(f"  {error.repository or '(catalog)'}: {error.message}")
-        if not run.ok:
-            sys.exit(1)
+        return run
 
-    def _show_progress(self, progress: Progress) -> None:
-        self.stdout.write(
-            f"\r\033[Krepositories {progress.repositories_done}/{progress.repositories_total}"
+
+class ProgressLine:
+    """One line on a terminal, rewritten in place at most ten times a second."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+        self._last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last < self.INTERVAL:
+            return
+        self._last = now
+        total = progress.repositories_total or "?"
+        self.out.write(
+            f"\r\033[Krepositories {progress.repositories_done}/{total}"
             f"  tags {progress.tags_seen}  new manifests {progress.manifests_fetched}"
             f"  requests {progress.requests}  {progress.elapsed:.1f}s",
             ending="",
         )
-        self.stdout.flush()
+        self.out.flush()
+
+    def clear(self) -> None:
+        self.out.write("\r\033[K", ending="")
 
 
-def summary_line(run) -> str:
+def summary_line(run: SyncRun) -> str:
     seconds = run.duration.total_seconds() if run.duration else 0.0
     line = (
         f"sync {run.status}: {run.repositories_synced}/{run.repositories_seen} repositories, "
