@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
 from .models import SiteSettings
+
+
+def _to_login(request):
+    """The login page, for a full page or (as a client-side redirect) for an htmx request.
+
+    An htmx request that followed a plain 302 would swap the whole login page into the
+    fragment's target; HX-Redirect makes the browser load it as a page instead.
+    """
+    if getattr(request, "htmx", False):
+        current = request.htmx.current_url_abs_path or request.get_full_path()
+        response = redirect_to_login(current, resolve_url(settings.LOGIN_URL))
+        return HttpResponseClientRedirect(response["Location"])
+    return redirect_to_login(request.get_full_path())
 
 
 def viewer_required(view):
@@ -20,6 +36,19 @@ def viewer_required(view):
     def wrapper(request, *args, **kwargs):
         if request.user.is_authenticated or SiteSettings.load().anonymous_view:
             return view(request, *args, **kwargs)
-        return redirect_to_login(request.get_full_path())
+        return _to_login(request)
+
+    return wrapper
+
+
+def member_required(view):
+    """Logged-in users only (pages about one's own account: profile, tokens), with the same
+    htmx-aware redirect to the login page as ``viewer_required``."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        return _to_login(request)
 
     return wrapper

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .patterns import validate_pattern
+from .patterns import PATTERN_MAX_LENGTH, validate_pattern
 
 
 class Level(models.IntegerChoices):
@@ -38,12 +38,18 @@ class Grant(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="grants")
     pattern = models.CharField(
-        max_length=255,
+        max_length=PATTERN_MAX_LENGTH,
         validators=[validate_pattern],
         help_text="A glob on repository names: team-a/* matches team-a/api and team-a/x/y; "
-        "* matches everything; ? matches one character.",
+        "* matches everything; ? matches one character; [abc] and [!abc] one of (or none "
+        "of) those characters.",
     )
-    level = models.PositiveSmallIntegerField(choices=Level.choices, default=Level.VIEW)
+    level = models.PositiveSmallIntegerField(
+        choices=Level.choices,
+        default=Level.VIEW,
+        help_text="view: see and pull · push: also push, add and move tags · delete: also "
+        "delete tags and images, run retention · admin: also manage this team's grants.",
+    )
 
     class Meta:
         ordering = ["team", "pattern"]
@@ -59,8 +65,10 @@ class SiteSettings(models.Model):
     """The one row of site-wide access settings (edited in the admin)."""
 
     anonymous_view = models.BooleanField(
+        "anonymous viewing",
         default=False,
-        help_text="Let visitors who are not logged in view (and pull) public repositories.",
+        help_text="Let visitors who are not logged in view (and pull) the repositories the "
+        "public patterns match. Logged-in users see those too.",
     )
     public_patterns = models.TextField(
         blank=True,
@@ -69,6 +77,7 @@ class SiteSettings(models.Model):
         "viewing is on.",
     )
     no_team_patterns = models.TextField(
+        "patterns for users in no team",
         blank=True,
         help_text="One glob per line: what a logged-in user in no team may view "
         "(nothing when empty).",
@@ -80,17 +89,20 @@ class SiteSettings(models.Model):
     def __str__(self) -> str:
         return "Site settings"
 
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
         for field in ("public_patterns", "no_team_patterns"):
             for pattern in split_patterns(getattr(self, field)):
                 try:
                     validate_pattern(pattern)
                 except ValidationError as exc:
-                    raise ValidationError({field: exc.messages}) from None
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
+                    errors.setdefault(field, []).extend(exc.messages)
+        if errors:
+            raise ValidationError(errors)
 
     @classmethod
     def load(cls) -> SiteSettings:

@@ -4,26 +4,42 @@ Every view, list, count, search, htmx fragment and mutation asks here, and so do
 server for ``docker push/pull``. A user's rules are loaded once per request (at most two
 queries: their teams' grants and the site settings) and cached on the user object; narrowing a
 repository queryset then adds no query of its own, however many grants and repositories exist.
+
+Who gets which rules:
+
+- a superuser: everything (``admin`` on ``*``); an inactive user: nothing;
+- a member of teams: the union of their teams' grants;
+- a logged-in user in no team: ``view`` on the site settings' "no team" patterns;
+- anyone, logged in or not, when anonymous viewing is on: ``view`` on the public patterns
+  (logging in never shows less than the public sees).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
 from django.http import Http404
 
 from registryui.catalog.models import Repository, Tag
 
 from .models import Grant, Level, SiteSettings, Team, split_patterns
-from .patterns import matches, pattern_q
+from .patterns import covers, matches, patterns_q
 
 Action = Level  # the actions a user may take are the grant levels: VIEW < PUSH < DELETE < ADMIN
 
 _CACHE_ATTR = "_registryui_access"
+
+# Rules are cached on the user object for one request. A change to teams, grants, members or
+# site settings made in this process (an admin edit, a test) bumps the generation, so a user
+# object that outlives the change never answers from stale rules.
+_generations = itertools.count(1)
+_generation = next(_generations)
 
 
 @dataclass(frozen=True)
@@ -32,12 +48,16 @@ class Rule:
 
     pattern: str
     level: int
-    source: str  # "team-a: delete on team-a/*", "superuser", "public (anonymous viewing)"
+    source: str  # "team team-a: delete on team-a/*", "superuser", "public (anonymous viewing)"
     team_id: int | None = None
     grant_id: int | None = None
 
     def applies_to(self, name: str) -> bool:
         return matches(self.pattern, name)
+
+    @property
+    def level_label(self) -> str:
+        return Level(self.level).label
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class Access:
     rules: tuple[Rule, ...]
     superuser: bool = False
     team_ids: tuple[int, ...] = ()
+    generation: int = 0
 
     def level_on(self, name: str) -> int:
         if self.superuser:
@@ -57,24 +78,26 @@ class Access:
         """A filter for names the user may act on; None means "every repository"."""
         if self.superuser:
             return None
-        relevant = [r for r in self.rules if r.level >= action]
-        if any(set(r.pattern) == {"*"} for r in relevant):
-            return None
-        if not relevant:
-            return Q(pk__in=[])
-        return reduce(or_, (pattern_q(r.pattern, field) for r in relevant))
+        return patterns_q((r.pattern for r in self.rules if r.level >= action), field)
+
+    def patterns_at(self, level: int) -> list[str]:
+        """The patterns on which the user holds at least ``level``."""
+        if self.superuser:
+            return ["*"]
+        return list(dict.fromkeys(r.pattern for r in self.rules if r.level >= level))
 
 
 def access_for(user) -> Access:
     """The user's rules, cached on the user object for the rest of the request."""
     cached = getattr(user, _CACHE_ATTR, None)
-    if cached is not None:
+    if cached is not None and cached.generation == _generation:
         return cached
     access = _load(user)
-    try:
-        setattr(user, _CACHE_ATTR, access)
-    except AttributeError:  # pragma: no cover - an object that refuses attributes
-        pass
+    if user is not None:
+        try:
+            setattr(user, _CACHE_ATTR, access)
+        except AttributeError:  # pragma: no cover - an object that refuses attributes
+            pass
     return access
 
 
@@ -84,21 +107,42 @@ def forget(user) -> None:
         delattr(user, _CACHE_ATTR)
 
 
+def _invalidate(**kwargs) -> None:
+    global _generation
+    _generation = next(_generations)
+
+
+for _model in (Team, Grant, SiteSettings):
+    post_save.connect(_invalidate, sender=_model, dispatch_uid=f"teams-access-save-{_model}")
+    post_delete.connect(_invalidate, sender=_model, dispatch_uid=f"teams-access-del-{_model}")
+m2m_changed.connect(_invalidate, sender=Team.members.through, dispatch_uid="teams-access-m2m")
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="teams-access-user")
+def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
+    # A login saves last_login only; that changes no rights.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    _invalidate()
+
+
 def _load(user) -> Access:
+    generation = _generation
     if user is None or (user.is_authenticated and not user.is_active):
-        return Access(rules=())
+        return Access(rules=(), generation=generation)
     if user.is_authenticated and user.is_superuser:
-        return Access(rules=(Rule("*", Level.ADMIN, "superuser"),), superuser=True)
-    if not user.is_authenticated:
-        site = SiteSettings.load()
-        if not site.anonymous_view:
-            return Access(rules=())
         return Access(
-            rules=tuple(
-                Rule(p, Level.VIEW, "public (anonymous viewing)")
-                for p in split_patterns(site.public_patterns)
-            )
+            rules=(Rule("*", Level.ADMIN, "superuser"),), superuser=True, generation=generation
         )
+    site = SiteSettings.load()
+    public: list[Rule] = []
+    if site.anonymous_view:
+        public = [
+            Rule(p, Level.VIEW, "public (anonymous viewing)")
+            for p in split_patterns(site.public_patterns)
+        ]
+    if not user.is_authenticated:
+        return Access(rules=tuple(public), generation=generation)
     # One query: the user's teams, with their grants (a team without grants still counts).
     rows = (
         Team.objects.filter(members=user)
@@ -116,12 +160,11 @@ def _load(user) -> Access:
                 Rule(pattern, level, f"team {team_name}: {label} on {pattern}", team_id, grant_id)
             )
     if not team_ids:
-        site = SiteSettings.load()
         rules = [
             Rule(p, Level.VIEW, "site settings (users in no team)")
             for p in split_patterns(site.no_team_patterns)
         ]
-    return Access(rules=tuple(rules), team_ids=tuple(team_ids))
+    return Access(rules=tuple(rules + public), team_ids=tuple(team_ids), generation=generation)
 
 
 # -- the questions views ask ------------------------------------------------------------------
@@ -159,6 +202,40 @@ def can(user, action: int, name: str) -> bool:
 def allowed_actions(user, name: str) -> set[Level]:
     level = level_on(user, name)
     return {lvl for lvl in Level if lvl <= level}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a user may do on one repository, for templates: ``{% if can.delete %}``."""
+
+    level: int
+
+    @property
+    def view(self) -> bool:
+        return self.level >= Level.VIEW
+
+    @property
+    def push(self) -> bool:
+        return self.level >= Level.PUSH
+
+    @property
+    def delete(self) -> bool:
+        return self.level >= Level.DELETE
+
+    @property
+    def admin(self) -> bool:
+        return self.level >= Level.ADMIN
+
+    @property
+    def label(self) -> str:
+        return Level(self.level).label if self.level else "none"
+
+    def __bool__(self) -> bool:
+        return self.view
+
+
+def capabilities(user, name: str) -> Capabilities:
+    return Capabilities(level_on(user, name))
 
 
 def explain(user, name: str) -> list[Rule]:
@@ -200,3 +277,42 @@ def grants_matching(name: str) -> QuerySet:
     return Grant.objects.filter(
         pk__in=[g.pk for g in Grant.objects.only("pk", "pattern") if matches(g.pattern, name)]
     )
+
+
+# -- team administration ----------------------------------------------------------------------
+
+
+def administered_patterns(user, team: Team | None = None) -> list[str]:
+    """The patterns on which the user holds ``admin`` (``["*"]`` for a superuser); with
+    ``team``, only those that team's grants give them."""
+    access = access_for(user)
+    if team is None or access.superuser:
+        return access.patterns_at(Level.ADMIN)
+    return list(
+        dict.fromkeys(
+            r.pattern for r in access.rules if r.team_id == team.pk and r.level >= Level.ADMIN
+        )
+    )
+
+
+def administered_teams(user) -> QuerySet:
+    """The teams whose grants the user manages: every team for a superuser, otherwise the
+    user's own teams that hold an ``admin`` grant."""
+    access = access_for(user)
+    if access.superuser:
+        return Team.objects.all()
+    team_ids = {r.team_id for r in access.rules if r.level >= Level.ADMIN and r.team_id}
+    return Team.objects.filter(pk__in=sorted(team_ids))
+
+
+def may_grant(user, pattern: str, level: int = Level.ADMIN, team: Team | None = None) -> bool:
+    """May the user hand out ``level`` on ``pattern`` (to a team grant or a robot account)?
+
+    Only within what they administer (in ``team``, when given: a team admin manages their
+    team's own grants, inside that team's ``admin`` patterns): every name ``pattern`` matches
+    must lie inside one of those patterns (``covers`` is sound, so this never widens anyone's
+    reach). An admin holds every level, so any level up to ``admin`` may be given there.
+    """
+    if level > Level.ADMIN:
+        return False
+    return any(covers(outer, pattern) for outer in administered_patterns(user, team))

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,42 +15,103 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='SiteSettings',
+            name="SiteSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('anonymous_view', models.BooleanField(default=False, help_text='Let visitors who are not logged in view (and pull) public repositories.')),
-                ('public_patterns', models.TextField(blank=True, default='*', help_text='One glob per line: what anonymous visitors may view when anonymous viewing is on.')),
-                ('no_team_patterns', models.TextField(blank=True, help_text='One glob per line: what a logged-in user in no team may view (nothing when empty).')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "anonymous_view",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Let visitors who are not logged in view (and pull) public repositories.",
+                    ),
+                ),
+                (
+                    "public_patterns",
+                    models.TextField(
+                        blank=True,
+                        default="*",
+                        help_text="One glob per line: what anonymous visitors may view when anonymous viewing is on.",
+                    ),
+                ),
+                (
+                    "no_team_patterns",
+                    models.TextField(
+                        blank=True,
+                        help_text="One glob per line: what a logged-in user in no team may view (nothing when empty).",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'site settings',
-                'verbose_name_plural': 'site settings',
+                "verbose_name": "site settings",
+                "verbose_name_plural": "site settings",
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('members', models.ManyToManyField(blank=True, related_name='registry_teams', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="registry_teams", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Grant',
+            name="Grant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(help_text='A glob on repository names: team-a/* matches team-a/api and team-a/x/y; * matches everything; ? matches one character.', max_length=255, validators=[registryui.teams.patterns.validate_pattern])),
-                ('level', models.PositiveSmallIntegerField(choices=[(10, 'view'), (20, 'push'), (30, 'delete'), (40, 'admin')], default=10)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grants', to='teams.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "pattern",
+                    models.CharField(
+                        help_text="A glob on repository names: team-a/* matches team-a/api and team-a/x/y; * matches everything; ? matches one character.",
+                        max_length=255,
+                        validators=[registryui.teams.patterns.validate_pattern],
+                    ),
+                ),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[(10, "view"), (20, "push"), (30, "delete"), (40, "admin")],
+                        default=10,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grants",
+                        to="teams.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['team', 'pattern'],
-                'constraints': [models.UniqueConstraint(fields=('team', 'pattern'), name='grant_team_pattern')],
+                "ordering": ["team", "pattern"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("team", "pattern"), name="grant_team_pattern")
+                ],
             },
         ),
     ]
