@@ -63,7 +63,10 @@ class Repository(models.Model):
     def sync_failed(self) -> bool:
         return bool(self.last_sync_error) and (
             self.last_synced_at is None
-            or (self.last_sync_error_at is not None and self.last_sync_error_at > self.last_synced_at)
+            or (
+                self.last_sync_error_at is not None
+                and self.last_sync_error_at > self.last_synced_at
+            )
         )
 
     def live_manifest_ids(self) -> set[int]:
@@ -76,9 +79,7 @@ class Repository(models.Model):
 
     def refresh_stats(self) -> None:
         """Recompute tag_count, size and last_updated_at from the tags (a few queries)."""
-        aggregate = self.tags.aggregate(
-            count=models.Count("id"), last=models.Max("changed_at")
-        )
+        aggregate = self.tags.aggregate(count=models.Count("id"), last=models.Max("changed_at"))
         manifest_ids = self.live_manifest_ids()
         self.tag_count = aggregate["count"] or 0
         self.last_updated_at = aggregate["last"]
@@ -158,9 +159,7 @@ class Manifest(models.Model):
 
     @property
     def is_docker_format(self) -> bool:
-        return self.media_type in (
-            mediatypes.DOCKER_MANIFEST, mediatypes.DOCKER_MANIFEST_LIST
-        )
+        return self.media_type in (mediatypes.DOCKER_MANIFEST, mediatypes.DOCKER_MANIFEST_LIST)
 
 
 class Layer(models.Model):
@@ -218,9 +217,7 @@ class Label(models.Model):
     value = models.CharField(max_length=VALUE_MAX_LENGTH, db_index=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["manifest", "key"], name="label_key_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["manifest", "key"], name="label_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -250,7 +247,9 @@ class Tag(models.Model):
             models.UniqueConstraint(fields=["repository", "name"], name="tag_repository_name")
         ]
         indexes = [
-            models.Index(fields=["name"], name="tag_name"),
+            # Search by tag prefix reads this in (name, repository) order and stops at its
+            # limit, however many repositories have a tag of that name ("latest").
+            models.Index(fields=["name", "repository"], name="tag_name_repository"),
             models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
             models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
         ]
@@ -294,7 +293,8 @@ class SyncRun(models.Model):
         get_latest_by = "started_at"
         indexes = [
             models.Index(
-                fields=["-finished_at"], name="syncrun_full_finished",
+                fields=["-finished_at"],
+                name="syncrun_full_finished",
                 condition=Q(scope=""),
             )
         ]

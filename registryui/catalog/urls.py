@@ -6,4 +6,8 @@ app_name = "catalog"
 
 urlpatterns = [
     path("", views.repository_list, name="repositories"),
+    path("search/", views.search_view, name="search"),
+    # The catch-all for references: /r/<name>, /r/<name>:<tag>, /r/<name>@<digest>. Included
+    # last from registryui/urls.py so that /r/<reference>/-/<action> of other apps wins.
+    path("r/<path:reference>", views.reference, name="reference"),
 ]

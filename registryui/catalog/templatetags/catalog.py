@@ -1,0 +1,203 @@
+"""Template helpers of the browse pages: binary sizes, relative dates, shares, commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+@register.filter
+def iec_size(value: Any) -> str:
+    """Bytes in binary units: ``1536`` → ``1.5 KiB``; ``None`` or junk → an em dash."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return "—"
+    if size < 1024:
+        return f"{size} B"
+    amount = float(size)
+    index = -1
+    while amount >= 1024 and index < len(_UNITS) - 1:
+        amount /= 1024
+        index += 1
+    unit = _UNITS[index]
+    # Three significant figures read well in a table column: 1.50 KiB, 15.0 MiB, 150 GiB.
+    if amount < 10:
+        return f"{amount:.2f} {unit}"
+    if amount < 100:
+        return f"{amount:.1f} {unit}"
+    return f"{amount:.0f} {unit}"
+
+
+#: Units of a relative date, largest first; a month is 30 days and a year 365 (close enough
+#: for "3 months ago", and much cheaper than calendar arithmetic on a page of 50 rows).
+_STEPS = (
+    (365 * 86400, "year"),
+    (30 * 86400, "month"),
+    (7 * 86400, "week"),
+    (86400, "day"),
+    (3600, "hour"),
+    (60, "minute"),
+)
+
+
+@register.filter
+def relative(value: datetime | None, now: datetime | None = None) -> str:
+    """``3 days ago`` / ``in 2 hours`` / ``just now``; an em dash when unknown."""
+    if not value:
+        return "—"
+    seconds = ((now or timezone.now()) - value).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now"
+    for size, unit in _STEPS:  # noqa: B007 - the loop stops at the unit it needs
+        if seconds >= size:
+            break
+    amount = int(seconds // size)
+    text = f"{amount} {unit}{'' if amount == 1 else 's'}"
+    return f"in {text}" if future else f"{text} ago"
+
+
+@register.filter
+def absolute(value: datetime | None) -> str:
+    if not value:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A relative date with the absolute one on hover (and for machines, in ``datetime``)."""
+    if not value:
+        return _UNKNOWN
+    # Built by hand, not with format_html: this runs several times per table row, and the
+    # three parts are made here from a datetime (nothing to escape).
+    return mark_safe(  # noqa: S308 - isoformat/strftime/relative output only
+        f'<time datetime="{value.isoformat()}" title="{absolute(value)}">{relative(value)}</time>'
+    )
+
+
+_UNKNOWN = mark_safe('<span class="unknown" title="unknown">—</span>')
+
+
+@register.filter
+def thousands(value: Any) -> str:
+    """``12345`` → ``12,345`` (cheaper than humanize's intcomma, which localizes)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def share(part: Any, total: Any) -> float:
+    """``part`` as a percentage of ``total`` (0 when the total is unknown)."""
+    try:
+        part_f, total_f = float(part), float(total)
+    except (TypeError, ValueError):
+        return 0.0
+    if total_f <= 0:
+        return 0.0
+    return round(100 * part_f / total_f, 1)
+
+
+@register.filter
+def platform_list(platforms: str) -> list[str]:
+    """``"linux/amd64, linux/arm64/v8"`` → ``["linux/amd64", "linux/arm64/v8"]``."""
+    return [p.strip() for p in (platforms or "").split(",") if p.strip()]
+
+
+_CHIP_UNKNOWN = mark_safe('<span class="unknown">—</span>')
+
+
+@register.filter
+def platform_chips(platforms: str) -> str:
+    """The platforms as chips (one filter call instead of a template loop per table row)."""
+    items = platform_list(platforms)
+    if not items:
+        return _CHIP_UNKNOWN
+    return format_html_join("", '<span class="platform">{}</span>', ((p,) for p in items))
+
+
+@register.filter
+def exec_form(value: Any) -> str:
+    """An Entrypoint/Cmd as the JSON exec form a Dockerfile would have (``["a", "b"]``)."""
+    if value in (None, "", []):
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def short_hex(digest: str, length: int = 12) -> str:
+    """``sha256:0123…`` → its first ``length`` hex characters."""
+    return (digest or "").partition(":")[2][: int(length)]
+
+
+@register.filter
+def is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, label: str, key: str, current: str, default_desc: bool = False) -> str:
+    """A sortable column header link; clicking the current column flips its direction.
+
+    Renders the link only; the ``<th>`` carries ``aria-sort`` (see ``aria_sort``).
+    """
+    request = context["request"]
+    active = current.lstrip("-") == key
+    descending = current.startswith("-")
+    if active:
+        target = key if descending else f"-{key}"
+    else:
+        target = f"-{key}" if default_desc else key
+    query = request.GET.copy()
+    query["sort"] = target
+    query.pop("page", None)
+    arrow = ("▼" if descending else "▲") if active else ""
+    href = f"?{query.urlencode()}"
+    return format_html(
+        '<a href="{}" hx-get="{}" class="sort{}">{}'
+        '<span class="arrow" aria-hidden="true">{}</span></a>',
+        href,
+        href,
+        " active" if active else "",
+        label,
+        arrow,
+    )
+
+
+@register.simple_tag
+def aria_sort(key: str, current: str) -> str:
+    if current.lstrip("-") != key:
+        return "none"
+    return "descending" if current.startswith("-") else "ascending"
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """``3600`` → ``1 hour``; ``5400`` → ``1 hour, 30 minutes``."""
+    try:
+        total = int(seconds)
+    except (TypeError, ValueError):
+        return ""
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        amount, total = divmod(total, size)
+        if amount:
+            parts.append(f"{amount} {unit}{'s' if amount != 1 else ''}")
+        if len(parts) == 2:
+            break
+    return ", ".join(parts) or "0 seconds"

@@ -1,0 +1,89 @@
+// Registry UI: the little JavaScript the pages use. Everything works without it; this adds
+// the "/" shortcut to search and copy-to-clipboard buttons. No inline scripts: the production
+// Content-Security-Policy forbids them.
+(function () {
+  "use strict";
+
+  // CSS shows the copy buttons only when this script runs (.js on <html>).
+  document.documentElement.classList.add("js");
+
+  function isTyping(target) {
+    if (!target) return false;
+    const tag = target.tagName;
+    return target.isContentEditable || tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+  }
+
+  // "/" focuses the search box (the page's own search field first, else the header's).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (isTyping(event.target)) return;
+    const box =
+      document.querySelector("[data-search-primary]") ||
+      document.querySelector("[data-search-shortcut]");
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+    box.select();
+  });
+
+  function fallbackCopy(input) {
+    // Plain-HTTP deployments have no navigator.clipboard (it needs a secure context).
+    input.focus();
+    input.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (error) {
+      ok = false;
+    }
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function copyText(input) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(input.value).catch(function () {
+        return fallbackCopy(input);
+      });
+    }
+    return fallbackCopy(input);
+  }
+
+  function flash(button, text, state) {
+    const status = button.parentElement && button.parentElement.querySelector(".copy-status");
+    if (status) status.textContent = text;
+    const original = button.dataset.label || button.textContent;
+    button.dataset.label = original;
+    button.textContent = text;
+    button.dataset.state = state;
+    window.clearTimeout(Number(button.dataset.timer || 0));
+    button.dataset.timer = String(
+      window.setTimeout(function () {
+        button.textContent = original;
+        delete button.dataset.state;
+      }, 2000)
+    );
+  }
+
+  // Delegated, so that buttons in htmx-swapped fragments work too.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("button.copy[data-copy-target]");
+    if (button) {
+      const input = document.getElementById(button.dataset.copyTarget);
+      if (!input) return;
+      copyText(input).then(
+        function () {
+          button.dataset.copied = input.value;
+          flash(button, "Copied", "ok");
+        },
+        function () {
+          input.select();
+          flash(button, "Press Ctrl+C", "error");
+        }
+      );
+      return;
+    }
+    // A click in a read-only command selects it all, ready for a manual copy.
+    const field = event.target.closest && event.target.closest(".command input[readonly]");
+    if (field) field.select();
+  });
+})();

@@ -1,0 +1,254 @@
+"""A repository's page ``/r/<name>``: the tags table (content, grouping by image, sorting,
+pagination), the pull command, the htmx fragment, permissions and bounded queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.utils import timezone
+
+from registryui.catalog.models import Manifest, Repository, Tag
+
+
+def rows(html: str) -> list[str]:
+    """Tag names in table order."""
+    return re.findall(r'<th scope="row" class="tag-name"><a href="/r/[^"]+">([^<]+)</a>', html)
+
+
+def groups(html: str) -> list[list[str]]:
+    """Tag names per <tbody> (one per image)."""
+    bodies = re.findall(r'<tbody class="image[^"]*"[^>]*>(.*?)</tbody>', html, re.S)
+    return [rows(body) for body in bodies]
+
+
+def test_the_tags_table_shows_digest_size_created_platforms_and_last_change(catalog):
+    html = catalog.client("a_viewer").get("/r/team-a/api").content.decode()
+    api_14 = catalog.digest("team-a/api:1.4")
+    manifest = Manifest.objects.get(digest=api_14)
+    body = html.split(f'data-digest="{api_14}"', 1)[1].split("</tbody>", 1)[0]
+    assert '<a href="/r/team-a/api:1.4">1.4</a>' in body
+    assert f"<code>{api_14[7:19]}</code>" in body
+    assert f'href="/r/team-a/api@{api_14}"' in body
+    assert f">{manifest.total_size} B<" in body  # under 1 KiB: in bytes
+    assert 'title="2026-10-01 10:00:00 UTC"' in body  # created, absolute on hover
+    assert '<span class="platform">linux/amd64</span>' in body
+
+
+def test_tags_on_one_image_are_grouped(catalog):
+    html = catalog.client().get("/r/team-a/api").content.decode()
+    assert groups(html) == [["1.5", "latest", "stable"], ["1.4"]]
+    shared = html.split('<tbody class="image shared"', 1)[1].split("</tbody>", 1)[0]
+    assert "3 tags on this image" in shared
+    assert shared.count('rowspan="3"') == 4  # digest, size, created, platforms: said once
+
+
+def test_an_index_shows_all_its_platforms(catalog):
+    html = catalog.client().get("/r/team-a/web").content.decode()
+    assert groups(html) == [["2.0", "latest"]]
+    assert re.search(
+        r'<span class="platform">linux/amd64</span><span class="platform">linux/arm64/v8</span>',
+        html,
+    )
+
+
+@pytest.mark.parametrize(
+    ("repository", "command"),
+    [
+        ("team-a/api", "docker pull registry.example.com/team-a/api"),
+        # No "latest": the newest tag (v2, built 2026-11-20).
+        ("team-b/worker", "docker pull registry.example.com/team-b/worker:v2"),
+        (
+            "platform/tools/builder",
+            "docker pull registry.example.com/platform/tools/builder:2026.11",
+        ),
+    ],
+)
+def test_the_pull_command_has_the_public_host(catalog, repository, command):
+    html = catalog.client().get(f"/r/{repository}").content.decode()
+    assert f'value="{command}"' in html
+    assert 'data-copy-target="pull-repository"' in html
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("tag", ["1.4", "1.5", "latest", "stable"]),
+        ("-tag", ["stable", "latest", "1.5", "1.4"]),
+        ("-changed", ["1.5", "latest", "stable", "1.4"]),
+        ("changed", ["1.4", "1.5", "latest", "stable"]),
+        ("created", ["1.4", "1.5", "latest", "stable"]),
+        ("-created", ["1.5", "latest", "stable", "1.4"]),
+    ],
+)
+def test_it_sorts_by_each_column(catalog, sort, expected):
+    html = catalog.client().get("/r/team-a/api", {"sort": sort}).content.decode()
+    assert rows(html) == expected
+
+
+def test_it_sorts_by_size_digest_and_platforms(catalog):
+    client = catalog.client()
+    by_size = rows(client.get("/r/team-b/worker", {"sort": "size"}).content.decode())
+    sizes = dict(
+        Tag.objects.filter(repository__name="team-b/worker").values_list(
+            "name", "manifest__total_size"
+        )
+    )
+    assert by_size == sorted(sizes, key=lambda name: (sizes[name], name))
+    by_digest = rows(client.get("/r/team-b/worker", {"sort": "-digest"}).content.decode())
+    digests = dict(
+        Tag.objects.filter(repository__name="team-b/worker").values_list("name", "manifest__digest")
+    )
+    expected = sorted(digests, key=lambda name: digests[name], reverse=True)
+    assert by_digest == expected
+    assert rows(client.get("/r/team-b/worker", {"sort": "platforms"}).content.decode())
+
+
+def test_the_sorted_column_is_marked_for_assistive_technology(catalog):
+    html = catalog.client().get("/r/team-a/api", {"sort": "size"}).content.decode()
+    assert re.search(
+        r'<th scope="col" class="num" aria-sort="ascending"><a href="\?sort=-size"', html
+    )
+    assert html.count('aria-sort="none"') == 5
+
+
+def test_the_htmx_branch_returns_the_tags_fragment_alone(catalog):
+    response = catalog.client().get(
+        "/r/team-a/api", {"sort": "tag"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and "docker pull" not in html
+    assert html.lstrip().startswith('<p class="summary">4 tags')
+    assert rows(html) == ["1.4", "1.5", "latest", "stable"]
+    assert "HX-Request" in response["Vary"]
+    full = catalog.client().get("/r/team-a/api", {"sort": "tag"})
+    assert "HX-Request" in full["Vary"]
+    # The fragment is exactly the part of the full page it replaces.
+    assert html.strip() in full.content.decode()
+
+
+def _add_tags(repository: Repository, count: int, *, manifest: Manifest | None = None) -> None:
+    """Synthetic tags (rows only) on one of the repository's images."""
+    manifest = manifest or repository.tags.order_by("name").first().manifest
+    now = timezone.now()
+    Tag.objects.bulk_create(
+        [
+            Tag(
+                repository=repository,
+                name=f"build-{i:04d}",
+                manifest=manifest,
+                changed_at=now - timezone.timedelta(minutes=i),
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def test_it_paginates_thousands_of_tags(catalog):
+    repository = Repository.objects.get(name="team-a/api")
+    _add_tags(
+        repository, 120, manifest=Manifest.objects.get(digest=catalog.digest("team-a/api:1.5"))
+    )
+    client = catalog.client()
+    first = client.get("/r/team-a/api", {"sort": "tag"}).content.decode()
+    assert len(rows(first)) == 50
+    assert rows(first)[:2] == ["1.4", "1.5"]
+    assert "124 tags, showing 1–50" in first  # noqa: RUF001 - the page's en dash
+    assert "Page 1 of 3" in first
+    third = client.get("/r/team-a/api", {"sort": "tag", "page": "3"}).content.decode()
+    assert rows(third) == [f"build-{i:04d}" for i in range(98, 120)] + ["latest", "stable"]
+    # 1.5, latest and stable are one image with 120 synthetic tags: most are elsewhere.
+    assert groups(third) == [rows(third)]
+    assert "123 tags on this image (99 on other pages)" in third
+    assert 'href="?sort=tag&amp;page=2"' in third
+    assert client.get("/r/team-a/api", {"page": "4"}).status_code == 404
+
+
+@pytest.mark.parametrize("persona", ["superuser", "a_viewer"])
+def test_the_number_of_queries_does_not_grow_with_the_tags(
+    catalog, django_assert_max_num_queries, persona
+):
+    client = catalog.client(persona)
+    client.get("/r/team-a/api")
+    with django_assert_max_num_queries(12) as few:
+        assert client.get("/r/team-a/api", {"sort": "-size"}).status_code == 200
+    repository = Repository.objects.get(name="team-a/api")
+    # Tags on both images, so that the page shows many groups and the counts are real.
+    _add_tags(repository, 300)
+    other = Manifest.objects.get(digest=catalog.digest("team-a/api:1.4"))
+    Tag.objects.bulk_create(
+        [Tag(repository=repository, name=f"old-{i}", manifest=other) for i in range(300)]
+    )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/r/team-a/api", {"sort": "-size"})
+    assert response.status_code == 200
+    assert len(rows(response.content.decode())) == 50
+
+
+def test_a_repository_the_user_may_not_see_is_a_404_like_an_unknown_one(catalog):
+    client = catalog.client("a_viewer")
+    hidden = client.get("/r/team-b/worker")
+    unknown = client.get("/r/team-b/wurker")
+    assert hidden.status_code == unknown.status_code == 404
+
+    # Nothing tells a hidden repository from one that does not exist.
+    def main(response) -> str:
+        return response.content.decode().split("<main", 1)[1].split("</main>", 1)[0]
+
+    assert "No such repository." in main(hidden)
+    assert main(hidden).replace("worker", "wurker") == main(unknown)
+
+
+def test_an_unknown_repository_is_a_404_with_a_search_link(catalog):
+    response = catalog.client().get("/r/team-a/nothing")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert 'href="/search/?q=team-a/nothing"' in html
+
+
+def test_a_bad_sort_is_a_400(catalog):
+    response = catalog.client().get("/r/team-a/api", {"sort": "name"})
+    assert response.status_code == 400
+    assert "sort=&#x27;name&#x27; is not one of: tag, -tag" in response.content.decode()
+
+
+def test_a_trailing_slash_redirects_to_the_reference(catalog):
+    response = catalog.client().get("/r/team-a/api/?sort=tag")
+    assert response.status_code == 301
+    assert response["Location"] == "/r/team-a/api?sort=tag"
+
+
+def test_an_action_url_no_app_answers_is_a_404(catalog):
+    response = catalog.client().get("/r/team-a/api/-/frobnicate")
+    assert response.status_code == 404
+    assert "There is no action at /r/team-a/api/-/frobnicate." in response.content.decode()
+
+
+def test_cleanup_actions_show_only_for_those_who_may_delete(catalog):
+    deleter = catalog.client("a_deleter").get("/r/team-a/api").content.decode()
+    assert 'action="/r/team-a/api/-/bulk-delete"' in deleter
+    assert 'name="tag" value="1.4" form="bulk-delete"' in deleter
+    viewer = catalog.client("a_viewer").get("/r/team-a/api").content.decode()
+    assert "bulk-delete" not in viewer
+    assert 'name="tag"' not in viewer
+
+
+def test_the_tag_page_offers_delete_tag_and_image_to_a_deleter(catalog):
+    html = catalog.client("a_deleter").get("/r/team-a/api:1.4").content.decode()
+    assert 'href="/r/team-a/api:1.4/-/delete"' in html
+    assert 'href="/r/team-a/api:1.4/-/delete-image"' in html
+    viewer = catalog.client("a_viewer").get("/r/team-a/api:1.4").content.decode()
+    assert "/-/delete" not in viewer
+
+
+def test_only_get_and_head_are_allowed(catalog):
+    client = catalog.client()
+    assert client.head("/r/team-a/api").status_code == 200
+    assert client.post("/r/team-a/api").status_code == 405
+
+
+def test_a_repository_whose_tags_were_all_deleted_still_renders(catalog):
+    Tag.objects.filter(repository__name="team-a/web").delete()
+    html = catalog.client().get("/r/team-a/web").content.decode()
+    assert "This repository has no tags" in html
