@@ -1,5 +1,19 @@
-from django.urls import path  # noqa: F401
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
 
 app_name = "cleanup"
 
-urlpatterns: list = []
+# ``/r/<reference>/-/<action>``: "-" cannot start a path component of a repository name, so
+# the reference (which may hold "/", ":" and "@") ends unambiguously before "/-/".
+urlpatterns = [
+    path("r/<path:reference>/-/delete", views.delete, name="delete"),
+    path("r/<path:reference>/-/delete-image", views.delete_image, name="delete_image"),
+    path("r/<path:reference>/-/retag", views.retag_view, name="retag"),
+    path("r/<path:name>/-/bulk-delete", views.bulk_delete, name="bulk_delete"),
+    path("retention/", views.retention_list, name="retention"),
+    path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
+    path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),
+]

@@ -1,0 +1,642 @@
+"""Carrying out a deletion against the registry, then mirroring it in the database at once.
+
+The confirmation page showed a plan computed from the database. Right before acting, every
+confirmed tag is checked against the registry (HEAD): a tag that vanished is "already gone",
+a tag that now points elsewhere was pushed again and is left alone. When the plan deletes an
+image by digest, the whole repository is read from the registry (tags list and a HEAD per tag)
+and the plan is computed again from that: a digest is deleted only when no tag in the
+registry, other than the confirmed ones, points at it and no tagged index lists it. A tag
+pushed onto the image in the meantime therefore survives.
+
+Every step is audited; the database changes only after the registry said yes, so an
+unreachable registry leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.conf import settings
+
+from registryui.catalog import store
+from registryui.catalog.models import Manifest, Repository
+from registryui.catalog.upstream import get_client
+from registryui.core.audit import record
+from registryui.core.models import AuditEntry
+from registryui.lib.reference import short_digest
+from registryui.registry import ManifestRef, RegistryClient, RegistryError
+from registryui.registry.client import sha256_digest
+from registryui.registry.mediatypes import INDEX_TYPES
+
+from . import placeholder
+from .freed import Freed, estimate_freed
+from .messages import ALREADY_GONE, DELETES_DISABLED, describe
+from .plan import DatabaseChildren, DeletionPlan, build_plan, compute, repository_tags
+
+Mode = Literal["tags", "image", "retention"]
+
+
+@dataclass
+class Actor:
+    """Who acts and how it is audited: a request's user ("ui") or a policy ("policy")."""
+
+    request: Any = None
+    user: Any = None
+    name: str = ""
+    via: str = "ui"
+    #: Ties together the entries of one bulk delete or retention run in the audit log.
+    batch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, action: str, **kwargs) -> AuditEntry:
+        details = {"batch": self.batch, **self.extra, **kwargs.pop("details", {})}
+        return record(
+            action,
+            request=self.request,
+            user=self.user,
+            actor_name=self.name,
+            via=self.via,
+            details=details,
+            **kwargs,
+        )
+
+
+@dataclass
+class Outcome:
+    """What happened to one step of a deletion."""
+
+    kind: Literal["image", "tag"]
+    #: The tag (kind "tag"), or the image's digest (kind "image").
+    reference: str
+    digest: str
+    #: done · gone (already gone) · changed (re-pushed, left alone) · kept (retention: its
+    #: image is in use) · refused · failed · skipped (not tried after a failure)
+    result: str
+    message: str = ""
+    tags: list[str] = field(default_factory=list)
+    #: "digest", "tag" (3.x) or "placeholder" (2.8).
+    method: str = ""
+    children: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("done", "gone")
+
+
+@dataclass
+class Execution:
+    repository: Repository
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: Why everything stopped (deletes disabled, registry unreachable, ...); '' otherwise.
+    error: str = ""
+    error_code: str = ""
+    #: The plan that was carried out, computed from the registry's answers.
+    plan: DeletionPlan | None = None
+    freed: Freed = field(default_factory=Freed)
+
+    def by_result(self, *results: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result in results]
+
+    @property
+    def removed_tags(self) -> list[str]:
+        names: list[str] = []
+        for outcome in self.by_result("done", "gone"):
+            names.extend(outcome.tags or [outcome.reference])
+        return names
+
+    @property
+    def deleted_tags(self) -> list[str]:
+        names: list[str] = []
+        for outcome in self.by_result("done"):
+            names.extend(outcome.tags or [outcome.reference])
+        return names
+
+    @property
+    def gone_tags(self) -> list[str]:
+        names: list[str] = []
+        for outcome in self.by_result("gone"):
+            names.extend(outcome.tags or [outcome.reference])
+        return names
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(o.result in ("done", "gone", "kept") for o in self.outcomes)
+
+    @property
+    def status_code(self) -> int:
+        """200 when done, 409 when refused or changed meanwhile, 502 when the registry failed."""
+        if self.error or self.by_result("failed"):
+            return 409 if self.error_code in ("UNSUPPORTED", "REFUSED") else 502
+        if self.by_result("refused", "changed"):
+            return 409
+        return 200
+
+
+class Stop(Exception):
+    """Nothing more can be done in this execution (deletes disabled, registry gone, ...)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RegistryView:
+    """What the registry says right now about one repository, each tag asked at most once."""
+
+    def __init__(self, client: RegistryClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.heads: dict[str, ManifestRef | None] = {}
+        self._children: dict[str, list[str]] = {}
+
+    def head(self, tag: str, *, fresh: bool = False) -> ManifestRef | None:
+        if fresh or tag not in self.heads:
+            try:
+                self.heads[tag] = self.client.head_manifest(self.name, tag)
+            except RegistryError as exc:
+                if not (exc.status == 404 or exc.not_found):
+                    raise
+                self.heads[tag] = None
+        return self.heads[tag]
+
+    def all_tags(self) -> dict[str, str]:
+        """Every tag of the repository with its digest: the tags list, then a HEAD per tag."""
+        try:
+            names = self.client.list_tags(self.name)
+        except RegistryError as exc:
+            if exc.code != "NAME_UNKNOWN":
+                raise
+            names = []
+        todo = [n for n in names if n not in self.heads]
+        if todo:
+            workers = max(1, min(settings.SYNC_CONCURRENCY, len(todo)))
+            with ThreadPoolExecutor(workers, thread_name_prefix="cleanup-head") as pool:
+                # list() re-raises the first RegistryError of any HEAD here, in this thread.
+                list(pool.map(self.head, todo))
+        return {n: ref.digest for n in names if (ref := self.heads.get(n)) is not None}
+
+    def children_of(self, digest: str) -> list[str]:
+        """Children of a digest the database has never seen (re-pushed since the last sync)."""
+        if digest not in self._children:
+            media_types = {r.media_type for r in self.heads.values() if r and r.digest == digest}
+            if media_types and not media_types & INDEX_TYPES:
+                self._children[digest] = []
+            else:
+                _, body = self.client.get_manifest(self.name, digest)
+                try:
+                    document = json.loads(body)
+                    entries = document.get("manifests") or []
+                    self._children[digest] = [str(e["digest"]) for e in entries]
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    self._children[digest] = []
+        return self._children[digest]
+
+
+class Deleter:
+    """One execution: deletes in one repository, for one actor."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        actor: Actor,
+        *,
+        mode: Mode = "tags",
+        client: RegistryClient | None = None,
+    ) -> None:
+        self.repository = repository
+        self.actor = actor
+        self.mode = mode
+        self.client = client or get_client()
+        self.view = RegistryView(self.client, repository.name)
+        self.execution = Execution(repository)
+        self._deletes_checked = False
+        #: Registry 2.8 refuses DELETE by tag; after one refusal we do not ask again.
+        self._tag_delete_refused = False
+
+    @property
+    def _action(self) -> str:
+        return "delete_image" if self.mode == "image" else "delete_tag"
+
+    # -- the whole execution ----------------------------------------------------------------
+
+    def run(self, expected: Mapping[str, str]) -> Execution:
+        """Delete the confirmed tags (name → digest shown when confirming)."""
+        try:
+            confirmed = self._recheck(expected)
+            plan = self._replan(confirmed)
+            self.execution.plan = plan
+            if plan is not None and self._allowed(plan, expected):
+                self._carry_out(plan)
+        except Stop as stop:
+            self.execution.error, self.execution.error_code = stop.message, stop.code
+        except RegistryError as exc:
+            self.execution.error = describe(exc)
+            self.execution.error_code = exc.code
+            self.actor.record(
+                self._action,
+                repository=self.repository.name,
+                details={"confirmed": dict(expected), "code": exc.code},
+                result=AuditEntry.Result.FAILED,
+                message=self.execution.error,
+            )
+        self.execution.freed = estimate_freed(
+            {
+                self.repository.pk: [
+                    o.digest for o in self.execution.by_result("done") if o.kind == "image"
+                ]
+                + [c for o in self.execution.by_result("done") for c in o.children]
+            }
+        )
+        return self.execution
+
+    def _recheck(self, expected: Mapping[str, str]) -> dict[str, str]:
+        confirmed: dict[str, str] = {}
+        gone: list[str] = []
+        for tag, digest in expected.items():
+            ref = self.view.head(tag)
+            if ref is None:
+                gone.append(tag)
+                self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
+                self.actor.record(
+                    self._action,
+                    repository=self.repository.name,
+                    reference=tag,
+                    digest=digest,
+                    message=ALREADY_GONE,
+                )
+            elif ref.digest != digest:
+                changed = _Changed(ref.digest, tag, digest)
+                self._outcome(
+                    "tag", tag, digest, "changed", changed.message, details={"now": ref.digest}
+                )
+                self.actor.record(
+                    self._action,
+                    repository=self.repository.name,
+                    reference=tag,
+                    digest=digest,
+                    details={"now": ref.digest},
+                    result=AuditEntry.Result.REFUSED,
+                    message=changed.message,
+                )
+            else:
+                confirmed[tag] = digest
+        if gone:
+            store.remove_tags(self.repository, gone)
+        return confirmed
+
+    def _replan(self, confirmed: dict[str, str]) -> DeletionPlan | None:
+        if not confirmed:
+            return None
+        tags = repository_tags(self.repository)
+        for tag, ref in self.view.heads.items():
+            if ref is None:
+                tags.pop(tag, None)
+            else:
+                tags[tag] = ref.digest
+        children = DatabaseChildren(tags.values(), fallback=self.view.children_of)
+        if compute(tags, confirmed, children).images:
+            # A digest deletion takes every tag on it: decide from the registry's own list.
+            tags = self.view.all_tags()
+            children.load(tags.values())
+        plan = build_plan(self.repository, confirmed, tags=tags, children_of=children)
+        for tag in plan.missing:  # deleted between the HEAD and the tags list
+            self._outcome("tag", tag, confirmed[tag], "gone", ALREADY_GONE)
+        if plan.missing:
+            store.remove_tags(self.repository, plan.missing)
+        return plan
+
+    def _allowed(self, plan: DeletionPlan, expected: Mapping[str, str]) -> bool:
+        """Delete-image is all or nothing: refuse when it would no longer be what was shown."""
+        if self.mode != "image":
+            return True
+        digest = next(iter(expected.values()))
+        problems: list[str] = []
+        extra = sorted(t for t, d in plan.tags.items() if d == digest and t not in expected)
+        if extra:
+            problems.append(
+                f"the image gained the tag{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(extra)} since you confirmed"
+            )
+        held = sorted({h for r in plan.tag_removals for h in r.held_by})
+        if held:
+            problems.append(f"an index tagged {', '.join(held)} now lists it as a platform")
+        if not problems:
+            return True
+        message = "Nothing was deleted: " + "; and ".join(problems) + ". Review it again."
+        self._outcome("image", digest, digest, "refused", message, tags=sorted(expected))
+        self.actor.record(
+            "delete_image",
+            repository=self.repository.name,
+            reference=digest,
+            digest=digest,
+            details={
+                "confirmed_tags": sorted(expected),
+                "tags_now": sorted(t for t, d in plan.tags.items() if d == digest),
+            },
+            result=AuditEntry.Result.REFUSED,
+            message=message,
+        )
+        return False
+
+    def _carry_out(self, plan: DeletionPlan) -> None:
+        steps: list[tuple[str, Any]] = [("image", image) for image in plan.images]
+        for removal in plan.tag_removals:
+            if self.mode == "retention":
+                users = removal.siblings or removal.held_by
+                self._outcome(
+                    "tag",
+                    removal.tag,
+                    removal.digest,
+                    "kept",
+                    f"kept: its image is now also used by {', '.join(users)}",
+                )
+            else:
+                steps.append(("tag", removal))
+        for position, (kind, step) in enumerate(steps):
+            try:
+                if kind == "image":
+                    self._delete_image(step, plan)
+                else:
+                    self._delete_tag(step, plan)
+            except Stop:
+                for later_kind, later in steps[position + 1 :]:
+                    self._outcome(
+                        later_kind,
+                        later.digest if later_kind == "image" else later.tag,
+                        later.digest,
+                        "skipped",
+                        "not tried: the action stopped before it",
+                        tags=getattr(later, "tags", []),
+                    )
+                raise
+
+    # -- deleting an image (its digest) -----------------------------------------------------
+
+    def _delete_image(self, image, plan: DeletionPlan) -> None:
+        name = self.repository.name
+        audit = {
+            "tags": image.tags,
+            "children": image.child_digests,
+            # This image's share; a batch's total is estimated once, over all of it.
+            "freed_bytes": estimate_freed(
+                {self.repository.pk: [image.digest, *image.child_digests]}
+            ).bytes,
+        }
+        action = "delete_image"
+        reference = image.tags[0] if len(image.tags) == 1 else image.digest
+        try:
+            self.client.delete_manifest(name, image.digest)
+        except RegistryError as exc:
+            if exc.not_found or exc.status == 404:
+                store.remove_tags(self.repository, image.tags)
+                self._outcome(
+                    "image", image.digest, image.digest, "gone", ALREADY_GONE, tags=image.tags
+                )
+                self.actor.record(
+                    action,
+                    repository=name,
+                    reference=reference,
+                    digest=image.digest,
+                    details=audit,
+                    message=ALREADY_GONE,
+                )
+                return
+            self._fail("image", image.digest, image.tags, exc, action, reference, audit)
+        store.remove_tags(self.repository, image.tags)
+        deleted_children, child_errors = [], []
+        for child_digest in image.child_digests:
+            try:
+                self.client.delete_manifest(name, child_digest)
+                deleted_children.append(child_digest)
+            except RegistryError as exc:
+                if exc.not_found or exc.status == 404:
+                    continue
+                # The index is gone already; an undeleted child only keeps its space.
+                child_errors.append(f"{short_digest(child_digest)}: {describe(exc)}")
+        message = ""
+        if child_errors:
+            message = (
+                "The image is deleted, but some of its platform images could not be: "
+                + "; ".join(child_errors)
+                + ". They keep their space until deleted."
+            )
+        self._outcome(
+            "image",
+            image.digest,
+            image.digest,
+            "done",
+            message,
+            tags=image.tags,
+            method="digest",
+            children=deleted_children,
+        )
+        self.actor.record(
+            action,
+            repository=name,
+            reference=reference,
+            digest=image.digest,
+            details={
+                **audit,
+                "children_deleted": deleted_children,
+                "children_failed": child_errors,
+            },
+            message=message or f"Deleted {len(image.tags)} tag(s) with the image.",
+        )
+
+    # -- removing one tag, keeping its siblings ---------------------------------------------
+
+    def _delete_tag(self, removal, plan: DeletionPlan) -> None:
+        name, tag, digest = self.repository.name, removal.tag, removal.digest
+        audit = {"siblings_kept": removal.siblings, "held_by": removal.held_by, "freed_bytes": 0}
+        method = ""
+        try:
+            method = self._remove_tag(tag, digest)
+        except _Gone:
+            store.remove_tags(self.repository, [tag])
+            self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
+            self.actor.record(
+                "delete_tag",
+                repository=name,
+                reference=tag,
+                digest=digest,
+                details=audit,
+                message=ALREADY_GONE,
+            )
+            return
+        except _Changed as changed:
+            self._outcome(
+                "tag", tag, digest, "changed", changed.message, details={"now": changed.digest}
+            )
+            self.actor.record(
+                "delete_tag",
+                repository=name,
+                reference=tag,
+                digest=digest,
+                details={**audit, "now": changed.digest},
+                result=AuditEntry.Result.REFUSED,
+                message=changed.message,
+            )
+            return
+        except RegistryError as exc:
+            self._fail("tag", tag, [tag], exc, "delete_tag", tag, audit, digest=digest)
+        except Stop as stop:
+            self._outcome("tag", tag, digest, "failed", stop.message)
+            self.actor.record(
+                "delete_tag",
+                repository=name,
+                reference=tag,
+                digest=digest,
+                details={**audit, "code": stop.code},
+                result=AuditEntry.Result.FAILED,
+                message=stop.message,
+            )
+            raise
+        store.remove_tags(self.repository, [tag])
+        kept = ", ".join(removal.siblings + removal.held_by)
+        message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
+        self._outcome("tag", tag, digest, "done", message, method=method)
+        self.actor.record(
+            "delete_tag",
+            repository=name,
+            reference=tag,
+            digest=digest,
+            details={**audit, "method": method},
+            message=message,
+        )
+
+    def _remove_tag(self, tag: str, digest: str) -> str:
+        """Remove just this tag from the registry; returns how ("tag" or "placeholder")."""
+        name = self.repository.name
+        if not self._tag_delete_refused:
+            try:
+                self.client.delete_manifest(name, tag)  # registry 3.x removes just the tag
+                return "tag"
+            except RegistryError as exc:
+                if exc.not_found or exc.status == 404:
+                    raise _Gone() from exc
+                if exc.status not in (400, 405):
+                    raise
+                # 2.8 answers 400 DIGEST_INVALID. 405 may mean "not by tag" or "not at all":
+                # the probe below tells which before anything is changed.
+                self._tag_delete_refused = True
+        self._check_deletes_enabled()
+        throwaway = placeholder.build(name, tag)
+        self.client.upload_blob(name, throwaway.config)
+        # The last look before the tag is pointed elsewhere: never clobber a fresh push.
+        ref = self.view.head(tag, fresh=True)
+        if ref is None:
+            raise _Gone()
+        if ref.digest != digest:
+            raise _Changed(ref.digest, tag, digest)
+        put_digest = self.client.put_manifest(name, tag, throwaway.manifest, throwaway.media_type)
+        try:
+            self.client.delete_manifest(name, put_digest)
+        except RegistryError as exc:
+            restored = self._restore(tag, digest)
+            raise Stop(
+                f"{tag} could not be removed: {describe(exc)} "
+                + (
+                    f"It was put back on {short_digest(digest)}; nothing else changed."
+                    if restored
+                    else f"It now points at a placeholder ({short_digest(put_digest)}); "
+                    "push the image again or delete the tag when the registry answers."
+                ),
+                exc.code,
+            ) from exc
+        return "placeholder"
+
+    def _restore(self, tag: str, digest: str) -> bool:
+        manifest = Manifest.objects.filter(digest=digest).only("raw", "media_type").first()
+        if manifest is None:
+            return False
+        body = manifest.raw.encode("utf-8", errors="surrogateescape")
+        if sha256_digest(body) != digest:
+            return False
+        try:
+            self.client.put_manifest(self.repository.name, tag, body, manifest.media_type)
+        except RegistryError:
+            return False
+        return True
+
+    def _check_deletes_enabled(self) -> None:
+        """Ask the registry to delete a digest that cannot exist: 404 yes, 405 no deletes.
+
+        Done before the placeholder is pushed, so that a registry without deletes never ends
+        up with a tag pointing at a placeholder.
+        """
+        if self._deletes_checked:
+            return
+        probe = sha256_digest(b"registryui delete probe " + secrets.token_bytes(16))
+        try:
+            self.client.delete_manifest(self.repository.name, probe)
+        except RegistryError as exc:
+            if exc.code == "UNSUPPORTED" or exc.status == 405:
+                raise Stop(DELETES_DISABLED, "UNSUPPORTED") from exc
+            if not (exc.not_found or exc.status == 404):
+                raise
+        self._deletes_checked = True
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _outcome(self, kind, reference, digest, result, message="", **kwargs) -> Outcome:
+        outcome = Outcome(
+            kind=kind, reference=reference, digest=digest, result=result, message=message, **kwargs
+        )
+        self.execution.outcomes.append(outcome)
+        return outcome
+
+    def _fail(
+        self,
+        kind,
+        reference,
+        tags,
+        exc: RegistryError,
+        action,
+        audit_reference,
+        audit,
+        digest: str | None = None,
+    ) -> None:
+        nothing = not self.execution.by_result("done")
+        message = describe(exc, nothing_changed=nothing)
+        digest = digest or reference
+        self._outcome(kind, reference, digest, "failed", message, tags=tags)
+        self.actor.record(
+            action,
+            repository=self.repository.name,
+            reference=audit_reference,
+            digest=digest,
+            details={**audit, "code": exc.code, "status": exc.status},
+            result=AuditEntry.Result.FAILED,
+            message=message,
+        )
+        code = "UNSUPPORTED" if message == DELETES_DISABLED else exc.code
+        raise Stop(message, code) from exc
+
+
+class _Gone(Exception):
+    pass
+
+
+class _Changed(Exception):
+    def __init__(self, digest: str, tag: str, expected: str) -> None:
+        self.digest = digest
+        self.message = (
+            f"{tag} now points at {short_digest(digest)}, not {short_digest(expected)}: "
+            "it was pushed again after you confirmed, so it was left alone."
+        )
+        super().__init__(self.message)
+
+
+def delete_tags(
+    repository: Repository, expected: Mapping[str, str], actor: Actor, *, mode: Mode = "tags"
+) -> Execution:
+    """Delete confirmed tags (name → digest) of one repository; see the module docstring."""
+    return Deleter(repository, actor, mode=mode).run(expected)

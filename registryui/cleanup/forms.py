@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import BadRequest, ValidationError
+
+from registryui.lib.reference import is_valid_digest, is_valid_tag
+
+#: A bulk delete lists everything on one page; more than this is not a page but a policy.
+MAX_BULK_TAGS = 1000
+
+
+def validate_tag(value: str) -> None:
+    if not is_valid_tag(value):
+        raise ValidationError(
+            "A tag is 1 to 128 letters, digits, _ . or -, and does not start with . or -."
+        )
+
+
+def validate_digest(value: str) -> None:
+    if not is_valid_digest(value):
+        raise ValidationError("That is not a digest (sha256: and 64 hexadecimal digits).")
+
+
+class RetagForm(forms.Form):
+    new_tag = forms.CharField(label="Tag", max_length=128, validators=[validate_tag])
+    #: The digest the tag pointed at when its move was confirmed ('' for a new tag).
+    confirmed_old = forms.CharField(
+        required=False, widget=forms.HiddenInput, validators=[validate_digest]
+    )
+
+    def clean_new_tag(self) -> str:
+        return self.cleaned_data["new_tag"].strip()
+
+
+def selected_tags(values: list[str]) -> list[str]:
+    """The tags ticked on the repository page (``?tag=…&tag=…``), checked one by one."""
+    tags = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+    if not tags:
+        raise BadRequest("Select at least one tag to delete.")
+    if len(tags) > MAX_BULK_TAGS:
+        raise BadRequest(
+            f"Select at most {MAX_BULK_TAGS} tags at once; use a retention policy for more."
+        )
+    bad = [t for t in tags if not is_valid_tag(t)]
+    if bad:
+        raise BadRequest(f"{bad[0]!r} is not a valid tag.")
+    return tags
+
+
+def confirmed_items(values: list[str]) -> dict[str, str]:
+    """``tag@digest`` pairs posted by a confirmation page → {tag: digest}."""
+    items: dict[str, str] = {}
+    for value in values:
+        tag, at, digest = value.strip().rpartition("@")
+        if not at or not is_valid_tag(tag) or not is_valid_digest(digest):
+            raise BadRequest(f"{value!r} is not a confirmed tag (tag@digest).")
+        items[tag] = digest
+    if not items:
+        raise BadRequest("Nothing was confirmed: open the confirmation page again.")
+    if len(items) > MAX_BULK_TAGS:
+        raise BadRequest(f"At most {MAX_BULK_TAGS} tags at once.")
+    return items

@@ -1,0 +1,98 @@
+"""Retention policies: which tags a scheduled cleanup may delete, and which it must keep."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from registryui.teams.patterns import matches, validate_pattern
+
+
+def validate_regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"{value!r} is not a regular expression: {exc}") from None
+
+
+class RetentionPolicyQuerySet(models.QuerySet):
+    def enabled(self) -> RetentionPolicyQuerySet:
+        return self.filter(enabled=True)
+
+
+class RetentionPolicy(models.Model):
+    """Per matching repository: delete the tags that no rule keeps.
+
+    A tag is kept when it matches ``keep_regex``, is one of the ``keep_last`` most recent tags
+    (by when it last moved), or is younger than ``older_than_days``; and, whatever the rules
+    say, when its image is kept through another tag (see ``registryui.cleanup.retention``).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    repository_pattern = models.CharField(
+        max_length=255,
+        validators=[validate_pattern],
+        help_text="A glob on repository names: team-a/* matches team-a/api and team-a/x/y; "
+        "* matches everything.",
+    )
+    keep_last = models.PositiveIntegerField(
+        default=10,
+        validators=[MaxValueValidator(100_000)],
+        help_text="Always keep this many most recent tags of each repository (0: none).",
+    )
+    older_than_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(36_500)],
+        help_text="Delete only tags that last moved more than this many days ago (empty: any age).",
+    )
+    keep_regex = models.CharField(
+        "always keep tags matching",
+        max_length=500,
+        blank=True,
+        validators=[validate_regex],
+        help_text=r"A regular expression searched in each tag name, e.g. "
+        r"^(latest|v\d+\.\d+\.\d+)$ (empty: none).",
+    )
+    enabled = models.BooleanField(
+        default=True,
+        help_text="Off: apply_retention skips it and the UI only previews it.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_applied_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: One line: what the last real run did ("3 tags in 2 repositories, 1.2 MB; 0 failures").
+    last_result = models.CharField(max_length=500, blank=True, editable=False)
+
+    objects = RetentionPolicyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("cleanup:retention_preview", args=[self.pk])
+
+    def clean(self) -> None:
+        # A policy with neither rule would delete every tag not matching the expression:
+        # far too easy to save by accident, so one of the two must hold something back.
+        if not self.keep_last and self.older_than_days is None:
+            raise ValidationError(
+                "This policy would delete every tag: keep the most recent tags "
+                "(keep last > 0) or delete only tags older than some days."
+            )
+
+    def applies_to(self, repository_name: str) -> bool:
+        return matches(self.repository_pattern, repository_name)
+
+    def keeps_by_name(self, tag: str) -> bool:
+        return bool(self.keep_regex) and re.search(self.keep_regex, tag) is not None

@@ -1,0 +1,280 @@
+"""Deciding what a deletion does in one repository, before anything reaches the registry.
+
+Registry 2.8 deletes by digest, and a digest deletion takes every tag of the repository that
+points at it. So for each tag asked to go, the planner decides between:
+
+* **deleting the image** (its digest): when no tag that stays points at that digest and no
+  index that stays lists it. Every tag on it goes (they were all asked to go), and so do the
+  platform manifests of a deleted index that nothing else in the repository uses: on 2.8,
+  deleting an index leaves its children linked in the repository and garbage-collect keeps
+  linked manifests, so without this the space would never come back;
+* **removing just the tag** (``DELETE`` by tag on 3.x, a throw-away manifest on 2.8): when a
+  sibling tag stays on the digest, or an index that stays lists it. Nothing is freed.
+
+``compute`` works on plain mappings (tag → digest) so that the same rules apply to the
+database's view (the confirmation page) and to the registry's view right before acting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from registryui.catalog.models import IndexChild, Manifest, Repository
+from registryui.lib.iters import chunked
+
+from .freed import Freed, estimate_freed
+
+ChildrenOf = Callable[[str], Sequence[str]]
+
+
+@dataclass
+class RawPlan:
+    """The decision in digests and tag names only."""
+
+    #: digest → the tags that go with it (in the order asked); indexes first.
+    images: dict[str, list[str]] = field(default_factory=dict)
+    #: digest of a deleted index → its platform manifests that nothing else uses.
+    children: dict[str, list[str]] = field(default_factory=dict)
+    #: Tags removed alone: their digest stays.
+    tag_removals: list[str] = field(default_factory=list)
+    #: Asked for, but not in the repository.
+    missing: list[str] = field(default_factory=list)
+    #: Every digest still linked after the plan: tagged, or listed by a tagged index.
+    live: set[str] = field(default_factory=set)
+
+    @property
+    def deleted_digests(self) -> list[str]:
+        found = list(self.images)
+        for children in self.children.values():
+            found.extend(children)
+        return found
+
+
+def closure(digests: Iterable[str], children_of: ChildrenOf) -> set[str]:
+    """The digests with, recursively, the children of the indexes among them."""
+    seen: set[str] = set()
+    stack = list(digests)
+    while stack:
+        digest = stack.pop()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        stack.extend(children_of(digest))
+    return seen
+
+
+def compute(tags: Mapping[str, str], remove: Iterable[str], children_of: ChildrenOf) -> RawPlan:
+    """Plan the removal of ``remove`` from a repository whose tags are ``tags``."""
+    plan = RawPlan()
+    wanted: list[str] = []
+    for name in dict.fromkeys(remove):
+        (wanted if name in tags else plan.missing).append(name)
+    going = set(wanted)
+    plan.live = closure({d for t, d in tags.items() if t not in going}, children_of)
+
+    images: dict[str, list[str]] = {}
+    for name in wanted:
+        digest = tags[name]
+        if digest in plan.live:
+            plan.tag_removals.append(name)
+        else:
+            images.setdefault(digest, []).append(name)
+
+    # An index goes before the images it lists, so that no index is ever left pointing at
+    # a deleted platform manifest, even for a moment.
+    with_children = {d: list(children_of(d)) for d in images}
+    plan.images = {
+        digest: sorted(names)
+        for digest, names in sorted(images.items(), key=lambda item: not with_children[item[0]])
+    }
+    claimed = set(plan.images)
+    for digest in plan.images:
+        orphans = [
+            child
+            for child in sorted(closure(with_children[digest], children_of))
+            if child not in plan.live and child not in claimed
+        ]
+        claimed.update(orphans)
+        if orphans:
+            plan.children[digest] = orphans
+    return plan
+
+
+class DatabaseChildren:
+    """``children_of`` from the database, loaded in one query for a set of digests.
+
+    ``fallback`` is asked for digests the database has never seen (a tag re-pushed since
+    the last sync); without one they count as having no children.
+    """
+
+    def __init__(self, digests: Iterable[str], fallback: ChildrenOf | None = None) -> None:
+        self.fallback = fallback
+        self._known: set[str] = set()
+        self._children: dict[str, list[str]] = {}
+        self.load(digests)
+
+    def load(self, digests: Iterable[str]) -> None:
+        todo = set(digests) - self._known
+        if not todo:
+            return
+        for chunk in chunked(todo):
+            self._known.update(
+                Manifest.objects.filter(digest__in=chunk).values_list("digest", flat=True)
+            )
+            rows = (
+                IndexChild.objects.filter(index__digest__in=chunk)
+                .order_by("index_id", "position")
+                .values_list("index__digest", "child__digest")
+            )
+            for index_digest, child_digest in rows:
+                self._children.setdefault(index_digest, []).append(child_digest)
+        # Children are rows too: load them so that nested indexes resolve without a query each.
+        children = {c for cs in self._children.values() for c in cs} - self._known
+        if children:
+            self.load(children)
+
+    def __call__(self, digest: str) -> Sequence[str]:
+        if digest not in self._known:
+            if self.fallback is None:
+                return ()
+            found = list(self.fallback(digest))
+            self._known.add(digest)
+            self._children[digest] = found
+            return found
+        return self._children.get(digest, ())
+
+
+def repository_tags(repository: Repository) -> dict[str, str]:
+    """The repository's tags as the database knows them: name → digest."""
+    return dict(repository.tags.order_by("name").values_list("name", "manifest__digest"))
+
+
+@dataclass
+class ImageDeletion:
+    digest: str
+    tags: list[str]
+    manifest: Manifest | None
+    #: Untagged platform manifests of this index deleted right after it.
+    children: list[Manifest | str] = field(default_factory=list)
+
+    @property
+    def is_index(self) -> bool:
+        return self.manifest is not None and self.manifest.is_index
+
+    @property
+    def child_digests(self) -> list[str]:
+        return [c.digest if isinstance(c, Manifest) else c for c in self.children]
+
+
+@dataclass
+class TagRemoval:
+    tag: str
+    digest: str
+    manifest: Manifest | None
+    #: Tags that stay on the same digest.
+    siblings: list[str] = field(default_factory=list)
+    #: Tags of indexes that stay and list this digest as a platform.
+    held_by: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeletionPlan:
+    """What deleting some tags of one repository does, with the rows to show it."""
+
+    repository: Repository
+    raw: RawPlan
+    tags: dict[str, str]
+    images: list[ImageDeletion]
+    tag_removals: list[TagRemoval]
+    freed: Freed
+
+    @property
+    def missing(self) -> list[str]:
+        return self.raw.missing
+
+    @property
+    def tags_going(self) -> list[str]:
+        names = [t for image in self.images for t in image.tags]
+        names.extend(r.tag for r in self.tag_removals)
+        return names
+
+    @property
+    def expected(self) -> dict[str, str]:
+        """Tag → digest, as confirmed: what the action re-checks against the registry."""
+        return {name: self.tags[name] for name in self.tags_going}
+
+    @property
+    def siblings_kept(self) -> list[str]:
+        return sorted({s for r in self.tag_removals for s in r.siblings})
+
+    @property
+    def child_count(self) -> int:
+        return sum(len(image.children) for image in self.images)
+
+    @property
+    def empty(self) -> bool:
+        return not self.images and not self.tag_removals
+
+
+def build_plan(
+    repository: Repository,
+    remove: Iterable[str],
+    *,
+    tags: Mapping[str, str] | None = None,
+    children_of: ChildrenOf | None = None,
+) -> DeletionPlan:
+    """Plan from the database (or from ``tags`` the registry just gave), with rows and bytes."""
+    tags = dict(tags if tags is not None else repository_tags(repository))
+    if children_of is None:
+        children_of = DatabaseChildren(tags.values())
+    raw = compute(tags, remove, children_of)
+    digests = set(raw.deleted_digests) | {tags[t] for t in raw.tag_removals}
+    manifests = {m.digest: m for m in Manifest.objects.filter(digest__in=digests)}
+    images = [
+        ImageDeletion(
+            digest=digest,
+            tags=names,
+            manifest=manifests.get(digest),
+            children=[manifests.get(c, c) for c in raw.children.get(digest, [])],
+        )
+        for digest, names in raw.images.items()
+    ]
+    going = {t for image in images for t in image.tags} | set(raw.tag_removals)
+    staying = {t: d for t, d in tags.items() if t not in going}
+    removals = []
+    for name in raw.tag_removals:
+        digest = tags[name]
+        removals.append(
+            TagRemoval(
+                tag=name,
+                digest=digest,
+                manifest=manifests.get(digest),
+                siblings=sorted(t for t, d in staying.items() if d == digest),
+                held_by=sorted(
+                    t
+                    for t, d in staying.items()
+                    if d != digest and digest in closure(children_of(d), children_of)
+                ),
+            )
+        )
+    freed = estimate_freed({repository.pk: raw.deleted_digests})
+    return DeletionPlan(
+        repository=repository,
+        raw=raw,
+        tags=tags,
+        images=images,
+        tag_removals=removals,
+        freed=freed,
+    )
+
+
+def holding_indexes(repository: Repository, digest: str) -> list[tuple[str, list[str]]]:
+    """Tagged indexes of the repository that list ``digest``: [(index digest, its tags)]."""
+    tags = repository_tags(repository)
+    children_of = DatabaseChildren(tags.values())
+    by_index: dict[str, list[str]] = {}
+    for name, index_digest in tags.items():
+        if index_digest != digest and digest in closure(children_of(index_digest), children_of):
+            by_index.setdefault(index_digest, []).append(name)
+    return sorted(by_index.items(), key=lambda item: item[1])

@@ -1,0 +1,273 @@
+"""Retention policies: the dry run (which tags go, which stay and why) and the real run.
+
+Rules of safety, on top of the policy's own rules:
+
+* a tag is never removed because it shares a digest with a tag that is deleted: retention
+  deletes whole images, and only images none of whose tags is kept;
+* a digest that any kept tag points at is never deleted, and neither is a platform image of a
+  kept index. A tag on such an image is kept too ("kept by sharing"): deleting it would free
+  nothing, and the image stays in any case.
+
+So every deletion of a run is an image deletion whose bytes really come back after
+garbage-collect. The real run carries out exactly the dry run's list, each image re-checked
+against the registry first (see ``actions``); the UI applies only when the list it previewed
+is still the list (same fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from registryui.catalog.models import Repository
+from registryui.lib.reference import short_digest
+from registryui.teams.patterns import pattern_q
+
+from .actions import Actor, Execution, delete_tags
+from .freed import Freed, estimate_freed
+from .models import RetentionPolicy
+from .plan import DatabaseChildren, DeletionPlan, build_plan, closure
+
+
+@dataclass
+class Verdict:
+    tag: str
+    digest: str
+    changed_at: datetime | None
+    delete: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def short_digest(self) -> str:
+        return short_digest(self.digest)
+
+
+@dataclass
+class RepositoryPreview:
+    repository: Repository
+    verdicts: list[Verdict]
+    plan: DeletionPlan | None
+
+    @property
+    def to_delete(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.delete]
+
+    @property
+    def kept(self) -> list[Verdict]:
+        return [v for v in self.verdicts if not v.delete]
+
+    @property
+    def expected(self) -> dict[str, str]:
+        return {v.tag: v.digest for v in self.to_delete}
+
+    @property
+    def freed(self) -> Freed:
+        return self.plan.freed if self.plan is not None else Freed()
+
+
+@dataclass
+class PolicyPreview:
+    policy: RetentionPolicy
+    repositories: list[RepositoryPreview]
+    #: Counted once over all repositories: a blob shared by two deleted images comes back.
+    freed: Freed
+    now: datetime
+
+    @property
+    def with_deletions(self) -> list[RepositoryPreview]:
+        return [r for r in self.repositories if r.to_delete]
+
+    @property
+    def tag_count(self) -> int:
+        return sum(len(r.to_delete) for r in self.repositories)
+
+    @property
+    def image_count(self) -> int:
+        return sum(len(r.plan.images) for r in self.repositories if r.plan is not None)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the exact list of deletions, so that apply does what was previewed."""
+        lines = sorted(
+            f"{r.repository.name}:{v.tag}@{v.digest}"
+            for r in self.repositories
+            for v in r.to_delete
+        )
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]
+
+
+def matching_repositories(policy: RetentionPolicy, queryset: QuerySet | None = None) -> QuerySet:
+    queryset = Repository.objects.all() if queryset is None else queryset
+    return queryset.filter(pattern_q(policy.repository_pattern)).order_by("name")
+
+
+def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
+    """The verdict on each tag of one repository, and the plan that carries it out."""
+    rows = list(
+        repository.tags.order_by("-changed_at", "name").values_list(
+            "name", "manifest__digest", "changed_at"
+        )
+    )
+    cutoff = now - timedelta(days=policy.older_than_days) if policy.older_than_days else None
+    verdicts: list[Verdict] = []
+    for rank, (name, digest, changed_at) in enumerate(rows):
+        reasons: list[str] = []
+        if policy.keeps_by_name(name):
+            reasons.append(f"matches {policy.keep_regex}")
+        if rank < policy.keep_last:
+            reasons.append(f"one of the {policy.keep_last} most recent tags")
+        if cutoff is not None and changed_at is not None and changed_at > cutoff:
+            reasons.append(f"changed less than {policy.older_than_days} days ago")
+        verdicts.append(Verdict(name, digest, changed_at, delete=not reasons, reasons=reasons))
+
+    children_of = DatabaseChildren({v.digest for v in verdicts})
+    # Keep by sharing until nothing changes: keeping a tag can keep an index's platforms.
+    while True:
+        kept_digests = {v.digest for v in verdicts if not v.delete}
+        live = closure(kept_digests, children_of)
+        changed = False
+        for verdict in verdicts:
+            if not verdict.delete or verdict.digest not in live:
+                continue
+            sharing = [v.tag for v in verdicts if not v.delete and v.digest == verdict.digest]
+            if sharing:
+                verdict.reasons.append(f"shares its image with kept tag {', '.join(sharing)}")
+            else:
+                holders = [
+                    v.tag
+                    for v in verdicts
+                    if not v.delete
+                    and verdict.digest in closure(children_of(v.digest), children_of)
+                ]
+                verdict.reasons.append(
+                    f"its image is a platform of kept index {', '.join(holders)}"
+                )
+            verdict.delete = False
+            changed = True
+        if not changed:
+            break
+    going = [v.tag for v in verdicts if v.delete]
+    plan = (
+        build_plan(
+            repository, going, tags={v.tag: v.digest for v in verdicts}, children_of=children_of
+        )
+        if going
+        else None
+    )
+    return RepositoryPreview(repository=repository, verdicts=verdicts, plan=plan)
+
+
+def preview(
+    policy: RetentionPolicy,
+    repositories: Iterable[Repository] | None = None,
+    *,
+    now: datetime | None = None,
+) -> PolicyPreview:
+    """The dry run. ``repositories`` narrows it (to what a user may delete, for the UI)."""
+    now = now or timezone.now()
+    if repositories is None:
+        repositories = matching_repositories(policy)
+    results = [judge(policy, repository, now) for repository in repositories]
+    freed = estimate_freed(
+        {r.repository.pk: r.plan.raw.deleted_digests for r in results if r.plan is not None}
+    )
+    return PolicyPreview(policy=policy, repositories=results, freed=freed, now=now)
+
+
+@dataclass
+class RunResult:
+    policy: RetentionPolicy
+    executions: list[Execution]
+    freed: Freed
+    interrupted: bool = False
+
+    @property
+    def deleted_tags(self) -> int:
+        return sum(len(e.removed_tags) for e in self.executions)
+
+    @property
+    def failures(self) -> list[str]:
+        problems = []
+        for execution in self.executions:
+            if execution.error:
+                problems.append(f"{execution.repository.name}: {execution.error}")
+            for outcome in execution.by_result("failed", "refused"):
+                problems.append(f"{execution.repository.name}: {outcome.message}")
+        return problems
+
+    @property
+    def summary(self) -> str:
+        from django.template.defaultfilters import filesizeformat
+
+        repositories = sum(1 for e in self.executions if e.removed_tags)
+        text = (
+            f"{self.deleted_tags} tag(s) deleted in {repositories} repositories, "
+            f"{filesizeformat(self.freed.bytes)} to reclaim; {len(self.failures)} failure(s)"
+        )
+        if self.interrupted:
+            text += "; stopped before the end"
+        return text.replace("\xa0", " ")
+
+
+def apply(
+    policy: RetentionPolicy,
+    planned: PolicyPreview,
+    actor: Actor,
+    *,
+    should_stop=lambda: False,
+) -> RunResult:
+    """Carry out a dry run's deletions, repository by repository, and audit the run."""
+    actor.extra.setdefault("policy", policy.name)
+    executions: list[Execution] = []
+    interrupted = False
+    for item in planned.with_deletions:
+        if should_stop():
+            interrupted = True
+            break
+        execution = delete_tags(item.repository, item.expected, actor, mode="retention")
+        executions.append(execution)
+        if execution.error:
+            # Deletes disabled, registry unreachable, credentials refused: the next
+            # repositories would fail the same way, so the run stops here.
+            interrupted = True
+            break
+    freed = Freed()
+    done = {
+        e.repository.pk: [o.digest for o in e.by_result("done") if o.kind == "image"]
+        + [c for o in e.by_result("done") for c in o.children]
+        for e in executions
+    }
+    if any(done.values()):
+        # Estimated again over the whole run: blobs shared across repositories count once.
+        freed = estimate_freed(done)
+    result = RunResult(policy=policy, executions=executions, freed=freed, interrupted=interrupted)
+    actor.record(
+        "retention_run",
+        reference=policy.name,
+        details={
+            "policy": policy.name,
+            "pattern": policy.repository_pattern,
+            "planned": {r.repository.name: sorted(r.expected) for r in planned.with_deletions},
+            "deleted": {e.repository.name: e.removed_tags for e in executions},
+            "kept_at_run_time": {
+                e.repository.name: [o.reference for o in e.by_result("kept", "changed")]
+                for e in executions
+                if e.by_result("kept", "changed")
+            },
+            "freed_bytes": freed.bytes,
+            "predicted_bytes": planned.freed.bytes,
+            "failures": result.failures,
+            "interrupted": interrupted,
+        },
+        result="failed" if result.failures or interrupted else "ok",
+        message=result.summary,
+    )
+    RetentionPolicy.objects.filter(pk=policy.pk).update(
+        last_applied_at=timezone.now(), last_result=result.summary[:500]
+    )
+    return result

@@ -1,0 +1,326 @@
+"""Delete a tag, delete an image, bulk delete, retag, and retention previews and runs.
+
+GET shows a confirmation built from the database (what goes, which siblings stay, the bytes
+garbage-collect would reclaim); POST acts. Access goes through ``catalog.lookup.resolve`` and
+the teams resolver before anything reaches the registry.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from registryui.catalog.lookup import Resolved, parse_url_reference, resolve
+from registryui.core.models import AuditEntry
+from registryui.lib.reference import short_digest
+from registryui.teams.models import Level
+from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
+
+from . import retention
+from .actions import Actor, Execution, delete_tags
+from .forms import RetagForm, confirmed_items, selected_tags
+from .models import RetentionPolicy
+from .plan import build_plan, holding_indexes
+from .retag import left_untagged, retag
+
+
+def problem(request: HttpRequest, title: str, message: str, *, status: int, **extra):
+    return render(
+        request,
+        "cleanup/problem.html",
+        {"title": title, "message": message, **extra},
+        status=status,
+    )
+
+
+def _actor(request: HttpRequest, **extra) -> Actor:
+    return Actor(request=request, user=request.user, via="ui", extra=extra)
+
+
+def _resolve_or_gone(request: HttpRequest, reference: str, action: int) -> Resolved | HttpResponse:
+    """Resolve; a POST about a tag or digest that is no longer there says "already gone".
+
+    The repository itself is checked first, so a hidden one stays a plain 404.
+    """
+    parsed = parse_url_reference(reference)
+    repository = get_repository_or_404(request.user, parsed.name, action)
+    try:
+        return resolve(request.user, reference, action)
+    except Http404:
+        if request.method != "POST" or not (parsed.tag or parsed.digest):
+            raise
+    what = f"{repository.name}:{parsed.tag}" if parsed.tag else f"{repository.name}@{parsed.digest}"
+    return problem(
+        request,
+        "Already gone",
+        f"{what} is already gone: nothing was deleted.",
+        status=404,
+        repository=repository,
+    )
+
+
+# -- delete one tag -------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, reference: str) -> HttpResponse:
+    """``/r/<repo>:<tag>/-/delete`` deletes a tag; ``/r/<repo>@<digest>/-/delete`` an image."""
+    resolved = _resolve_or_gone(request, reference, Level.DELETE)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    if resolved.reference.digest:
+        return _delete_image(request, resolved)
+    if resolved.tag is None:
+        raise BadRequest("Name the tag to delete: /r/NAME:TAG/-/delete.")
+    repository, tag = resolved.repository, resolved.tag
+    if request.method == "POST":
+        expected = confirmed_items(request.POST.getlist("confirm"))
+        if set(expected) != {tag.name}:
+            raise BadRequest("The confirmation is for another tag.")
+        execution = delete_tags(repository, expected, _actor(request))
+        return _result(request, execution, title=f"Delete {repository.name}:{tag.name}")
+    plan = build_plan(repository, [tag.name])
+    return render(
+        request,
+        "cleanup/delete_tag.html",
+        {"repository": repository, "tag": tag, "plan": plan, "confirm_url": request.path},
+    )
+
+
+# -- delete an image (the digest and every tag on it) ----------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_image(request: HttpRequest, reference: str) -> HttpResponse:
+    resolved = _resolve_or_gone(request, reference, Level.DELETE)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    if resolved.manifest is None:
+        raise BadRequest("Name the image to delete: /r/NAME:TAG/-/delete-image or /r/NAME@DIGEST.")
+    return _delete_image(request, resolved)
+
+
+def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
+    repository, manifest = resolved.repository, resolved.manifest
+    assert manifest is not None
+    holders = holding_indexes(repository, manifest.digest)
+    if holders:
+        # Deleting a platform image would leave its index tagged but unpullable.
+        names = "; ".join(
+            f"{repository.name}:{', '.join(tags)} ({short_digest(index)})"
+            for index, tags in holders
+        )
+        message = (
+            f"{short_digest(manifest.digest)} is a platform image of the index {names}, "
+            "which is still tagged. Deleting it would break that index; delete the index "
+            "instead, or delete just a tag of this image."
+        )
+        if request.method == "POST":
+            _actor(request).record(
+                "delete_image",
+                repository=repository.name,
+                reference=manifest.digest,
+                digest=manifest.digest,
+                details={"held_by": {index: tags for index, tags in holders}},
+                result=AuditEntry.Result.REFUSED,
+                message=message,
+            )
+        return problem(
+            request,
+            "This image belongs to a multi-platform index",
+            message,
+            status=409,
+            repository=repository,
+            holders=holders,
+        )
+    tags = sorted(repository.tags.filter(manifest=manifest).values_list("name", flat=True))
+    if request.method == "POST":
+        expected = confirmed_items(request.POST.getlist("confirm"))
+        if set(expected.values()) != {manifest.digest}:
+            raise BadRequest("The confirmation is for another image.")
+        execution = delete_tags(repository, expected, _actor(request), mode="image")
+        return _result(
+            request,
+            execution,
+            title=f"Delete image {repository.name}@{short_digest(manifest.digest)}",
+        )
+    plan = build_plan(repository, tags)
+    return render(
+        request,
+        "cleanup/delete_image.html",
+        {
+            "repository": repository,
+            "manifest": manifest,
+            "tags": tags,
+            "plan": plan,
+            "confirm_url": f"/r/{repository.name}@{manifest.digest}/-/delete-image",
+        },
+    )
+
+
+# -- bulk delete ----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
+    parsed = parse_url_reference(name)
+    if parsed.tag or parsed.digest:
+        raise BadRequest("Bulk delete works on a repository: /r/NAME/-/bulk-delete.")
+    repository = get_repository_or_404(request.user, parsed.name, Level.DELETE)
+    if request.method == "POST":
+        expected = confirmed_items(request.POST.getlist("confirm"))
+        actor = _actor(request, bulk=True)
+        execution = delete_tags(repository, expected, actor)
+        actor.record(
+            "bulk_delete",
+            repository=repository.name,
+            reference=f"{len(expected)} tags",
+            details={
+                "confirmed": expected,
+                "removed": execution.removed_tags,
+                "results": {o.reference: o.result for o in execution.outcomes},
+                "freed_bytes": execution.freed.bytes,
+            },
+            result=AuditEntry.Result.OK if execution.ok else AuditEntry.Result.FAILED,
+            message=execution.error,
+        )
+        return _result(request, execution, title=f"Delete tags of {repository.name}")
+    tags = selected_tags(request.GET.getlist("tag"))
+    plan = build_plan(repository, tags)
+    return render(
+        request,
+        "cleanup/bulk_delete.html",
+        {"repository": repository, "plan": plan, "confirm_url": request.path},
+    )
+
+
+def _result(request: HttpRequest, execution: Execution, *, title: str) -> HttpResponse:
+    return render(
+        request,
+        "cleanup/result.html",
+        {"execution": execution, "repository": execution.repository, "title": title},
+        status=execution.status_code,
+    )
+
+
+# -- retag / move a tag ---------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
+    resolved = resolve(request.user, reference, Level.PUSH)
+    if resolved.manifest is None:
+        raise BadRequest("Name the image to tag: /r/NAME:TAG/-/retag or /r/NAME@DIGEST/-/retag.")
+    repository, manifest = resolved.repository, resolved.manifest
+    context = {"repository": repository, "manifest": manifest, "source": str(resolved.reference)}
+    if request.method == "GET":
+        form = RetagForm(initial={"new_tag": request.GET.get("tag", "")})
+        return render(request, "cleanup/retag.html", {**context, "form": form})
+    form = RetagForm(request.POST)
+    if not form.is_valid():
+        return render(request, "cleanup/retag.html", {**context, "form": form}, status=400)
+    new_tag = form.cleaned_data["new_tag"]
+    confirmed_old = form.cleaned_data["confirmed_old"]
+    result = retag(
+        repository,
+        manifest,
+        new_tag,
+        _actor(request),
+        source=str(resolved.reference),
+        confirmed_old=confirmed_old,
+    )
+    if result.status == "confirm":
+        move_form = RetagForm(initial={"new_tag": new_tag, "confirmed_old": result.old_digest})
+        return render(
+            request,
+            "cleanup/retag_move.html",
+            {
+                **context,
+                "form": move_form,
+                "new_tag": new_tag,
+                "result": result,
+                "old_digest": result.old_digest,
+                "old_left_untagged": left_untagged(repository, result.old_digest, new_tag),
+            },
+            status=409 if confirmed_old else 200,
+        )
+    return render(
+        request,
+        "cleanup/retag_done.html",
+        {**context, "new_tag": new_tag, "result": result},
+        status=result.http_status,
+    )
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def _deletable(request: HttpRequest):
+    """The repositories the user may delete in; 403 for someone who may delete nowhere."""
+    access = access_for(request.user)
+    if not access.superuser and not any(r.level >= Level.DELETE for r in access.rules):
+        raise PermissionDenied("Retention needs the delete permission on some repositories.")
+    return repositories_for(request.user, Level.DELETE)
+
+
+def _visible_policy(request: HttpRequest, pk: int, deletable) -> RetentionPolicy:
+    """A policy is shown to superusers, and to whoever may delete in a repository it matches:
+    its pattern alone could name another team's namespace."""
+    policy = get_object_or_404(RetentionPolicy, pk=pk)
+    if (
+        not request.user.is_superuser
+        and not retention.matching_repositories(policy, deletable).exists()
+    ):
+        raise Http404("No such retention policy.")
+    return policy
+
+
+@login_required
+def retention_list(request: HttpRequest) -> HttpResponse:
+    deletable = _deletable(request)
+    policies = []
+    for policy in RetentionPolicy.objects.all():
+        count = retention.matching_repositories(policy, deletable).count()
+        if count or request.user.is_superuser:
+            policies.append((policy, count))
+    return render(request, "cleanup/retention_list.html", {"policies": policies})
+
+
+@login_required
+def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    deletable = _deletable(request)
+    policy = _visible_policy(request, pk, deletable)
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    return render(request, "cleanup/retention_preview.html", {"policy": policy, "preview": planned})
+
+
+@login_required
+@require_POST
+def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    deletable = _deletable(request)
+    policy = _visible_policy(request, pk, deletable)
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    context = {"policy": policy, "preview": planned}
+    if not policy.enabled:
+        context["notice"] = "This policy is switched off: turn it on in the admin to apply it."
+        return render(request, "cleanup/retention_preview.html", context, status=409)
+    if request.POST.get("fingerprint") != planned.fingerprint:
+        context["notice"] = (
+            "The tags changed since your preview; nothing was deleted. "
+            "Here is the new preview: check it and apply again."
+        )
+        return render(request, "cleanup/retention_preview.html", context, status=409)
+    result = retention.apply(policy, planned, _actor(request))
+    return render(
+        request,
+        "cleanup/retention_result.html",
+        {"policy": policy, "preview": planned, "result": result},
+        status=200 if not result.failures else 502,
+    )
