@@ -1,0 +1,441 @@
+"""Registry notifications into the database: fast, idempotent, tolerant of order.
+
+The registry (2.8) keeps one in-memory queue per endpoint and sends one event at a time: until we
+answer, every later event waits, and an event we fail is retried forever. So:
+
+- Pulls, mounts and blob pushes are counted and dropped without touching the registry or any
+  table but the counters.
+- A manifest push with a tag upserts that tag; the manifest and config are fetched (through the
+  sync's ``ManifestFetcher`` and written by ``catalog.store``) only when the digest is new.
+- A delete by digest removes the repository's tags on that digest; a tag delete removes the tag.
+- Every manifest event's id is recorded first: the same id again changes nothing.
+- When an event is older than what we already know (a later event on the same tag or digest was
+  handled, or the tag changed after the event's time), we do not trust it: we ask the registry
+  for the tag's current digest (a HEAD) and store that.
+- Registry calls use a client with short timeouts and the whole delivery has a time budget. An
+  event we cannot finish now (registry slow or failing) is recorded as *deferred* and answered
+  with 2xx all the same: failing it would make the registry retry it forever and hold up every
+  later event, while the periodic full sync reconciles the tag anyway. Nothing is ever deleted
+  on an upstream failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from registryui.catalog.manifests import parse_timestamp
+from registryui.catalog.models import Manifest, Repository, Tag
+from registryui.catalog.store import remove_tags, set_tag, store_manifests
+from registryui.catalog.sync import ManifestFetcher
+from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
+from registryui.registry import RegistryClient, RegistryError, mediatypes
+
+from .models import EventStats, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+#: Content types of a notification envelope: 2.8 sends v1, newer registries v2.
+ENVELOPE_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.events.v1+json",
+        "application/vnd.docker.distribution.events.v2+json",
+        "application/json",
+    }
+)
+MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SCHEMA1_TYPES
+#: Seconds one delivery may spend starting registry calls. A call started just before the end
+#: can take one more connect + read timeout (1 + 2 s, see health.py): about 5 s at worst, the
+#: endpoint timeout the README recommends, so the registry does not give up on us first.
+DELIVERY_BUDGET = 2.0
+
+APPLIED = "applied"
+UNCHANGED = "unchanged"
+IGNORED = "ignored"
+DUPLICATE = "duplicates"
+DEFERRED = "deferred"
+REJECTED = "rejected"
+
+
+class InvalidEvent(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    action: str
+    repository: str
+    tag: str
+    digest: str
+    timestamp: datetime | None
+
+    def describe(self) -> str:
+        text = f"{self.action} {self.repository}"
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest[:19]}…"
+        return text
+
+
+@dataclass
+class Result:
+    outcome: str
+    note: str = ""
+    lag_ms: int | None = None
+
+
+def is_relevant(raw: Any) -> bool:
+    """Cheap triage: only manifest pushes with a tag and deletes change what we show."""
+    if not isinstance(raw, dict):
+        return True  # let parse_event reject it
+    action = raw.get("action")
+    target = raw.get("target")
+    if not isinstance(target, dict):
+        return True
+    if action == "delete":
+        return True
+    if action != "push":
+        return False  # pull, mount and anything newer
+    is_manifest = target.get("mediaType") in MANIFEST_TYPES or "/manifests/" in str(
+        target.get("url") or ""
+    )
+    # A manifest pushed by digest only (an index's children) shows nowhere until a tag points
+    # at it, and the tag's own event fetches it then.
+    return is_manifest and bool(target.get("tag"))
+
+
+def parse_event(raw: Any) -> Event:
+    if not isinstance(raw, dict):
+        raise InvalidEvent("an event is not a JSON object")
+    event_id = raw.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 100:
+        raise InvalidEvent("an event has no usable id")
+    target = raw.get("target")
+    if not isinstance(target, dict):
+        raise InvalidEvent(f"event {event_id} has no target")
+    repository = target.get("repository")
+    if not isinstance(repository, str) or not is_valid_name(repository):
+        raise InvalidEvent(f"event {event_id} names no valid repository")
+    tag = target.get("tag") or ""
+    if not isinstance(tag, str) or (tag and not is_valid_tag(tag)):
+        raise InvalidEvent(f"event {event_id} has an invalid tag")
+    digest = target.get("digest") or ""
+    if not isinstance(digest, str) or (digest and not is_valid_digest(digest)):
+        raise InvalidEvent(f"event {event_id} has an invalid digest")
+    action = str(raw.get("action") or "")
+    if action == "push" and not digest:
+        raise InvalidEvent(f"push event {event_id} has no digest")
+    return Event(
+        id=event_id,
+        action=action,
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        timestamp=parse_timestamp(raw.get("timestamp")),
+    )
+
+
+class _BudgetedClient:
+    """The registry calls the handler makes, refused once the delivery's budget is spent."""
+
+    def __init__(self, client: RegistryClient, seconds: float) -> None:
+        self._client = client
+        self._deadline = time.monotonic() + seconds
+
+    def _check(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise RegistryError.from_code("TIMEOUT", detail="the delivery's time budget is spent")
+
+    def head_manifest(self, name: str, reference: str):
+        self._check()
+        return self._client.head_manifest(name, reference)
+
+    def get_manifest(self, name: str, reference: str):
+        self._check()
+        return self._client.get_manifest(name, reference)
+
+    def get_blob(self, name: str, digest: str, **kwargs):
+        self._check()
+        return self._client.get_blob(name, digest, **kwargs)
+
+    def list_tags(self, name: str):
+        self._check()
+        return self._client.list_tags(name)
+
+
+class _StoredDigests:
+    """``digest in known`` asked of the database, so that the fetcher skips stored children."""
+
+    def __contains__(self, digest: object) -> bool:
+        return Manifest.objects.filter(digest=digest).exists()
+
+
+class Deferred(Exception):
+    """The event cannot be finished now; the periodic sync will reconcile."""
+
+
+class EventHandler:
+    def __init__(self, client: RegistryClient, *, budget: float = DELIVERY_BUDGET) -> None:
+        self.client = _BudgetedClient(client, budget)
+
+    # -- one delivery -----------------------------------------------------------------------
+
+    def handle_envelope(self, events: list[Any]) -> dict[str, int]:
+        counts = dict.fromkeys((APPLIED, UNCHANGED, IGNORED, DUPLICATE, DEFERRED, REJECTED), 0)
+        last, last_repository, deferred = "", "", None
+        for raw in events:
+            if not is_relevant(raw):
+                counts[IGNORED] += 1
+                last, last_repository = _describe_raw(raw) + " (ignored)", _repository_of(raw)
+                continue
+            try:
+                event = parse_event(raw)
+            except InvalidEvent as exc:
+                counts[REJECTED] += 1
+                last, last_repository = f"rejected: {exc}", _repository_of(raw)
+                log.warning("rejected a registry event: %s", exc)
+                continue
+            result = self.handle(event)
+            counts[result.outcome] += 1
+            note = f": {result.note}" if result.note else ""
+            last, last_repository = f"{event.describe()} ({result.outcome}{note})", event.repository
+            if result.outcome == DEFERRED:
+                deferred = (f"{event.describe()}: {result.note}", event.repository)
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "last_received_at": now,
+            "last_event": last[:400],
+            "last_event_repository": last_repository[:255],
+        }
+        if deferred is not None:
+            fields.update(
+                last_deferred_at=now,
+                last_deferred_reason=deferred[0][:400],
+                last_deferred_repository=deferred[1][:255],
+            )
+        EventStats.bump({"received": len(events), **counts}, **fields)
+        return counts
+
+    def handle(self, event: Event) -> Result:
+        started = time.monotonic()
+        try:
+            with transaction.atomic():
+                record = ProcessedEvent.objects.create(
+                    event_id=event.id,
+                    timestamp=event.timestamp,
+                    action=event.action,
+                    repository=event.repository,
+                    tag=event.tag,
+                    digest=event.digest,
+                )
+        except IntegrityError:
+            # Delivered before (the registry retries after a timeout with the same id).
+            return Result(DUPLICATE)
+        try:
+            if event.action == "push":
+                result = self._push(event)
+            elif event.tag:
+                result = self._delete_tag(event)
+            elif event.digest:
+                result = self._delete_digest(event)
+            else:
+                result = self._delete_repository(event)
+        except Deferred as exc:
+            result = Result(DEFERRED, str(exc))
+        except RegistryError as exc:
+            result = Result(DEFERRED, str(exc))
+        except Exception as exc:  # never fail the delivery: the sync reconciles
+            log.exception("handling registry event %s failed", event.id)
+            result = Result(DEFERRED, f"{type(exc).__name__}: {exc}")
+        if result.outcome == DEFERRED:
+            log.warning(
+                "deferred registry event %s (%s): %s", event.id, event.describe(), result.note
+            )
+        ProcessedEvent.objects.filter(pk=record.pk).update(
+            outcome=result.outcome,
+            note=result.note[:255],
+            lag_ms=result.lag_ms,
+            handling_ms=int((time.monotonic() - started) * 1000),
+        )
+        return result
+
+    # -- order ------------------------------------------------------------------------------
+
+    def _newer_event_known(
+        self, event: Event, *, tags: Iterable[str] = (), digest: str = ""
+    ) -> bool:
+        """A later event on the same tag or digest of this repository was already handled."""
+        if event.timestamp is None:
+            return True  # no time to compare: treat as ambiguous
+        touching = Q()
+        for name in {event.tag, *tags} - {""}:
+            touching |= Q(tag=name)
+        if digest or event.digest:
+            touching |= Q(digest=digest or event.digest)
+        if not touching:
+            return False
+        return (
+            ProcessedEvent.objects.filter(
+                repository=event.repository, timestamp__gt=event.timestamp
+            )
+            .exclude(event_id=event.id)
+            .filter(touching)
+            .exists()
+        )
+
+    def _current_digest(self, repository: str, tag: str) -> str | None:
+        """What the registry says the tag points at now; None when the tag is gone."""
+        try:
+            return self.client.head_manifest(repository, tag).digest
+        except RegistryError as exc:
+            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+                return None
+            raise Deferred(f"could not ask the registry about {repository}:{tag}: {exc}") from exc
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _push(self, event: Event) -> Result:
+        stored = (
+            Tag.objects.filter(repository__name=event.repository, name=event.tag)
+            .values_list("changed_at", flat=True)
+            .first()
+        )
+        ambiguous = self._newer_event_known(event) or (
+            stored is not None and event.timestamp is not None and stored > event.timestamp
+        )
+        if not ambiguous:
+            return self._upsert(event, event.digest, when=_not_after_now(event.timestamp))
+        # The registry sends a push event just before it links the tag, so a HEAD could race a
+        # *fresh* event; that is why in-order events are trusted without one. A late event is
+        # older than a change we already know of, whose tag link is long written.
+        digest = self._current_digest(event.repository, event.tag)
+        if digest is None:
+            # A push never deletes: the tag's own delete event, or the sync, removes it.
+            return Result(UNCHANGED, "out of order; the registry no longer has this tag")
+        result = self._upsert(event, digest, when=timezone.now(), lag=False)
+        result.note = f"out of order; the registry says {digest[:19]}…"
+        return result
+
+    def _upsert(self, event: Event, digest: str, *, when: datetime, lag: bool = True) -> Result:
+        manifest_id = Manifest.objects.filter(digest=digest).values_list("id", flat=True).first()
+        if manifest_id is None:
+            fetcher = ManifestFetcher(self.client, _StoredDigests())  # type: ignore[arg-type]
+            try:
+                fetched = fetcher.ensure(event.repository, digest)
+            except RegistryError as exc:
+                if exc.not_found:
+                    # Gone already (e.g. the throw-away manifest of a tag delete on 2.8).
+                    return Result(UNCHANGED, "the manifest is no longer in the registry")
+                raise
+            with transaction.atomic():
+                ids = store_manifests(fetched)
+            manifest_id = ids[digest]
+        repository, _ = Repository.objects.get_or_create(name=event.repository)
+        if not set_tag(repository, event.tag, manifest_id, when=when):
+            return Result(UNCHANGED)
+        lag_ms = None
+        if lag and event.timestamp is not None:
+            lag_ms = max(0, int((timezone.now() - event.timestamp).total_seconds() * 1000))
+        return Result(APPLIED, f"tag → {digest[:19]}…", lag_ms=lag_ms)
+
+    def _delete_tag(self, event: Event) -> Result:
+        tag = (
+            Tag.objects.select_related("repository", "manifest")
+            .filter(repository__name=event.repository, name=event.tag)
+            .first()
+        )
+        if tag is None:
+            return Result(UNCHANGED)
+        ambiguous = self._newer_event_known(event) or (
+            event.timestamp is not None and tag.changed_at > event.timestamp
+        )
+        if not ambiguous:
+            remove_tags(tag.repository, [tag.name])
+            return Result(APPLIED, "tag removed")
+        digest = self._current_digest(event.repository, event.tag)
+        if digest is None:
+            remove_tags(tag.repository, [tag.name])
+            return Result(APPLIED, "out of order; the registry confirms the tag is gone")
+        result = self._upsert(event, digest, when=timezone.now(), lag=False)
+        result.note = f"out of order; the tag still exists at {digest[:19]}…"
+        return result
+
+    def _delete_digest(self, event: Event) -> Result:
+        rows = list(
+            Tag.objects.filter(
+                repository__name=event.repository, manifest__digest=event.digest
+            ).values_list("name", "changed_at")
+        )
+        if not rows:
+            return Result(UNCHANGED)  # also every blob delete: no tag points at a blob
+        repository = Repository.objects.get(name=event.repository)
+        names = [name for name, _ in rows]
+        if self._newer_event_known(event, tags=names, digest=event.digest):
+            doubtful = set(names)
+        else:
+            doubtful = {
+                name
+                for name, changed in rows
+                if event.timestamp is None or changed > event.timestamp
+            }
+        certain = [name for name in names if name not in doubtful]
+        removed = remove_tags(repository, certain) if certain else 0
+        notes = []
+        for name in sorted(doubtful):
+            # The tag moved or came back after this delete: believe the registry.
+            digest = self._current_digest(event.repository, name)
+            if digest is None:
+                removed += remove_tags(repository, [name])
+            elif digest != event.digest:
+                moved = Event(event.id, "push", event.repository, name, digest, event.timestamp)
+                self._upsert(moved, digest, when=timezone.now(), lag=False)
+                notes.append(f"{name} moved")
+            else:
+                notes.append(f"{name} is back")
+        note = f"{removed} tag(s) removed" + (f"; {', '.join(notes)}" if notes else "")
+        return Result(APPLIED if removed or notes else UNCHANGED, note)
+
+    def _delete_repository(self, event: Event) -> Result:
+        """Registry 3.x can delete a whole repository; 2.8 never sends this."""
+        try:
+            self.client.list_tags(event.repository)
+        except RegistryError as exc:
+            if exc.code == "NAME_UNKNOWN" and exc.status == 404:
+                deleted, _ = Repository.objects.filter(name=event.repository).delete()
+                return Result(APPLIED if deleted else UNCHANGED, "repository removed")
+            raise
+        return Result(UNCHANGED, "the registry still lists the repository")
+
+
+def _not_after_now(timestamp: datetime | None) -> datetime:
+    now = timezone.now()
+    return now if timestamp is None or timestamp > now else timestamp
+
+
+def _repository_of(raw: Any) -> str:
+    target = raw.get("target") if isinstance(raw, dict) else None
+    name = target.get("repository") if isinstance(target, dict) else None
+    # Anything that names no valid repository could still be a name to hide: keep it as is.
+    return name if isinstance(name, str) else ""
+
+
+def _describe_raw(raw: Any) -> str:
+    if not isinstance(raw, dict):
+        return "?"
+    target = raw.get("target") if isinstance(raw.get("target"), dict) else {}
+    text = f"{raw.get('action', '?')} {target.get('repository', '?')}"
+    if target.get("tag"):
+        text += f":{target['tag']}"
+    if target.get("mediaType"):
+        text += f" [{target['mediaType']}]"
+    return text[:300]

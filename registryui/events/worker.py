@@ -1,0 +1,298 @@
+"""The sync worker: ``sync_registry --loop --interval SECONDS``, and the lock every sync holds.
+
+Scheduling lives in the database, not in each process: a full sync is due when no full sync
+started within the interval, or when a staff member asked for one ("sync now", a
+``SyncRequest`` row). Every worker polls every few seconds; the one that gets the sync lock
+checks again under the lock and syncs, the others keep waiting. So several workers together
+still sync once per interval, and never two at a time.
+
+SIGTERM and SIGINT stop the loop: a sync in progress is asked to stop (``Syncer`` checks its
+``stop_event`` between requests), records its run as interrupted and removes nothing; then the
+process exits with status 0. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connections
+from django.db.models import Q
+from django.utils import timezone
+
+from registryui.catalog.models import SyncRun
+from registryui.catalog.sync import Syncer
+from registryui.catalog.upstream import get_client
+from registryui.registry.client import MAX_CATALOG_PAGE
+
+from .lock import SyncBusy, SyncLockHandle
+from .models import ProcessedEvent, SyncRequest, SyncWorker
+
+log = logging.getLogger(__name__)
+
+#: How often a waiting worker looks for a due sync or a "sync now" request.
+POLL_SECONDS = 2.0
+#: How often a waiting worker writes its heartbeat.
+HEARTBEAT_SECONDS = 10.0
+#: Redeliveries of an event come within minutes; a week of ids is plenty to recognise them.
+EVENT_RETENTION = timedelta(days=7)
+REQUEST_RETENTION = timedelta(days=30)
+
+__all__ = ["SyncBusy", "Worker", "locked_run", "run_loop"]
+
+
+def close_abandoned_runs() -> int:
+    """Mark runs left "running" by a process that died as failed.
+
+    Only called while holding the sync lock: no other sync can be running then, so a run still
+    marked as running was abandoned.
+    """
+    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING, finished_at__isnull=True).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="Abandoned: the process running this sync stopped without finishing it.",
+    )
+
+
+def settle_requests(run: SyncRun) -> int:
+    """A full sync answers every "sync now" made before it started."""
+    return (
+        SyncRequest.pending()
+        .filter(requested_at__lte=run.started_at)
+        .update(status=SyncRequest.Status.DONE, run=run, handled_at=timezone.now())
+    )
+
+
+def prune() -> None:
+    """Forget old event ids, settled requests and long-stopped workers (bounded tables)."""
+    now = timezone.now()
+    ProcessedEvent.objects.filter(received_at__lt=now - EVENT_RETENTION).delete()
+    SyncRequest.objects.filter(
+        status=SyncRequest.Status.DONE, requested_at__lt=now - REQUEST_RETENTION
+    ).delete()
+    SyncWorker.objects.filter(
+        Q(state=SyncWorker.State.STOPPED) | Q(last_seen_at__lt=now - EVENT_RETENTION),
+        last_seen_at__lt=now - timedelta(days=1),
+    ).delete()
+
+
+def _run_holding_lock(syncer: Syncer, repository: str | None) -> SyncRun:
+    close_abandoned_runs()
+    try:
+        return syncer.run(repository=repository)
+    finally:
+        if not repository and syncer.run_record is not None:
+            settle_requests(syncer.run_record)
+
+
+def locked_run(
+    syncer: Syncer, repository: str | None = None, *, purpose: str = "command"
+) -> SyncRun:
+    """Run ``syncer`` while holding the sync lock; ``SyncBusy`` when another sync holds it.
+
+    The one-off ``sync_registry`` uses this. If the lock is lost part-way (its lease taken over
+    after the database was unreachable for a minute), the sync is asked to stop.
+    """
+    with SyncLockHandle(purpose, on_lost=syncer.stop_event.set) as lock:
+        if not lock.acquired:
+            raise SyncBusy(lock.busy_message())
+        return _run_holding_lock(syncer, repository)
+
+
+class Worker:
+    """The loop of ``sync_registry --loop``; ``step()`` is one iteration, for tests."""
+
+    def __init__(
+        self,
+        *,
+        interval: float,
+        concurrency: int | None = None,
+        page_size: int | None = None,
+        write: Callable[[str], None] | None = None,
+        poll: float = POLL_SECONDS,
+        client_factory: Callable = get_client,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self.interval = interval
+        self.concurrency = concurrency
+        self.page_size = page_size
+        self.write = write or (lambda line: log.info("%s", line))
+        self.poll = min(poll, interval)
+        self.client_factory = client_factory
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.stop_event = threading.Event()
+        self._signal_name = ""
+        self._run_stop: threading.Event | None = None
+        self._last_beat = 0.0
+        self._state = SyncWorker.State.IDLE
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "") -> None:
+        self._signal_name = self._signal_name or reason
+        self.stop_event.set()
+        run_stop = self._run_stop
+        if run_stop is not None:
+            run_stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame) -> None:
+            # Only set flags here: writing to stdout from a handler can re-enter the buffer.
+            self.request_stop(signal.Signals(signum).name)
+            # A second signal takes the default action: stop at once.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        self.write(
+            f"sync worker {self.name} started: a full sync every {self.interval:g}s "
+            f"(checking every {self.poll:g}s for due syncs and sync-now requests)"
+        )
+        try:
+            while not self.stopping:
+                try:
+                    self.step()
+                except DatabaseError as exc:
+                    # The database restarting must not end the worker; try again next poll.
+                    self.write(f"database error, retrying: {exc}")
+                    connections.close_all()
+                if not self.stopping:
+                    self.stop_event.wait(self.poll)
+        finally:
+            if self._signal_name:
+                self.write(f"received {self._signal_name}: stopped")
+            self.beat(SyncWorker.State.STOPPED, force=True)
+            connections.close_all()
+            self.write(f"sync worker {self.name} stopped")
+
+    def step(self) -> SyncRun | None:
+        """Heartbeat, and run a sync if one is due and no one else is running one."""
+        self.beat()
+        if self.stopping or self.due() is None:
+            return None
+        return self.sync()
+
+    def due(self) -> str | None:
+        """The trigger of the sync that is due now ("sync_now", "worker"), or None."""
+        if SyncRequest.pending().exists():
+            return "sync_now"
+        since = timezone.now() - timedelta(seconds=self.interval)
+        if not SyncRun.objects.filter(scope="", started_at__gt=since).exists():
+            return "worker"
+        return None
+
+    def sync(self) -> SyncRun | None:
+        run_stop = threading.Event()
+        self._run_stop = run_stop
+        if self.stopping:  # a signal arrived before _run_stop was visible to the handler
+            return None
+        lock = SyncLockHandle(
+            f"worker {self.name}",
+            on_renew=lambda: self.beat(SyncWorker.State.SYNCING, force=True),
+            on_lost=run_stop.set,
+        )
+        try:
+            with lock:
+                if not lock.acquired:
+                    return None
+                # Another worker may have synced between our check and the lock.
+                trigger = self.due()
+                if trigger is None:
+                    return None
+                self.beat(SyncWorker.State.SYNCING, force=True)
+                syncer = Syncer(
+                    self.client_factory(),
+                    concurrency=self.concurrency,
+                    page_size=self.page_size,
+                    trigger=trigger,
+                    stop_event=run_stop,
+                )
+                self.write(f"sync started (trigger: {trigger})")
+                try:
+                    run = _run_holding_lock(syncer, None)
+                except Exception as exc:
+                    # Recorded on the run by the Syncer; the worker carries on.
+                    log.exception("sync failed")
+                    self.write(f"sync failed: {type(exc).__name__}: {exc}")
+                    return syncer.run_record
+                from registryui.catalog.management.commands.sync_registry import summary_line
+
+                self.write(summary_line(run))
+                prune()
+                return run
+        finally:
+            self._run_stop = None
+            if not self.stopping:
+                self.beat(SyncWorker.State.IDLE, force=True)
+
+    # -- heartbeat --------------------------------------------------------------------------
+
+    def beat(self, state: str | None = None, *, force: bool = False) -> None:
+        state = state or self._state
+        now = time.monotonic()
+        if not force and state == self._state and now - self._last_beat < HEARTBEAT_SECONDS:
+            return
+        self._state, self._last_beat = state, now
+        try:
+            SyncWorker.objects.update_or_create(
+                name=self.name,
+                defaults={
+                    "last_seen_at": timezone.now(),
+                    "state": state,
+                    "interval": self.interval,
+                },
+                create_defaults={
+                    "started_at": timezone.now(),
+                    "last_seen_at": timezone.now(),
+                    "state": state,
+                    "interval": self.interval,
+                },
+            )
+        except DatabaseError as exc:
+            log.warning("could not record the worker's heartbeat: %s", exc)
+
+
+def run_loop(command, options: dict[str, Any]) -> None:
+    """``sync_registry --loop``: validate the options, then loop until SIGTERM/SIGINT.
+
+    Lines go to the command's stdout, flushed one by one so that a supervisor (or a test) sees
+    progress as it happens.
+    """
+    if options.get("repository"):
+        raise CommandError("--loop syncs the whole registry; --repository is for one-off runs.")
+    interval = options.get("interval")
+    interval = settings.SYNC_INTERVAL if interval is None else interval
+    if not interval > 0:
+        raise CommandError("--interval must be a positive number of seconds.")
+    page_size, concurrency = options.get("page_size"), options.get("concurrency")
+    if page_size is not None and not 1 <= page_size <= MAX_CATALOG_PAGE:
+        raise CommandError(f"--page-size must be within 1..{MAX_CATALOG_PAGE}.")
+    if concurrency is not None and concurrency < 1:
+        raise CommandError("--concurrency must be at least 1.")
+
+    def write(line: str) -> None:
+        command.stdout.write(line)
+        command.stdout.flush()
+
+    worker = Worker(interval=interval, concurrency=concurrency, page_size=page_size, write=write)
+    worker.install_signal_handlers()
+    worker.run_forever()

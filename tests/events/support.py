@@ -1,0 +1,308 @@
+"""Helpers of the events tests: notification envelopes, waiting with a deadline, workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from registryui.devtools.registry import RegistryProcess
+from registryui.registry.mediatypes import OCI_MANIFEST
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+TOKEN = "events-test-token-4f7c2a"
+V1 = "application/vnd.docker.distribution.events.v1+json"
+V2 = "application/vnd.docker.distribution.events.v2+json"
+
+T = TypeVar("T")
+
+
+#: Held by the live server around each request and by ``wait_for`` around each probe. With an
+#: in-memory SQLite test database the live server shares this thread's one connection, and
+#: Django's rule is never to use it from both threads at once ("database table is locked").
+DB_LOCK = threading.RLock()
+
+
+def wait_for(
+    probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with DB_LOCK:
+            value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+def stamp(offset: float = 0.0, base: datetime | None = None) -> str:
+    """An RFC 3339 timestamp with nanoseconds, as the registry writes them."""
+    moment = (base or datetime.now(UTC)) + timedelta(seconds=offset)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+def push_event(
+    repository: str,
+    tag: str | None,
+    digest: str,
+    *,
+    at: str | None = None,
+    media_type: str = OCI_MANIFEST,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    target: dict[str, Any] = {
+        "mediaType": media_type,
+        "size": 500,
+        "digest": digest,
+        "length": 500,
+        "repository": repository,
+        "url": f"http://registry.test/v2/{repository}/manifests/{digest}",
+    }
+    if tag:
+        target["tag"] = tag
+    return _event("push", target, at, event_id)
+
+
+def blob_push_event(repository: str, digest: str, *, at: str | None = None) -> dict[str, Any]:
+    target = {
+        "mediaType": "application/octet-stream",
+        "size": 99,
+        "digest": digest,
+        "length": 99,
+        "repository": repository,
+        "url": f"http://registry.test/v2/{repository}/blobs/{digest}",
+    }
+    return _event("push", target, at, None)
+
+
+def pull_event(repository: str, tag: str, digest: str, *, at: str | None = None) -> dict:
+    event = push_event(repository, tag, digest, at=at)
+    event["action"] = "pull"
+    return event
+
+
+def delete_event(
+    repository: str,
+    *,
+    digest: str | None = None,
+    tag: str | None = None,
+    at: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    target: dict[str, Any] = {"repository": repository}
+    if digest:
+        target["digest"] = digest
+    if tag:
+        target["tag"] = tag
+    return _event("delete", target, at, event_id)
+
+
+def _event(action: str, target: dict, at: str | None, event_id: str | None) -> dict[str, Any]:
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "timestamp": at or stamp(),
+        "action": action,
+        "target": target,
+        "request": {"id": str(uuid.uuid4()), "method": "PUT", "useragent": "tests"},
+        "actor": {},
+        "source": {"addr": "registry.test:5000", "instanceID": str(uuid.uuid4())},
+    }
+
+
+def post_events(client, *events: dict, token: str | None = TOKEN, content_type: str = V1):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.post(
+        "/events/registry",
+        data=json.dumps({"events": list(events)}),
+        content_type=content_type,
+        headers=headers,
+    )
+
+
+def endpoint(url: str, *, token: str = TOKEN, ignore_pulls: bool = True) -> dict[str, Any]:
+    """The registry's ``notifications.endpoints`` entry for the app at ``url``."""
+    config: dict[str, Any] = {
+        "name": "registryui",
+        "url": f"{url.rstrip('/')}/events/registry",
+        "headers": {"Authorization": [f"Bearer {token}"]},
+        "timeout": "5s",
+        "threshold": 5,
+        "backoff": "1s",
+    }
+    if ignore_pulls:
+        # As the README recommends; 2.8 ignores `actions` unless `mediatypes` is non-empty.
+        config["ignore"] = {"mediatypes": ["application/octet-stream"], "actions": ["pull"]}
+    return config
+
+
+@dataclass
+class NotifyingRegistry:
+    """A real registry whose notifications go to the app, with its debug (expvar) endpoint."""
+
+    process: RegistryProcess
+    debug_port: int
+
+    @property
+    def host(self) -> str:
+        return self.process.host
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def settle(self, *, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until every event the registry queued was answered 2xx; after this no request
+        of this registry is in flight, so the test may use the database freely."""
+        return wait_for(
+            lambda: (
+                (m := self.endpoint_metrics())["Pending"] == 0
+                and m["Successes"] == m["Events"]
+                and m
+            ),
+            timeout=timeout,
+            what="the registry to deliver every event",
+        )
+
+    def endpoint_metrics(self) -> dict[str, Any]:
+        """The registry's own counters for our endpoint: Pending, Events, Successes, Failures,
+        Errors, Statuses (from ``/debug/vars``)."""
+        data = requests.get(f"http://127.0.0.1:{self.debug_port}/debug/vars", timeout=5).json()
+        endpoints = data["registry"]["notifications"]["endpoints"]
+        return next(e for e in endpoints if e["name"] == "registryui")["Metrics"]
+
+
+# -- worker subprocesses ----------------------------------------------------------------------
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass
+class WorkerProcess:
+    """``manage.py sync_registry --loop …`` in a subprocess, its stdout read line by line."""
+
+    args: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    lines: list[str] = field(default_factory=list)
+    _queue: queue.Queue = field(default_factory=queue.Queue)
+
+    def start(self) -> WorkerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "sync_registry", *self.args],
+            cwd=BASE_DIR,
+            env={**self.env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.lines.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def wait_for_line(self, needle: str, *, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            self._drain()
+            for line in self.lines[seen:]:
+                if needle in line:
+                    return line
+            seen = len(self.lines)
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no line with {needle!r} after {timeout}s; output:\n" + self.output
+                )
+            if self.process is not None and self.process.poll() is not None:
+                time.sleep(0.2)
+                self._drain()
+                if not any(needle in line for line in self.lines[seen:]):
+                    raise AssertionError(
+                        f"worker exited ({self.process.returncode}) before {needle!r}:\n"
+                        + self.output
+                    )
+            time.sleep(0.05)
+
+    def terminate(self, sig: int, *, timeout: float = 60.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        time.sleep(0.1)
+        self._drain()
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    @property
+    def output(self) -> str:
+        self._drain()
+        return "\n".join(self.lines)
+
+
+def subprocess_env(database_url: str, registry_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REGISTRY_URL": registry_url,
+        "REGISTRY_RETRIES": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
+
+
+def sync_runs(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Every SyncRun of the subprocesses' database, read by Django in a subprocess (so that
+    SQLite file databases and PostgreSQL test databases are read the same way)."""
+    code = (
+        "import json\n"
+        "from registryui.catalog.models import SyncRun\n"
+        "from registryui.events.models import SyncWorker\n"
+        "runs = [dict(id=r.id, started=r.started_at.isoformat(), "
+        "finished=r.finished_at.isoformat() if r.finished_at else None, trigger=r.trigger, "
+        "status=r.status, error=r.error, synced=r.repositories_synced) "
+        "for r in SyncRun.objects.order_by('started_at')]\n"
+        "workers = [dict(name=w.name, state=w.state) for w in SyncWorker.objects.all()]\n"
+        "print('JSON' + json.dumps(dict(runs=runs, workers=workers)))\n"
+    )
+    done = manage("shell", "-c", code, env=env)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("JSON"))
+    return json.loads(line[4:])
