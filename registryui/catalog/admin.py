@@ -13,9 +13,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+
+from registryui.lib.humanize import iec_size
 
 from .models import IndexChild, Label, Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
 
@@ -200,7 +201,7 @@ class RepositoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="size", ordering="size")
     def size_display(self, repository: Repository) -> str:
-        return filesizeformat(repository.size)
+        return iec_size(repository.size)
 
     @admin.display(description="last sync ok", boolean=True)
     def sync_ok(self, repository: Repository) -> bool | None:
@@ -319,7 +320,7 @@ class ManifestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="pull size", ordering="total_size")
     def total(self, manifest: Manifest) -> str:
-        return filesizeformat(manifest.total_size)
+        return iec_size(manifest.total_size)
 
     @admin.display(description="tags")
     def tags_link(self, manifest: Manifest) -> str:

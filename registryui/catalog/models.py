@@ -36,6 +36,10 @@ class Repository(models.Model):
     #: The error of the latest failed sync of this repository; cleared by a successful one.
     last_sync_error = models.TextField(blank=True)
     last_sync_error_at = models.DateTimeField(null=True, blank=True)
+    #: The last time its tags were changed outside a full sync (a notification or a cleanup
+    #: action). A sync's view of the repository taken before this moment is out of date and
+    #: is not applied over it; the next sync reconciles.
+    tags_changed_live_at = models.DateTimeField(null=True, blank=True)
 
     objects = RepositoryQuerySet.as_manager()
 

@@ -223,6 +223,7 @@ def set_tag(
             current.save(update_fields=["manifest", "changed_at"])
         else:
             return False
+        _mark_changed_live(repository, when)
         repository.refresh_stats()
     return True
 
@@ -231,5 +232,14 @@ def remove_tags(repository: Repository, names: Iterable[str]) -> int:
     with transaction.atomic():
         removed, _ = Tag.objects.filter(repository=repository, name__in=list(names)).delete()
         if removed:
+            _mark_changed_live(repository)
             repository.refresh_stats()
     return removed
+
+
+def _mark_changed_live(repository: Repository, when: datetime | None = None) -> None:
+    """Note a change made outside a full sync, so that an older sync snapshot of this
+    repository is not written over it (see Syncer.store_snapshot)."""
+    when = max(when or timezone.now(), timezone.now())
+    repository.tags_changed_live_at = when
+    Repository.objects.filter(pk=repository.pk).update(tags_changed_live_at=when)

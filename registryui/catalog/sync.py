@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,8 @@ class RepositorySnapshot:
     #: The registry says the repository does not exist (404 ``NAME_UNKNOWN`` on its tag list).
     missing: bool = False
     error: RegistryError | None = None
+    #: When the registry was first asked (its tags list): what the snapshot shows is from then on.
+    observed_at: datetime = field(default_factory=timezone.now)
 
 
 @dataclass
@@ -358,29 +361,39 @@ class Syncer:
             run.repositories_removed += 1 if removed else 0
             return
         self.progress.tags_seen += len(snapshot.tags)
-        run.repositories_synced += 1
         if not first_import and not snapshot.manifests and self._unchanged(snapshot):
             # The common case of a re-sync: no transaction, one batched UPDATE later.
+            run.repositories_synced += 1
             self._touched.append(snapshot.name)
             if len(self._touched) >= TOUCH_BATCH:
                 self.flush_touched()
             return
+        changes = None
         with transaction.atomic():
             ids = store_manifests(snapshot.manifests.values())
             missing = set(snapshot.tags.values()) - ids.keys()
             if missing:
                 ids.update(manifest_ids(missing))
             repository, created = Repository.objects.get_or_create(name=snapshot.name)
-            changes = replace_tags(
-                repository, snapshot.tags, ids, first_import=first_import or created, now=now
-            )
-            repository.last_synced_at = now
-            repository.last_sync_error = ""
-            repository.save(update_fields=["last_synced_at", "last_sync_error", "namespace"])
-            if changes.any or created:
-                repository.refresh_stats()
+            live = repository.tags_changed_live_at
+            if live is None or live < snapshot.observed_at:
+                changes = replace_tags(
+                    repository, snapshot.tags, ids, first_import=first_import or created, now=now
+                )
+                repository.last_synced_at = now
+                repository.last_sync_error = ""
+                repository.save(update_fields=["last_synced_at", "last_sync_error", "namespace"])
+                if changes.any or created:
+                    repository.refresh_stats()
         if self.fetcher is not None:
             self.fetcher.stored(snapshot.manifests)
+        if changes is None:
+            # A notification or a cleanup action changed these tags after we asked the
+            # registry: this snapshot is older than the database, so it is not applied. The
+            # next sync sees the newer state.
+            log.info("sync of %s skipped: its tags changed while it was read", snapshot.name)
+            return
+        run.repositories_synced += 1
         run.tags_added += changes.added
         run.tags_updated += changes.updated
         run.tags_removed += changes.removed
@@ -397,12 +410,19 @@ class Syncer:
     def remove_missing(self, names: list[str]) -> int:
         """Drop repositories the (completely listed) catalog no longer has."""
         listed = set(names)
+        assert self.run_record is not None
+        started = self.run_record.started_at
+        # A repository that appeared or changed through a notification since the catalog was
+        # listed is not "gone": the catalog simply predates it.
         gone = [
-            pk for pk, name in Repository.objects.values_list("id", "name") if name not in listed
+            pk
+            for pk, name, first_seen, live in Repository.objects.values_list(
+                "id", "name", "first_seen_at", "tags_changed_live_at"
+            )
+            if name not in listed and first_seen < started and (live is None or live < started)
         ]
         for chunk in chunked(gone):
             Repository.objects.filter(id__in=chunk).delete()
-        assert self.run_record is not None
         self.run_record.repositories_removed += len(gone)
         return len(gone)
 

@@ -25,6 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from registryui.catalog.models import Repository
+from registryui.lib.humanize import iec_size
 from registryui.lib.reference import short_digest
 from registryui.teams.patterns import pattern_q
 
@@ -202,12 +203,11 @@ class RunResult:
 
     @property
     def summary(self) -> str:
-        from django.template.defaultfilters import filesizeformat
 
         repositories = sum(1 for e in self.executions if e.removed_tags)
         text = (
             f"{self.deleted_tags} tag(s) deleted in {repositories} repositories, "
-            f"{filesizeformat(self.freed.bytes)} to reclaim; {len(self.failures)} failure(s)"
+            f"{iec_size(self.freed.bytes)} to reclaim; {len(self.failures)} failure(s)"
         )
         if self.interrupted:
             text += "; stopped before the end"

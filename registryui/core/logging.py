@@ -112,6 +112,21 @@ class JsonFormatter(logging.Formatter):
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+class ClientErrorTracebacks(logging.Filter):
+    """Drop the traceback of a 4xx logged by ``django.request``.
+
+    A malformed reference raises ``BadRequest`` on purpose and is answered with a 400 page; the
+    warning line is worth keeping, a traceback for a user's typo is noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def logging_config(*, level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
     """The ``LOGGING`` dict: every logger to stdout, as JSON lines or as plain text.
 
@@ -128,11 +143,13 @@ def logging_config(*, level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"client_errors": {"()": "registryui.core.logging.ClientErrorTracebacks"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": "default",
+                "filters": ["client_errors"],
             }
         },
         "root": {"handlers": ["stdout"], "level": level.upper()},

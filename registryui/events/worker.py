@@ -46,6 +46,8 @@ HEARTBEAT_SECONDS = 10.0
 #: Redeliveries of an event come within minutes; a week of ids is plenty to recognise them.
 EVENT_RETENTION = timedelta(days=7)
 REQUEST_RETENTION = timedelta(days=30)
+#: Sync runs (and their per-repository errors) kept for the admin and the status page.
+RUN_RETENTION = timedelta(days=30)
 
 __all__ = ["SyncBusy", "Worker", "locked_run", "run_loop"]
 
@@ -83,6 +85,14 @@ def prune() -> None:
         Q(state=SyncWorker.State.STOPPED) | Q(last_seen_at__lt=now - EVENT_RETENTION),
         last_seen_at__lt=now - timedelta(days=1),
     ).delete()
+    # The last successful full sync stays whatever its age: freshness banners are measured
+    # from it, and a registry down for a month must still read "last synced 31 days ago".
+    keep = (
+        SyncRun.objects.filter(scope="", status=SyncRun.Status.SUCCEEDED)
+        .order_by("-started_at")
+        .values_list("pk", flat=True)[:1]
+    )
+    SyncRun.objects.filter(finished_at__lt=now - RUN_RETENTION).exclude(pk__in=list(keep)).delete()
 
 
 def _run_holding_lock(syncer: Syncer, repository: str | None) -> SyncRun:

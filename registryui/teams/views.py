@@ -10,6 +10,7 @@ from .decorators import member_required
 from .forms import level_labels
 from .models import Team
 
+
 @member_required
 def profile(request: HttpRequest) -> HttpResponse:
     user = request.user

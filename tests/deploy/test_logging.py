@@ -95,3 +95,27 @@ def test_the_config_writes_to_stdout_in_either_format():
     assert "format" in logging_config(fmt="plain")["formatters"]["default"]
     with pytest.raises(ValueError, match="use json or plain"):
         logging_config(fmt="xml")
+
+
+def test_a_client_error_keeps_its_warning_but_not_a_traceback():
+    from registryui.core.logging import ClientErrorTracebacks
+
+    try:
+        raise ValueError("'Team-A/api' is not a valid repository name.")
+    except ValueError:
+        exc_info = sys.exc_info()
+    bad_request = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Bad Request: %s", ("/r/Team-A",), exc_info
+    )
+    bad_request.status_code = 400
+    server_error = logging.LogRecord(
+        "django.request", logging.ERROR, __file__, 1, "Internal Server Error", (), exc_info
+    )
+    server_error.status_code = 500
+    keep = ClientErrorTracebacks()
+    assert keep.filter(bad_request) and keep.filter(server_error)
+    assert bad_request.exc_info is None
+    assert "exception" not in formatted(bad_request)
+    assert "exception" in formatted(server_error)
+    assert formatted(bad_request)["message"] == "Bad Request: /r/Team-A"
+    assert server_error.exc_info is exc_info

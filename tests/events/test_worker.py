@@ -97,6 +97,30 @@ def test_pruning_forgets_old_event_ids_and_settled_requests():
 
 
 @pytest.mark.django_db
+def test_prune_forgets_old_sync_runs_but_keeps_the_last_good_full_sync():
+    now = timezone.now()
+
+    def run(days_ago: float, status: str, scope: str = "") -> SyncRun:
+        started = now - timedelta(days=days_ago)
+        return SyncRun.objects.create(
+            started_at=started,
+            finished_at=started + timedelta(minutes=1),
+            status=status,
+            scope=scope,
+        )
+
+    last_good = run(40, SyncRun.Status.SUCCEEDED)
+    run(45, SyncRun.Status.SUCCEEDED)
+    run(35, SyncRun.Status.FAILED)
+    run(50, SyncRun.Status.SUCCEEDED, scope="team-a/api")
+    recent = run(2, SyncRun.Status.FAILED)
+
+    prune()
+
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {last_good.pk, recent.pk}
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from registryui.catalog.models import Tag
+from registryui.lib.humanize import iec_size
 from registryui.teams.models import Level
 from registryui.teams.permissions import can
 
@@ -58,7 +58,7 @@ def bytes_freed(value) -> str:
         number = int(value)
     except (TypeError, ValueError):
         return ""
-    readable = filesizeformat(number)
+    readable = iec_size(number)
     if number < 1024:  # "512 bytes" already is exact
         return readable
     return f"{readable} ({intcomma(number)} bytes)"

@@ -12,11 +12,11 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.template.defaultfilters import filesizeformat
 
 from registryui.cleanup import retention
 from registryui.cleanup.actions import Actor
 from registryui.cleanup.models import RetentionPolicy
+from registryui.lib.humanize import iec_size
 
 
 class Command(BaseCommand):
@@ -82,7 +82,7 @@ class Command(BaseCommand):
     def _run(self, policy: RetentionPolicy, *, dry_run: bool, verbose_keep: bool, stop) -> bool:
         planned = retention.preview(policy)
         mode = "dry run" if dry_run else "applying"
-        size = filesizeformat(planned.freed.bytes).replace("\xa0", " ")
+        size = iec_size(planned.freed.bytes)
         self.stdout.write(
             f"Policy {policy.name!r} ({mode}): {policy.repository_pattern}, "
             f"{len(planned.repositories)} repositories, {planned.tag_count} tags to delete, "
