@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from registryui.devtools.images import Layout
 from registryui.devtools.registry import RegistryProcess
+
+# CI must not pass or fail by the luck of the draw: the default profile replays the same
+# examples on every run. HYPOTHESIS_PROFILE=explore draws new ones (and remembers failures).
+hypothesis_settings.register_profile("default", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PLAIN_STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
