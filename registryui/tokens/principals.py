@@ -7,6 +7,8 @@ own grants and capped by their team's grants.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from django.contrib.auth.models import AnonymousUser
 
 from registryui.teams import permissions
@@ -19,7 +21,9 @@ from .models import PersonalAccessToken, RobotAccount
 APP_SUBJECT = "registryui$app"
 
 
-class Principal:
+class Principal(ABC):
+    """Who asks for a token; each kind answers "what level on this repository" its own way."""
+
     #: The token's ``sub``: a username, ``robot$name``, ``registryui$app``; "" for anonymous.
     subject: str = ""
     #: "user", "token", "robot", "anonymous" or "app" (for the audit log).
@@ -27,8 +31,9 @@ class Principal:
     #: The person behind it, for the audit log (None for robots, anonymous and the app).
     user = None
 
+    @abstractmethod
     def level_on(self, name: str) -> int:
-        raise NotImplementedError
+        """The grant level (``teams.models.Level``) on the repository ``name``; 0 for none."""
 
     @property
     def may_list_catalog(self) -> bool:
