@@ -104,26 +104,21 @@ class Execution:
     def by_result(self, *results: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.result in results]
 
+    def tags_with(self, *results: str) -> list[str]:
+        """The tags of the outcomes with these results (an image's tags, or the one tag)."""
+        return [tag for o in self.by_result(*results) for tag in (o.tags or [o.reference])]
+
     @property
     def removed_tags(self) -> list[str]:
-        names: list[str] = []
-        for outcome in self.by_result("done", "gone"):
-            names.extend(outcome.tags or [outcome.reference])
-        return names
+        return self.tags_with("done", "gone")
 
     @property
     def deleted_tags(self) -> list[str]:
-        names: list[str] = []
-        for outcome in self.by_result("done"):
-            names.extend(outcome.tags or [outcome.reference])
-        return names
+        return self.tags_with("done")
 
     @property
     def gone_tags(self) -> list[str]:
-        names: list[str] = []
-        for outcome in self.by_result("gone"):
-            names.extend(outcome.tags or [outcome.reference])
-        return names
+        return self.tags_with("gone")
 
     @property
     def ok(self) -> bool:
