@@ -7,10 +7,13 @@ are what change; the sync and the notification handler keep them in step with th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from registryui.lib.iters import IN_CHUNK, chunked
 from registryui.lib.reference import namespace_of, short_digest
 from registryui.registry import mediatypes
 
@@ -93,22 +96,34 @@ class Repository(models.Model):
         )
 
 
-def blob_bytes(manifest_ids: set[int] | list[int]) -> int:
-    """Bytes of the distinct blobs (manifests, configs, layers) behind these manifests."""
-    if not manifest_ids:
-        return 0
+def blob_sizes(manifest_ids: Iterable[int], only: set[str] | None = None) -> dict[str, int]:
+    """digest → size of the blobs behind these manifests: each manifest itself, its config
+    and its layers (blobs are stored once, however many manifests share them).
+
+    ``only`` keeps just those digests (the caller knows which blobs it cares about).
+    """
     blobs: dict[str, int] = {}
-    for digest, size, config_digest, config_size in Manifest.objects.filter(
-        id__in=manifest_ids
-    ).values_list("digest", "size", "config_digest", "config_size"):
-        blobs[digest] = size
-        if config_digest:
-            blobs[config_digest] = config_size
-    for digest, size in Layer.objects.filter(manifest_id__in=manifest_ids).values_list(
-        "digest", "size"
-    ):
-        blobs[digest] = size
-    return sum(blobs.values())
+    for chunk in chunked(manifest_ids):
+        rows = Manifest.objects.filter(id__in=chunk).values_list(
+            "digest", "size", "config_digest", "config_size"
+        )
+        for digest, size, config_digest, config_size in rows:
+            blobs[digest] = size
+            if config_digest:
+                blobs[config_digest] = config_size
+        layers = Layer.objects.filter(manifest_id__in=chunk)
+        if only is not None and len(only) <= IN_CHUNK:
+            layers = layers.filter(digest__in=only)
+        for digest, size in layers.values_list("digest", "size"):
+            blobs[digest] = size
+    if only is not None:
+        blobs = {d: size for d, size in blobs.items() if d in only}
+    return blobs
+
+
+def blob_bytes(manifest_ids: Iterable[int]) -> int:
+    """Bytes of the distinct blobs (manifests, configs, layers) behind these manifests."""
+    return sum(blob_sizes(manifest_ids).values())
 
 
 class Manifest(models.Model):

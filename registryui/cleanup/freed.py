@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from registryui.catalog.models import IndexChild, Layer, Manifest, Tag
+from registryui.catalog.models import IndexChild, Layer, Manifest, Tag, blob_sizes
 from registryui.lib.iters import chunked
 
 #: Indexes of indexes are rare; this bounds the walk up the parents on malformed data.
@@ -44,28 +44,6 @@ class Freed:
             self.shared_bytes + other.shared_bytes,
             self.unknown_manifests + other.unknown_manifests,
         )
-
-
-def _blobs_of(manifest_ids: Iterable[int], only: set[str] | None = None) -> dict[str, int]:
-    """digest → size of the blobs these manifests reference, their own bytes included."""
-    blobs: dict[str, int] = {}
-    ids = list(manifest_ids)
-    for chunk in chunked(ids):
-        rows = Manifest.objects.filter(id__in=chunk).values_list(
-            "digest", "size", "config_digest", "config_size"
-        )
-        for digest, size, config_digest, config_size in rows:
-            blobs[digest] = size
-            if config_digest:
-                blobs[config_digest] = config_size
-        layers = Layer.objects.filter(manifest_id__in=chunk)
-        if only is not None:
-            layers = layers.filter(digest__in=only) if len(only) <= 900 else layers
-        for digest, size in layers.values_list("digest", "size"):
-            blobs[digest] = size
-    if only is not None:
-        blobs = {d: s for d, s in blobs.items() if d in only}
-    return blobs
 
 
 def _holders(digests: set[str]) -> set[int]:
@@ -131,9 +109,9 @@ def estimate_freed(deletions: Mapping[int, Iterable[str]]) -> Freed:
     for chunk in chunked(all_digests):
         ids.update(Manifest.objects.filter(digest__in=chunk).values_list("digest", "id"))
     deleted = {repo: {ids[d] for d in digests if d in ids} for repo, digests in wanted.items()}
-    blobs = _blobs_of(ids.values())
+    blobs = blob_sizes(ids.values())
     live = _linked_after(_holders(set(blobs)), deleted)
-    kept = _blobs_of(live, only=set(blobs)) if live else {}
+    kept = blob_sizes(live, only=set(blobs)) if live else {}
     freed = {d: s for d, s in blobs.items() if d not in kept}
     return Freed(
         bytes=sum(freed.values()),
