@@ -67,13 +67,37 @@ class ManifestFormatError(ValueError):
     """The registry served a manifest we cannot read."""
 
 
+#: No blob is larger than this (256 TiB). Registry 2.8 stores a manifest without checking its
+#: descriptors' sizes: a negative one (some tools write -1), one above this or one that is not
+#: a number is "unknown" (0), so that sizes and their sums fit the database's columns.
+MAX_BLOB_SIZE = 2**48
+
+
+def _size(value: Any) -> int:
+    """A descriptor's ``size`` as a byte count; 0 when it is missing or not a plausible one."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BLOB_SIZE:
+        return value
+    return 0
+
+
 def parse_manifest(digest: str, media_type: str, raw: bytes) -> FetchedManifest:
+    """Read a manifest's facts; ManifestFormatError when it is not a document we can read."""
     try:
         document = json.loads(raw)
     except ValueError as exc:
         raise ManifestFormatError(f"manifest {digest} is not JSON") from exc
     if not isinstance(document, dict):
         raise ManifestFormatError(f"manifest {digest} is not a JSON object")
+    try:
+        return _parse_document(digest, media_type, raw, document)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # A field of the wrong shape (an entry that is not an object, a missing digest, ...).
+        raise ManifestFormatError(f"manifest {digest} is malformed ({exc!r})") from exc
+
+
+def _parse_document(
+    digest: str, media_type: str, raw: bytes, document: dict[str, Any]
+) -> FetchedManifest:
     media_type = document.get("mediaType") or media_type
     fetched = FetchedManifest(
         digest=digest, media_type=media_type, size=len(raw), raw=raw, kind="other"
@@ -91,7 +115,7 @@ def parse_manifest(digest: str, media_type: str, raw: bytes) -> FetchedManifest:
                 ChildEntry(
                     digest=str(entry["digest"]),
                     media_type=str(entry.get("mediaType") or ""),
-                    size=int(entry.get("size") or 0),
+                    size=_size(entry.get("size")),
                     os=os_name,
                     architecture=architecture,
                     variant=str(platform.get("variant") or ""),
@@ -107,11 +131,11 @@ def parse_manifest(digest: str, media_type: str, raw: bytes) -> FetchedManifest:
         config = document.get("config") or {}
         fetched.config_digest = str(config.get("digest") or "")
         fetched.config_media_type = str(config.get("mediaType") or "")
-        fetched.config_size = int(config.get("size") or 0)
+        fetched.config_size = _size(config.get("size"))
         fetched.layers = [
             LayerEntry(
                 digest=str(layer["digest"]),
-                size=int(layer.get("size") or 0),
+                size=_size(layer.get("size")),
                 media_type=str(layer.get("mediaType") or ""),
             )
             for layer in document.get("layers") or []
@@ -124,28 +148,31 @@ def parse_manifest(digest: str, media_type: str, raw: bytes) -> FetchedManifest:
 
 
 def apply_config(fetched: FetchedManifest, raw_config: bytes) -> None:
-    """Fill an image's facts from its config blob (created, platform, labels, history, ...)."""
+    """Fill an image's facts from its config blob (created, platform, labels, history, ...).
+
+    The registry stores any bytes as a config without looking at them: a field of another
+    shape than Docker writes is left empty, never an error (the image is still listed).
+    """
     try:
         document = json.loads(raw_config)
     except ValueError:
         return
     if not isinstance(document, dict):
         return
-    section = document.get("config") or {}
+    section = _mapping(document.get("config"))
     fetched.created = parse_timestamp(document.get("created"))
     fetched.os = str(document.get("os") or "")
     fetched.architecture = str(document.get("architecture") or "")
     fetched.variant = str(document.get("variant") or "")
-    labels = section.get("Labels") or {}
-    fetched.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    fetched.labels = {str(k): str(v) for k, v in _mapping(section.get("Labels")).items()}
     fetched.config = {
         "Entrypoint": section.get("Entrypoint"),
         "Cmd": section.get("Cmd"),
-        "Env": section.get("Env") or [],
-        "ExposedPorts": sorted((section.get("ExposedPorts") or {}).keys()),
+        "Env": _list(section.get("Env")),
+        "ExposedPorts": sorted(_mapping(section.get("ExposedPorts"))),
         "WorkingDir": section.get("WorkingDir") or "",
         "User": section.get("User") or "",
-        "Volumes": sorted((section.get("Volumes") or {}).keys()),
+        "Volumes": sorted(_mapping(section.get("Volumes"))),
         "StopSignal": section.get("StopSignal") or "",
     }
     fetched.history = [
@@ -155,10 +182,18 @@ def apply_config(fetched: FetchedManifest, raw_config: bytes) -> None:
             "comment": entry.get("comment") or "",
             "empty_layer": bool(entry.get("empty_layer")),
         }
-        for entry in document.get("history") or []
+        for entry in _list(document.get("history"))
         if isinstance(entry, dict)
     ]
     fetched.platforms = fetched_platform(fetched)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def fetched_platform(fetched: FetchedManifest) -> str:

@@ -68,13 +68,8 @@ class Repository(models.Model):
 
     @property
     def sync_failed(self) -> bool:
-        return bool(self.last_sync_error) and (
-            self.last_synced_at is None
-            or (
-                self.last_sync_error_at is not None
-                and self.last_sync_error_at > self.last_synced_at
-            )
-        )
+        # Every write of last_synced_at clears the error (Syncer.store_snapshot, flush_touched).
+        return bool(self.last_sync_error)
 
     def live_manifest_ids(self) -> set[int]:
         """Manifests this repository holds through its tags, with the children of its indexes."""
@@ -145,7 +140,7 @@ class Manifest(models.Model):
     raw = models.TextField(help_text="The manifest exactly as the registry served it.")
     config_digest = models.CharField(max_length=135, blank=True)
     config_media_type = models.CharField(max_length=255, blank=True)
-    config_size = models.PositiveIntegerField(default=0)
+    config_size = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(null=True, blank=True)
     os = models.CharField(max_length=64, blank=True)
     architecture = models.CharField(max_length=64, blank=True)
@@ -284,7 +279,7 @@ class SyncRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Some repositories failed"
+        #: The run stopped early or some repositories failed (see ``error`` and ``errors``).
         FAILED = "failed", "Failed"
 
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -328,6 +323,21 @@ class SyncRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.status == self.Status.SUCCEEDED
+
+    def summary(self) -> str:
+        """The one line a sync ends with (the command, the worker's log)."""
+        seconds = self.duration.total_seconds() if self.duration else 0.0
+        line = (
+            f"sync {self.status}: {self.repositories_synced}/{self.repositories_seen} "
+            f"repositories, {self.tags_seen} tags "
+            f"(+{self.tags_added} ~{self.tags_updated} -{self.tags_removed}), "
+            f"{self.repositories_removed} repositories removed, "
+            f"{self.manifests_fetched} new manifests, {self.requests_made} requests, "
+            f"{self.repositories_failed} failed, {seconds:.1f}s"
+        )
+        if self.error:
+            line += f" — {self.error}"
+        return line
 
 
 class SyncRunError(models.Model):

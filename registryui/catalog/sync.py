@@ -135,7 +135,7 @@ class ManifestFetcher:
         ref, raw = self.client.get_manifest(repository, digest)
         try:
             fetched = parse_manifest(digest, ref.media_type, raw)
-        except (ManifestFormatError, KeyError, TypeError, ValueError) as exc:
+        except ManifestFormatError as exc:
             raise RegistryError(
                 f"The manifest {digest} cannot be read.",
                 code="INVALID_RESPONSE",
@@ -357,7 +357,15 @@ class Syncer:
             log.warning("sync of %s failed: %s", snapshot.name, message)
             return
         if snapshot.missing and single:
-            removed, _ = Repository.objects.filter(name=snapshot.name).delete()
+            # As in remove_missing: a repository that a notification or a cleanup action
+            # created or changed after the registry said "unknown" is not gone.
+            removed, _ = (
+                Repository.objects.filter(
+                    name=snapshot.name, first_seen_at__lt=snapshot.observed_at
+                )
+                .exclude(tags_changed_live_at__gte=snapshot.observed_at)
+                .delete()
+            )
             run.repositories_removed += 1 if removed else 0
             return
         self.progress.tags_seen += len(snapshot.tags)

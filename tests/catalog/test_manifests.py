@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from registryui.catalog.manifests import (
+    MAX_BLOB_SIZE,
     ManifestFormatError,
     apply_config,
     parse_manifest,
@@ -151,10 +152,53 @@ def test_schema1_is_kept_as_other():
     assert fetched.layers == [] and fetched.total_size == 0
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        raw({"mediaType": mediatypes.OCI_INDEX, "manifests": ["not an object"]}),
+        raw({"mediaType": mediatypes.OCI_INDEX, "manifests": [{"size": 1}]}),  # no digest
+        raw({"manifests": [{"digest": D["a"], "platform": "linux/amd64"}]}),
+        raw({"mediaType": mediatypes.OCI_MANIFEST, "config": "sha256:c"}),
+        raw({"mediaType": mediatypes.OCI_MANIFEST, "config": {}, "layers": [7]}),
+    ],
+)
 def test_unreadable_manifests(body):
+    """Only ManifestFormatError: the sync and the notification handler make it one
+    repository's error (or one event's), never a crash of the whole run."""
     with pytest.raises(ManifestFormatError):
         parse_manifest(D["0"], mediatypes.OCI_MANIFEST, body)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (1234, 1234),
+        (0, 0),
+        (MAX_BLOB_SIZE, MAX_BLOB_SIZE),
+        (None, 0),
+        (-1, 0),  # some tools write -1 for "unknown"; the registry stores it unchecked
+        (MAX_BLOB_SIZE + 1, 0),
+        (2**70, 0),  # would overflow the database's 64-bit columns
+        (12.5, 0),
+        ("1234", 0),
+        (True, 0),
+    ],
+)
+def test_a_size_that_is_not_a_byte_count_is_unknown(size, expected):
+    descriptor = {"digest": D["a"], "size": size}
+    image = parse_manifest(
+        D["0"],
+        mediatypes.OCI_MANIFEST,
+        raw({"config": {**descriptor, "digest": D["c"]}, "layers": [descriptor, descriptor]}),
+    )
+    assert image.config_size == expected
+    assert [layer.size for layer in image.layers] == [expected, expected]
+    assert image.total_size == 3 * expected
+    index = parse_manifest(D["1"], mediatypes.OCI_INDEX, raw({"manifests": [descriptor]}))
+    assert index.children[0].size == expected
 
 
 def test_a_config_fills_the_image_facts():
@@ -213,6 +257,38 @@ def test_a_broken_config_leaves_the_facts_empty(config):
     fetched = parse_manifest(D["0"], mediatypes.OCI_MANIFEST, raw({"config": {"digest": D["c"]}}))
     apply_config(fetched, config)
     assert fetched.labels == {} and fetched.created is None
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "not an object",
+        ["a", "list"],
+        {
+            "Labels": ["a=1"],
+            "Env": "A=1",
+            "ExposedPorts": ["8080/tcp"],
+            "Volumes": "/data",
+        },
+    ],
+)
+def test_a_config_of_another_shape_keeps_what_it_can(section):
+    """The registry stores a config blob without reading it: odd shapes leave those facts
+    empty, and the rest (created, platform) is still read."""
+    fetched = parse_manifest(D["0"], mediatypes.OCI_MANIFEST, raw({"config": {"digest": D["c"]}}))
+    config = {
+        "created": "2026-01-02T03:04:05Z",
+        "os": "linux",
+        "architecture": "amd64",
+        "config": section,
+        "history": 5,
+    }
+    apply_config(fetched, raw(config))
+    assert fetched.created == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert fetched.platforms == "linux/amd64"
+    assert fetched.labels == {} and fetched.history == []
+    assert fetched.config["Env"] == []
+    assert fetched.config["ExposedPorts"] == [] and fetched.config["Volumes"] == []
 
 
 @pytest.mark.parametrize(

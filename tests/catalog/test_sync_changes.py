@@ -4,6 +4,7 @@ rows. Registries are seeded through the API (registryui.devtools.seed) to stay f
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.registry import RegistryProcess
-from registryui.devtools.seed import Seeder
+from registryui.devtools.seed import OCI_LAYER, Seeder
 from registryui.registry import RegistryClient, mediatypes
 
 
@@ -245,3 +246,39 @@ def test_a_repository_with_only_untagged_manifests_is_listed_without_tags(upstre
     assert run.ok, run.error
     assert Repository.objects.get(name="team-a/untagged").tag_count == 0
     assert list(stored()) == [("team-a/api", "1")]
+
+
+@pytest.mark.django_db
+def test_images_the_registry_stored_without_checking_are_synced(upstream):
+    """Registry 2.8 takes any bytes as a config blob and any number as a descriptor's size.
+    Such images are listed with what can be read of them, and the rest of the run goes on."""
+    client, seeder = upstream.client, upstream.seeder
+    seeder.put("team-a/api", "1")
+    seeder.prepare("team-b/odd")
+    odd_config = json.dumps(
+        {"os": "linux", "architecture": "arm64", "config": {"ExposedPorts": ["80/tcp"]}}
+    ).encode()
+    config_digest = client.upload_blob("team-b/odd", odd_config)
+    tagged = {}
+    for tag, config, config_size, layer_size in [
+        ("config", config_digest, len(odd_config), len(seeder.layer)),
+        ("sizes", seeder.config_digest, 2**40, -1),  # 2**40 outgrows a 32-bit column
+    ]:
+        document = {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config, "size": config_size},
+            "layers": [{"mediaType": OCI_LAYER, "digest": seeder.layer_digest, "size": layer_size}],
+        }
+        body = json.dumps(document).encode()
+        tagged[tag] = client.put_manifest("team-b/odd", tag, body, mediatypes.OCI_MANIFEST)
+
+    run = sync()
+
+    assert run.ok, (run.error, list(run.errors.values_list("repository", "message")))
+    assert stored() == upstream.tags()
+    odd = Manifest.objects.get(digest=tagged["config"])
+    assert (odd.platforms, odd.config["ExposedPorts"]) == ("linux/arm64", [])
+    sizes = Manifest.objects.get(digest=tagged["sizes"])
+    assert sizes.config_size == 2**40
+    assert list(sizes.layers.values_list("size", flat=True)) == [0]  # -1: unknown

@@ -108,3 +108,31 @@ def test_a_repository_gone_before_the_run_is_removed(synced):
 
     assert syncer.remove_missing(["team-a/api"]) == 1
     assert set(Repository.objects.values_list("name", flat=True)) == {"team-a/api"}
+
+
+def test_a_repository_pushed_after_a_single_sync_found_none_is_not_removed(synced):
+    """``sync_registry --repository`` heard "unknown" from the registry; a push notification
+    created the repository before the answer was written."""
+    _, d2 = synced
+    syncer = Syncer(get_client())
+    syncer.start(scope="team-a/new")
+    snapshot = RepositorySnapshot(
+        name="team-a/new", missing=True, observed_at=timezone.now() - timedelta(seconds=1)
+    )
+    fresh = Repository.objects.create(name="team-a/new")
+    set_tag(fresh, "1", Manifest.objects.get(digest=d2).id)
+    # And one that was already known, whose tags a cleanup action just changed.
+    known = Repository.objects.get(name="team-a/api")
+    remove_tags(known, ["1"])
+    known_snapshot = RepositorySnapshot(
+        name="team-a/api", missing=True, observed_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    syncer.store_snapshot(snapshot, single=True)
+    syncer.store_snapshot(known_snapshot, single=True)
+
+    assert syncer.run_record.repositories_removed == 0
+    assert dict(Tag.objects.filter(repository=fresh).values_list("name", "manifest__digest")) == {
+        "1": d2
+    }
+    assert digests() == {"2": d2}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,6 +73,22 @@ def test_invalid_names(name):
     assert not is_valid_name(name)
     with pytest.raises(InvalidReference, match="not a valid repository name"):
         validate_name(name)
+
+
+def test_checking_a_long_invalid_name_takes_no_backtracking():
+    """Search, the event handler and the token server check untrusted names with
+    ``is_valid_name`` directly. A separator that may be empty (``[-]*``, as the grammar once
+    had) makes NAME_RE backtrack exponentially: hours for these. Run in a subprocess, so that a
+    regression fails on the timeout instead of hanging the suite."""
+    script = (
+        "from registryui.lib.reference import is_valid_name as v\n"
+        "bad = ['a' * 200 + '!', 'a-' * 100 + '!', 'ab_' * 60 + '!', ('a' * 40 + '/') * 5 + 'A']\n"
+        "print(sum(map(v, bad)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "0\n"
 
 
 @pytest.mark.parametrize("tag", ["latest", "1.4", "v1.0.0-rc.1", "_private", "A_b-C.d", "x" * 128])
