@@ -271,14 +271,7 @@ def fill(total_tags: int) -> Catalog:
             Layer.objects.bulk_create(layers, batch_size=1000)
             Label.objects.bulk_create(label_rows, batch_size=1000)
             IndexChild.objects.bulk_create(children, batch_size=1000)
-            repository = Repository(
-                name=name,
-                tag_count=len(plan),
-                size=sum(m.total_size for m in manifests),
-                last_updated_at=max(changed for _, _, changed in plan),
-                last_synced_at=now,
-            )
-            repository.save()
+            repository = Repository.objects.create(name=name, last_synced_at=now)
             Tag.objects.bulk_create(
                 [
                     Tag(
@@ -292,6 +285,7 @@ def fill(total_tags: int) -> Catalog:
                 ],
                 batch_size=1000,
             )
+            repository.refresh_stats()  # tag count, size of the distinct blobs, last update
             stats.tags += len(plan)
             stats.repositories += 1
             stats.manifests += len(manifests)
@@ -525,7 +519,7 @@ def live_proxy(workdir: Path, rounds: int) -> Live:
 # -- report -----------------------------------------------------------------------------------
 
 
-def report(results: dict[int, tuple[Catalog, list[Timing]]], live: Live | None, args) -> str:
+def report(results: dict[int, tuple[Catalog, list[Timing]]], live: Live | None) -> str:
     sizes = sorted(results)
     lines = []
     for size in sizes:
@@ -611,7 +605,7 @@ def main() -> int:
                 connection.creation.destroy_test_db(original, verbosity=0)
         results = {world.size: (world.catalog, world.timings) for world in worlds}
         live = None if args.skip_live else live_proxy(workdir, args.live_rounds)
-        print(report(results, live, args))
+        print(report(results, live))
         print(f"\nLoad average at the start {load_start}, at the end {os.getloadavg()[:3]}.")
         if args.json:
             print(

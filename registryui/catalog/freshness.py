@@ -40,7 +40,6 @@ class Freshness:
     catalog_synced_at: datetime | None = None
     #: The latest finished full sync, whatever its outcome.
     last_run_at: datetime | None = None
-    last_run_status: str = ""
     #: The registry could not be reached at the latest full sync.
     unreachable: bool = False
     #: The run-level error of the latest full sync ('' when it had none).
@@ -98,7 +97,7 @@ def catalog_freshness(*, now: datetime | None = None) -> Freshness:
                 full_runs.filter(error="").order_by("-finished_at").values("finished_at")[:1]
             ),
         )
-        .values("finished_at", "status", "error", "unreachable", "refreshed_at")
+        .values("finished_at", "error", "unreachable", "refreshed_at")
         .first()
     )
     if latest is None:
@@ -107,7 +106,6 @@ def catalog_freshness(*, now: datetime | None = None) -> Freshness:
     return Freshness(
         catalog_synced_at=refreshed_at,
         last_run_at=latest["finished_at"],
-        last_run_status=latest["status"],
         unreachable=bool(latest["unreachable"]),
         last_run_error=latest["error"],
         stale=refreshed_at is None or now - refreshed_at > timedelta(seconds=limit),

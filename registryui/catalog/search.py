@@ -36,6 +36,7 @@ from django.http import Http404
 
 from registryui.lib.reference import (
     DOMAIN,
+    HEX_RE,
     InvalidReference,
     is_valid_name,
     is_valid_tag,
@@ -61,7 +62,6 @@ def name_part(reference: str) -> str:
 
 
 _TOP = "\U0010ffff"  # sorts after every other character, in UTF-8 bytes and in code points
-_HEX_RE = re.compile(r"^[0-9a-f]+$")
 _NAME_CHARS_RE = re.compile(r"^[a-z0-9._/-]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _COMMAND_PREFIX_RE = re.compile(r"^(?:docker|podman|nerdctl)\s+(?:image\s+)?(?:pull|run)\s+")
@@ -201,7 +201,7 @@ def _parse(text: str, notes: list[str]) -> _Parsed:
     digest_prefix = None
     if at:
         algorithm, _, hex_part = digest_text.partition(":")
-        if algorithm == "sha256" and _HEX_RE.match(hex_part.lower() or "0"):
+        if algorithm == "sha256" and HEX_RE.match(hex_part.lower() or "0"):
             digest_prefix = hex_part.lower()
     return _Parsed(text=text, name=name, tag_prefix=tag_prefix, digest_prefix=digest_prefix)
 
@@ -291,10 +291,10 @@ def search(user, text: str | None) -> SearchResults:
         digest_prefix, scope = parsed.digest_prefix, parsed.name
     elif lowered.startswith("sha256:"):
         digest_prefix = lowered.removeprefix("sha256:")
-    elif _HEX_RE.match(lowered) and len(lowered) >= MIN_DIGEST_PREFIX:
+    elif HEX_RE.match(lowered) and len(lowered) >= MIN_DIGEST_PREFIX:
         digest_prefix = lowered
     if digest_prefix is not None:
-        if not _HEX_RE.match(digest_prefix) or len(digest_prefix) < MIN_DIGEST_PREFIX:
+        if not HEX_RE.match(digest_prefix) or len(digest_prefix) < MIN_DIGEST_PREFIX:
             results.notes.append(
                 f"Digest searches need at least {MIN_DIGEST_PREFIX} hex characters "
                 "(sha256:3f2a9c… or 3f2a9c…)."
@@ -317,19 +317,39 @@ def search(user, text: str | None) -> SearchResults:
     elif not parsed.digest_prefix:
         label_filter = prefix_q("value", query)
     if label_filter:
-        rows = list(
-            Label.objects.filter(label_filter)
-            .order_by("value", "id")
-            .values_list("manifest_id", "key", "value")[: LIMIT + 1]
-        )
-        labels = {manifest_id: (k, v) for manifest_id, k, v in rows}
-        manifests = list(
-            Manifest.objects.filter(id__in=labels).values_list("id", "digest", "kind", "platforms")
-        )
-        hits = _holders(user, manifests, labels=labels)
-        results.labels = hits[:LIMIT]
-        results.more_labels = len(hits) > LIMIT or len(rows) > LIMIT
+        results.labels, results.more_labels = _label_hits(user, label_filter)
     return results
+
+
+#: Label rows read per search at most. Every build of an image keeps its labels (manifests
+#: are never deleted), so the first rows of a value are often old builds that no tag holds
+#: any more, or images the user may not see: they are skipped in growing windows up to this.
+_LABEL_ROWS = 1000
+
+
+def _label_hits(user, label_filter: Q) -> tuple[list[ManifestHit], bool]:
+    """Up to LIMIT hits in label value order, and whether there may be more.
+
+    The first window is LIMIT + 1 rows, as many as the page shows; a later one is read only
+    when images nobody may see filled the previous one (five queries a window, four windows
+    at most).
+    """
+    labels = Label.objects.filter(label_filter).order_by("value", "id")
+    hits: dict[tuple[str, str], ManifestHit] = {}
+    offset, window = 0, LIMIT + 1
+    while True:
+        rows = list(labels.values_list("manifest_id", "key", "value")[offset : offset + window])
+        found = {manifest_id: (key, value) for manifest_id, key, value in rows}
+        manifests = list(
+            Manifest.objects.filter(id__in=found).values_list("id", "digest", "kind", "platforms")
+        )
+        for hit in _holders(user, manifests, labels=found):
+            hits.setdefault((hit.repository, hit.digest), hit)
+        offset += len(rows)
+        exhausted = len(rows) < window
+        if len(hits) > LIMIT or exhausted or offset >= _LABEL_ROWS:
+            return list(hits.values())[:LIMIT], len(hits) > LIMIT or not exhausted
+        window = min(window * 4, _LABEL_ROWS - offset)
 
 
 #: Holder rows read per search: a digest tagged in more places than this shows the first ones.

@@ -424,27 +424,17 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         ]
     )
 
-    # An image that is a platform of an index: the index's tags in this repository.
-    parents: list[tuple[Tag, str]] = []
+    # An image that is a platform of an index: the index's tags in this repository. One join,
+    # limited to this repository: manifests are kept forever, and a platform image that a
+    # rebuild leaves unchanged is listed by every index built since (old ones untagged).
+    parents: list[IndexChild] = []
     if not manifest.is_index:
-        entries_by_index = {
-            index_id: platform
-            for index_id, platform in (
-                (e.index_id, e.platform)
-                for e in IndexChild.objects.filter(child=manifest).only(
-                    "index_id", "os", "architecture", "variant"
-                )[:OTHER_TAGS_LIMIT]
-            )
-        }
-        if entries_by_index:
-            parents = [
-                (parent, entries_by_index[parent.manifest_id])
-                for parent in Tag.objects.filter(
-                    repository=repository, manifest_id__in=entries_by_index
-                ).order_by("name")[:OTHER_TAGS_LIMIT]
-            ]
-            for parent, _ in parents:
-                parent.repository = repository
+        parents = list(
+            IndexChild.objects.filter(child=manifest, index__tags__repository=repository)
+            .annotate(tag=F("index__tags__name"))
+            .only("os", "architecture", "variant")
+            .order_by("tag", "position")[:OTHER_TAGS_LIMIT]
+        )
 
     title = f"{repository.name}:{tag.name}" if tag else f"{repository.name}@{manifest.digest}"
     commands = []

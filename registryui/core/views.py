@@ -15,6 +15,7 @@ from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
 
 from registryui.catalog.lookup import BadReference
+from registryui.catalog.search import name_part
 from registryui.lib.reference import GRAMMAR
 
 #: Longest exception message shown on a page (a pasted reference can be long).
@@ -32,10 +33,9 @@ def _search_suggestion(path: str) -> str:
     """What to prefill the search box with on a 404: the reference of a /r/ URL."""
     if not path.startswith("/r/"):
         return ""
-    text = path.removeprefix("/r/")
-    text = text.split("/-/", 1)[0].strip("/")
+    text = path.removeprefix("/r/").split("/-/", 1)[0].strip("/")
     # Search the repository part: the tag or digest was what did not exist.
-    return text.split("@", 1)[0].rsplit(":", 1)[0] if "/" in text or ":" in text else text
+    return name_part(text)
 
 
 @requires_csrf_token

@@ -154,7 +154,7 @@ def test_the_page_works_without_javascript(catalog):
         {"page": "two"},
         {"page": "0"},
         {"namespace": "Team-A"},
-        # lib.reference's PATH_COMPONENT would backtrack for minutes on this one.
+        # Long and invalid: a backtracking component pattern would take minutes on it.
         {"namespace": "a" * 60 + "!"},
     ],
 )

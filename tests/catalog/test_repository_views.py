@@ -8,7 +8,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from registryui.catalog.models import Manifest, Repository, Tag
+from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
 
 
 def rows(html: str) -> list[str]:
@@ -101,7 +101,18 @@ def test_it_sorts_by_size_digest_and_platforms(catalog):
     )
     expected = sorted(digests, key=lambda name: digests[name], reverse=True)
     assert by_digest == expected
-    assert rows(client.get("/r/team-b/worker", {"sort": "platforms"}).content.decode())
+    # Platforms: an index ("linux/amd64, linux/arm64/v8") sorts after its first platform alone.
+    Tag.objects.create(
+        repository=Repository.objects.get(name="team-a/web"),
+        name="amd64-only",
+        manifest=IndexChild.objects.get(
+            index__digest=catalog.digest("team-a/web:2.0"), architecture="amd64"
+        ).child,
+    )
+    html = client.get("/r/team-a/web", {"sort": "platforms"}).content.decode()
+    assert rows(html) == ["amd64-only", "2.0", "latest"]
+    html = client.get("/r/team-a/web", {"sort": "-platforms"}).content.decode()
+    assert rows(html) == ["2.0", "latest", "amd64-only"]
 
 
 def test_the_sorted_column_is_marked_for_assistive_technology(catalog):

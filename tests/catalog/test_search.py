@@ -3,13 +3,14 @@ references, and that no query scans the tags, labels, manifests or layers tables
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
+from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
 from registryui.catalog.search import LIMIT, clean_query, search
 
 
@@ -114,6 +115,58 @@ def test_label_values_match_by_prefix_and_by_key(catalog):
         ("platform/tools/builder", ["2026.11"])
     ]
     assert search(user(catalog), "org.opencontainers.image.version=https").labels == []
+
+
+def _untagged_images_labelled(prefix: str, count: int) -> None:
+    """Images no tag holds any more (manifests are kept forever), with a label value each."""
+    for i in range(count):
+        manifest = Manifest.objects.create(
+            digest="sha256:" + hashlib.sha256(f"{prefix}{i}".encode()).hexdigest(),
+            media_type="application/vnd.oci.image.manifest.v1+json",
+            kind=Manifest.Kind.IMAGE,
+            size=400,
+            raw="{}",
+        )
+        Label.objects.create(
+            manifest=manifest, key="org.opencontainers.image.source", value=f"{prefix}{i:03d}"
+        )
+
+
+def test_images_no_tag_holds_do_not_crowd_out_the_label_results(catalog):
+    # "…/team-a/aaa-000" and on sort before team-a/api's "…/team-a/api".
+    _untagged_images_labelled("https://git.example.com/team-a/aaa-", LIMIT + 5)
+    results = search(user(catalog, "a_viewer"), "https://git.example.com/team-a")
+    assert {(hit.repository, tuple(hit.tags)) for hit in results.labels} == {
+        ("team-a/api", ("1.4",)),
+        ("team-a/api", ("1.5", "latest", "stable")),
+    }
+    assert not results.more_labels
+
+
+def test_images_the_user_may_not_see_do_not_crowd_out_the_label_results(catalog):
+    secret = Repository.objects.get(name="secret/vault")
+    _untagged_images_labelled("https://git.example.com/team-a/aaa-", LIMIT + 5)
+    for manifest in Manifest.objects.filter(label_rows__value__contains="/aaa-"):
+        Tag.objects.create(repository=secret, name=manifest.digest[7:19], manifest=manifest)
+    viewer = search(user(catalog, "a_viewer"), "https://git.example.com/team-a")
+    assert {hit.repository for hit in viewer.labels} == {"team-a/api"}
+    assert not viewer.more_labels
+    superuser = search(user(catalog), "https://git.example.com/team-a")
+    assert [hit.repository for hit in superuser.labels] == ["secret/vault"] * LIMIT
+    assert superuser.more_labels
+
+
+def test_platform_images_are_found_by_label_through_their_index(catalog):
+    index = Manifest.objects.get(digest=catalog.digest("team-a/web:2.0"))
+    arm = IndexChild.objects.get(index=index, architecture="arm64").child
+    Label.objects.create(manifest=arm, key="org.example.flavour", value="arm-only")
+    _untagged_images_labelled("arm-", LIMIT + 5)  # "arm-000" … sort before "arm-only"
+    [hit] = search(user(catalog, "a_viewer"), "arm").labels
+    assert hit.repository == "team-a/web"
+    assert [(h.tag, h.platform) for h in hit.via_index] == [
+        ("2.0", "linux/arm64/v8"),
+        ("latest", "linux/arm64/v8"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ history, platforms of an index, other tags on the image, pull commands, bounded 
 
 from __future__ import annotations
 
+import hashlib
 import html as html_lib
 import re
 
@@ -158,6 +159,37 @@ def test_a_platform_image_of_an_index_links_back_to_the_index_tags(catalog):
     parents = section(main(response), "parents-heading")
     assert re.findall(r'<a href="/r/team-a/web:([^"]+)">', parents) == ["2.0", "latest"]
     assert '<span class="platform">linux/arm64/v8</span>' in parents
+
+
+def _index_listing(child: Manifest, name: str) -> Manifest:
+    """A synthetic index (rows only) whose one platform is ``child``."""
+    index = Manifest.objects.create(
+        digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(),
+        media_type=mediatypes.OCI_INDEX,
+        kind=Manifest.Kind.INDEX,
+        size=300,
+        raw="{}",
+    )
+    IndexChild.objects.create(
+        index=index, child=child, position=0, os="linux", architecture="arm64", variant="v8"
+    )
+    return index
+
+
+def test_the_index_tags_are_found_however_many_old_indexes_list_the_image(catalog):
+    """Manifests are kept forever: a platform image that rebuilds leave unchanged is listed
+    by every index built since, most of them no longer tagged."""
+    index = Manifest.objects.get(digest=catalog.digest("team-a/web:2.0"))
+    arm = IndexChild.objects.get(index=index, architecture="arm64").child
+    for night in range(60):
+        _index_listing(arm, f"old-{night}")
+    Tag.objects.create(
+        repository=Repository.objects.get(name="team-a/web"),
+        name="nightly",
+        manifest=_index_listing(arm, "tonight"),
+    )
+    parents = section(main(catalog.client().get(f"/r/team-a/web@{arm.digest}")), "parents-heading")
+    assert re.findall(r'<a href="/r/team-a/web:([^"]+)">', parents) == ["2.0", "latest", "nightly"]
 
 
 def test_an_image_of_another_repository_is_a_404(catalog):

@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from registryui.lib import humanize
+from registryui.lib.reference import short_digest
 
 register = template.Library()
 
@@ -125,7 +126,7 @@ def exec_form(value: Any) -> str:
 @register.filter
 def short_hex(digest: str, length: int = 12) -> str:
     """``sha256:0123…`` → its first ``length`` hex characters."""
-    return (digest or "").partition(":")[2][: int(length)]
+    return short_digest(digest or "", int(length))
 
 
 @register.filter
