@@ -8,23 +8,25 @@ and the plan is computed again from that: a digest is deleted only when no tag i
 registry, other than the confirmed ones, points at it and no tagged index lists it. A tag
 pushed onto the image in the meantime therefore survives.
 
-Every step is audited; the database changes only after the registry said yes, so an
-unreachable registry leaves it as it was.
+Every step is audited; the database changes only after the registry said yes (what an
+execution removed is written in one go as it ends), so an unreachable registry leaves it as
+it was.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
 
 from registryui.catalog import store
+from registryui.catalog.manifests import ManifestFormatError, parse_manifest
 from registryui.catalog.models import Manifest, Repository
 from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
@@ -85,10 +87,6 @@ class Outcome:
     children: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.result in ("done", "gone")
-
 
 @dataclass
 class Execution:
@@ -99,7 +97,6 @@ class Execution:
     error_code: str = ""
     #: The plan that was carried out, computed from the registry's answers.
     plan: DeletionPlan | None = None
-    freed: Freed = field(default_factory=Freed)
 
     def by_result(self, *results: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.result in results]
@@ -107,6 +104,18 @@ class Execution:
     def tags_with(self, *results: str) -> list[str]:
         """The tags of the outcomes with these results (an image's tags, or the one tag)."""
         return [tag for o in self.by_result(*results) for tag in (o.tags or [o.reference])]
+
+    @property
+    def deleted_digests(self) -> list[str]:
+        """The manifests deleted: the images, and the platform images of deleted indexes."""
+        done = [o for o in self.by_result("done") if o.kind == "image"]
+        return [o.digest for o in done] + [c for o in done for c in o.children]
+
+    @cached_property
+    def freed(self) -> Freed:
+        """The bytes garbage-collect gives back, estimated when first asked (after the run, once
+        the database mirrors it): a retention run estimates its whole batch once instead."""
+        return estimate_freed({self.repository.pk: self.deleted_digests})
 
     @property
     def removed_tags(self) -> list[str]:
@@ -185,12 +194,11 @@ class RegistryView:
             if media_types and not media_types & INDEX_TYPES:
                 self._children[digest] = []
             else:
-                _, body = self.client.get_manifest(self.name, digest)
+                ref, body = self.client.get_manifest(self.name, digest)
                 try:
-                    document = json.loads(body)
-                    entries = document.get("manifests") or []
-                    self._children[digest] = [str(e["digest"]) for e in entries]
-                except (ValueError, TypeError, KeyError, AttributeError):
+                    fetched = parse_manifest(digest, ref.media_type, body)
+                    self._children[digest] = [child.digest for child in fetched.children]
+                except ManifestFormatError:
                     self._children[digest] = []
         return self._children[digest]
 
@@ -215,6 +223,8 @@ class Deleter:
         self._deletes_checked = False
         #: Registry 2.8 refuses DELETE by tag; after one refusal we do not ask again.
         self._tag_delete_refused = False
+        #: Tags the registry no longer has, removed from the database when the run ends.
+        self._removed: list[str] = []
 
     @property
     def _action(self) -> str:
@@ -242,23 +252,16 @@ class Deleter:
                 result=AuditEntry.Result.FAILED,
                 message=self.execution.error,
             )
-        self.execution.freed = estimate_freed(
-            {
-                self.repository.pk: [
-                    o.digest for o in self.execution.by_result("done") if o.kind == "image"
-                ]
-                + [c for o in self.execution.by_result("done") for c in o.children]
-            }
-        )
+        finally:
+            self._mirror()
         return self.execution
 
     def _recheck(self, expected: Mapping[str, str]) -> dict[str, str]:
         confirmed: dict[str, str] = {}
-        gone: list[str] = []
         for tag, digest in expected.items():
             ref = self.view.head(tag)
             if ref is None:
-                gone.append(tag)
+                self._removed.append(tag)
                 self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
                 self.actor.record(
                     self._action,
@@ -283,8 +286,6 @@ class Deleter:
                 )
             else:
                 confirmed[tag] = digest
-        if gone:
-            store.remove_tags(self.repository, gone)
         return confirmed
 
     def _replan(self, confirmed: dict[str, str]) -> DeletionPlan | None:
@@ -304,8 +305,7 @@ class Deleter:
         plan = build_plan(self.repository, confirmed, tags=tags, children_of=children)
         for tag in plan.missing:  # deleted between the HEAD and the tags list
             self._outcome("tag", tag, confirmed[tag], "gone", ALREADY_GONE)
-        if plan.missing:
-            store.remove_tags(self.repository, plan.missing)
+        self._removed.extend(plan.missing)
         return plan
 
     def _allowed(self, plan: DeletionPlan, expected: Mapping[str, str]) -> bool:
@@ -377,21 +377,19 @@ class Deleter:
 
     def _delete_image(self, image, plan: DeletionPlan) -> None:
         name = self.repository.name
-        audit = {
-            "tags": image.tags,
-            "children": image.child_digests,
-            # This image's share; a batch's total is estimated once, over all of it.
-            "freed_bytes": estimate_freed(
-                {self.repository.pk: [image.digest, *image.child_digests]}
-            ).bytes,
-        }
+        audit: dict[str, Any] = {"tags": image.tags, "children": image.child_digests}
+        if len(plan.images) == 1:
+            # The plan's estimate is this image's. A batch's total is estimated once, over all
+            # of it, and audited by its summary entry: an estimate per image would walk every
+            # manifest sharing a blob with it, once per image (quadratic in a large batch).
+            audit["freed_bytes"] = plan.freed.bytes
         action = "delete_image"
         reference = image.tags[0] if len(image.tags) == 1 else image.digest
         try:
             self.client.delete_manifest(name, image.digest)
         except RegistryError as exc:
             if exc.not_found or exc.status == 404:
-                store.remove_tags(self.repository, image.tags)
+                self._removed.extend(image.tags)
                 self._outcome(
                     "image", image.digest, image.digest, "gone", ALREADY_GONE, tags=image.tags
                 )
@@ -405,7 +403,7 @@ class Deleter:
                 )
                 return
             self._fail("image", image.digest, image.tags, exc, action, reference, audit)
-        store.remove_tags(self.repository, image.tags)
+        self._removed.extend(image.tags)
         deleted_children, child_errors = [], []
         for child_digest in image.child_digests:
             try:
@@ -455,7 +453,7 @@ class Deleter:
         try:
             method = self._remove_tag(tag, digest)
         except _Gone:
-            store.remove_tags(self.repository, [tag])
+            self._removed.append(tag)
             self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
             self.actor.record(
                 "delete_tag",
@@ -494,7 +492,7 @@ class Deleter:
                 message=stop.message,
             )
             raise
-        store.remove_tags(self.repository, [tag])
+        self._removed.append(tag)
         kept = ", ".join(removal.siblings + removal.held_by)
         message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
         self._outcome("tag", tag, digest, "done", message, method=method)
@@ -580,6 +578,16 @@ class Deleter:
         self._deletes_checked = True
 
     # -- bookkeeping ----------------------------------------------------------------------
+
+    def _mirror(self) -> None:
+        """Remove what the registry no longer has from the database, in one write.
+
+        Once per run rather than per step: each write recounts the repository's tags and
+        bytes, which a batch of hundreds of images would otherwise do hundreds of times.
+        """
+        if self._removed:
+            store.remove_tags(self.repository, self._removed)
+            self._removed = []
 
     def _outcome(self, kind, reference, digest, result, message="", **kwargs) -> Outcome:
         outcome = Outcome(

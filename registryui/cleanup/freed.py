@@ -36,15 +36,6 @@ class Freed:
     #: Deleted manifests the database has never seen: their blobs are not counted.
     unknown_manifests: int = 0
 
-    def __add__(self, other: Freed) -> Freed:  # for summing per-item estimates in reports
-        return Freed(
-            self.bytes + other.bytes,
-            self.blobs + other.blobs,
-            self.shared_blobs + other.shared_blobs,
-            self.shared_bytes + other.shared_bytes,
-            self.unknown_manifests + other.unknown_manifests,
-        )
-
 
 def _holders(digests: set[str]) -> set[int]:
     """Manifests that reference any of these blobs (as themselves, their config or a layer)."""

@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from registryui.teams.patterns import matches, validate_pattern
+from registryui.teams.patterns import validate_pattern
 
 
 def validate_regex(value: str) -> None:
@@ -90,9 +90,6 @@ class RetentionPolicy(models.Model):
                 "This policy would delete every tag: keep the most recent tags "
                 "(keep last > 0) or delete only tags older than some days."
             )
-
-    def applies_to(self, repository_name: str) -> bool:
-        return matches(self.repository_pattern, repository_name)
 
     def keeps_by_name(self, tag: str) -> bool:
         return bool(self.keep_regex) and re.search(self.keep_regex, tag) is not None

@@ -34,10 +34,6 @@ class Placeholder:
     def digest(self) -> str:
         return sha256_digest(self.manifest)
 
-    @property
-    def config_digest(self) -> str:
-        return sha256_digest(self.config)
-
 
 def build(repository: str, tag: str, when: datetime | None = None) -> Placeholder:
     when = when or timezone.now()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from registryui.catalog.models import IndexChild, Manifest, Repository
 from registryui.lib.iters import chunked
@@ -187,7 +188,13 @@ class DeletionPlan:
     tags: dict[str, str]
     images: list[ImageDeletion]
     tag_removals: list[TagRemoval]
-    freed: Freed
+
+    @cached_property
+    def freed(self) -> Freed:
+        """The bytes garbage-collect gives back, estimated when first asked: pages show it, but
+        a plan about to be carried out (or a dry run from cron) has no use for it, and each
+        estimate reads every manifest that shares a blob with the deleted ones."""
+        return estimate_freed({self.repository.pk: self.raw.deleted_digests})
 
     @property
     def missing(self) -> list[str]:
@@ -203,10 +210,6 @@ class DeletionPlan:
     def expected(self) -> dict[str, str]:
         """Tag → digest, as confirmed: what the action re-checks against the registry."""
         return {name: self.tags[name] for name in self.tags_going}
-
-    @property
-    def siblings_kept(self) -> list[str]:
-        return sorted({s for r in self.tag_removals for s in r.siblings})
 
     @property
     def child_count(self) -> int:
@@ -258,14 +261,8 @@ def build_plan(
                 ),
             )
         )
-    freed = estimate_freed({repository.pk: raw.deleted_digests})
     return DeletionPlan(
-        repository=repository,
-        raw=raw,
-        tags=tags,
-        images=images,
-        tag_removals=removals,
-        freed=freed,
+        repository=repository, raw=raw, tags=tags, images=images, tag_removals=removals
     )
 
 

@@ -127,31 +127,24 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
         verdicts.append(Verdict(name, digest, changed_at, delete=not reasons, reasons=reasons))
 
     children_of = DatabaseChildren({v.digest for v in verdicts})
-    # Keep by sharing until nothing changes: keeping a tag can keep an index's platforms.
-    while True:
-        kept_digests = {v.digest for v in verdicts if not v.delete}
-        live = closure(kept_digests, children_of)
-        changed = False
-        for verdict in verdicts:
-            if not verdict.delete or verdict.digest not in live:
-                continue
-            sharing = [v.tag for v in verdicts if not v.delete and v.digest == verdict.digest]
-            if sharing:
-                verdict.reasons.append(f"shares its image with kept tag {', '.join(sharing)}")
-            else:
-                holders = [
-                    v.tag
-                    for v in verdicts
-                    if not v.delete
-                    and verdict.digest in closure(children_of(v.digest), children_of)
-                ]
-                verdict.reasons.append(
-                    f"its image is a platform of kept index {', '.join(holders)}"
-                )
-            verdict.delete = False
-            changed = True
-        if not changed:
-            break
+    # Keep by sharing: a tag whose image stays anyway (a kept tag points at it, or a kept index
+    # lists it) is kept too. One pass is enough: keeping such a tag adds nothing to what stays,
+    # since its image (and so all it lists) is already in ``live``.
+    live = closure({v.digest for v in verdicts if not v.delete}, children_of)
+    for verdict in verdicts:
+        if not verdict.delete or verdict.digest not in live:
+            continue
+        sharing = [v.tag for v in verdicts if not v.delete and v.digest == verdict.digest]
+        if sharing:
+            verdict.reasons.append(f"shares its image with kept tag {', '.join(sharing)}")
+        else:
+            holders = [
+                v.tag
+                for v in verdicts
+                if not v.delete and verdict.digest in closure(children_of(v.digest), children_of)
+            ]
+            verdict.reasons.append(f"its image is a platform of kept index {', '.join(holders)}")
+        verdict.delete = False
     going = [v.tag for v in verdicts if v.delete]
     plan = (
         build_plan(
@@ -203,7 +196,6 @@ class RunResult:
 
     @property
     def summary(self) -> str:
-
         repositories = sum(1 for e in self.executions if e.removed_tags)
         text = (
             f"{self.deleted_tags} tag(s) deleted in {repositories} repositories, "
@@ -236,15 +228,8 @@ def apply(
             # repositories would fail the same way, so the run stops here.
             interrupted = True
             break
-    freed = Freed()
-    done = {
-        e.repository.pk: [o.digest for o in e.by_result("done") if o.kind == "image"]
-        + [c for o in e.by_result("done") for c in o.children]
-        for e in executions
-    }
-    if any(done.values()):
-        # Estimated again over the whole run: blobs shared across repositories count once.
-        freed = estimate_freed(done)
+    # Estimated again over the whole run: blobs shared across repositories count once.
+    freed = estimate_freed({e.repository.pk: e.deleted_digests for e in executions})
     result = RunResult(policy=policy, executions=executions, freed=freed, interrupted=interrupted)
     actor.record(
         "retention_run",

@@ -43,15 +43,15 @@ def _actor(request: HttpRequest, **extra) -> Actor:
 def _resolve_or_gone(request: HttpRequest, reference: str, action: int) -> Resolved | HttpResponse:
     """Resolve; a POST about a tag or digest that is no longer there says "already gone".
 
-    The repository itself is checked first, so a hidden one stays a plain 404.
+    A hidden or unknown repository stays a plain 404 (asked again on this failure path only).
     """
-    parsed = parse_url_reference(reference)
-    repository = get_repository_or_404(request.user, parsed.name, action)
     try:
         return resolve(request.user, reference, action)
     except Http404:
+        parsed = parse_url_reference(reference)
         if request.method != "POST" or not (parsed.tag or parsed.digest):
             raise
+        repository = get_repository_or_404(request.user, parsed.name, action)
     what = f"{repository.name}:{parsed.tag}" if parsed.tag else f"{repository.name}@{parsed.digest}"
     return problem(
         request,
@@ -264,8 +264,7 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 def _deletable(request: HttpRequest):
     """The repositories the user may delete in; 403 for someone who may delete nowhere."""
-    access = access_for(request.user)
-    if not access.superuser and not any(r.level >= Level.DELETE for r in access.rules):
+    if not access_for(request.user).patterns_at(Level.DELETE):
         raise PermissionDenied("Retention needs the delete permission on some repositories.")
     return repositories_for(request.user, Level.DELETE)
 

@@ -56,6 +56,9 @@ MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SC
 #: can take one more connect + read timeout (1 + 2 s, see health.py): about 5 s at worst, the
 #: endpoint timeout the README recommends, so the registry does not give up on us first.
 DELIVERY_BUDGET = 2.0
+#: The largest lag ``ProcessedEvent.lag_ms`` holds (about 24.8 days): an older event (a registry
+#: clock far behind, a replay) records this rather than fail the delivery on PostgreSQL.
+MAX_LAG_MS = 2**31 - 1
 
 APPLIED = "applied"
 UNCHANGED = "unchanged"
@@ -250,9 +253,7 @@ class EventHandler:
                 result = self._delete_digest(event)
             else:
                 result = self._delete_repository(event)
-        except Deferred as exc:
-            result = Result(DEFERRED, str(exc))
-        except RegistryError as exc:
+        except (Deferred, RegistryError) as exc:
             result = Result(DEFERRED, str(exc))
         except Exception as exc:  # never fail the delivery: the sync reconciles
             log.exception("handling registry event %s failed", event.id)
@@ -345,7 +346,8 @@ class EventHandler:
             return Result(UNCHANGED)
         lag_ms = None
         if lag and event.timestamp is not None:
-            lag_ms = max(0, int((timezone.now() - event.timestamp).total_seconds() * 1000))
+            elapsed_ms = int((timezone.now() - event.timestamp).total_seconds() * 1000)
+            lag_ms = min(max(0, elapsed_ms), MAX_LAG_MS)
         return Result(APPLIED, f"tag → {digest[:19]}…", lag_ms=lag_ms)
 
     def _delete_tag(self, event: Event) -> Result:

@@ -1,9 +1,7 @@
-"""A registry client with short timeouts, and the live reachability check built on it.
+"""The live reachability check of the registry (status page, ``/healthz``).
 
-The notification handler, the status page and ``/healthz`` must never wait on the registry for
-long: the registry holds every later event until we answer the current one, and an
-orchestrator's health probe has a timeout of its own. So they use a client with a one-second
-connect timeout, a short read timeout and no retries, separate from the sync's patient client.
+It uses ``upstream.get_client(quick=True)``: a one-second connect timeout, a short read timeout
+and no retries, separate from the sync's patient client.
 """
 
 from __future__ import annotations
@@ -19,48 +17,18 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from registryui.catalog import upstream
-from registryui.registry import RegistryClient, RegistryError
-
-QUICK_CONNECT_TIMEOUT = 1.0
-QUICK_READ_TIMEOUT = 2.0
+from registryui.registry import RegistryError
 
 _lock = threading.Lock()
-_clients: dict[tuple, RegistryClient] = {}
 _ping_cache: dict[tuple, RegistryHealth] = {}
 
 
 def _key() -> tuple:
-    # The token provider is part of the key: the token server installs it at start-up and a
-    # client built before that would not authenticate in token mode.
-    return (
-        settings.REGISTRY_URL,
-        settings.REGISTRY_USERNAME,
-        settings.REGISTRY_PASSWORD,
-        id(getattr(upstream, "_token_provider_factory", None)),
-    )
-
-
-def quick_client() -> RegistryClient:
-    """The shared short-timeout client (one connection pool per process)."""
-    key = _key()
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            client = upstream.build_client(
-                connect_timeout=QUICK_CONNECT_TIMEOUT,
-                read_timeout=QUICK_READ_TIMEOUT,
-                retries=0,
-                pool_size=4,
-            )
-            _clients[key] = client
-        return client
+    return (settings.REGISTRY_URL, settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD)
 
 
 def reset() -> None:
     with _lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
         _ping_cache.clear()
 
 
@@ -101,7 +69,7 @@ def ping_registry(*, max_age: float = 0.0) -> RegistryHealth:
             return cached
     started = time.monotonic()
     try:
-        info = quick_client().ping()
+        info = upstream.get_client(quick=True).ping()
     except RegistryError as exc:
         # A registry that answers 401/403 is up, but refuses our credentials: say both.
         health = RegistryHealth(

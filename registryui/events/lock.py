@@ -245,15 +245,19 @@ class SyncLockHandle:
     # -- PostgreSQL: the advisory lock ------------------------------------------------------
 
     def _acquire_advisory(self) -> bool:
-        self._pg = connection.get_new_connection(connection.get_connection_params())
-        self._pg.autocommit = True
-        try:
-            with self._pg.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
-                got = bool(cursor.fetchone()[0])
-        except Exception:
-            self._close_pg()
-            raise
+        # Django turns driver errors into DatabaseError on its own connections only. PostgreSQL
+        # refusing this extra one (too many clients, a restart) must be a DatabaseError too: the
+        # worker loop retries those, where a bare psycopg error would end the worker.
+        with connection.wrap_database_errors:
+            self._pg = connection.get_new_connection(connection.get_connection_params())
+            self._pg.autocommit = True
+            try:
+                with self._pg.cursor() as cursor:
+                    cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_KEY])
+                    got = bool(cursor.fetchone()[0])
+            except Exception:
+                self._close_pg()
+                raise
         if not got:
             self._close_pg()
         return got

@@ -81,8 +81,6 @@ class EventStats(models.Model):
     last_deferred_reason = models.CharField(max_length=400, blank=True)
     last_deferred_repository = models.CharField(max_length=255, blank=True)
 
-    COUNTERS = ("received", "applied", "unchanged", "ignored", "duplicates", "deferred", "rejected")
-
     class Meta:
         verbose_name = verbose_name_plural = "event statistics"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
@@ -188,8 +188,6 @@ def health() -> tuple[int, dict]:
     The registry's state does not change the status code: pages render from the database even
     when the registry is down, so an orchestrator must not restart the UI for it.
     """
-    from django.db import DatabaseError
-
     body: dict = {"status": "ok", "database": "ok"}
     status = 200
     last = None

@@ -20,11 +20,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
+from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
 
 from . import status as status_module
 from .handler import ENVELOPE_TYPES, EventHandler
-from .health import quick_client
 from .models import EventStats, SyncRequest, SyncWorker
 
 
@@ -92,7 +92,7 @@ def registry_events(request: HttpRequest) -> HttpResponse:
         envelope = json.loads(request.body)
     except RequestDataTooBig:
         return _problem(413, "The notification body is too large.")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         envelope = None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("events"), list):
         EventStats.bump(
@@ -101,7 +101,7 @@ def registry_events(request: HttpRequest) -> HttpResponse:
             last_rejected_reason='body is not an {"events": [...]} envelope',
         )
         return _problem(400, 'The body must be a JSON object {"events": [...]}.')
-    counts = EventHandler(quick_client()).handle_envelope(envelope["events"])
+    counts = EventHandler(get_client(quick=True)).handle_envelope(envelope["events"])
     return JsonResponse(counts)
 
 

@@ -32,7 +32,6 @@ from django.utils import timezone
 from registryui.catalog.models import SyncRun
 from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
-from registryui.registry.client import MAX_CATALOG_PAGE
 
 from .lock import SyncBusy, SyncLockHandle
 from .models import ProcessedEvent, SyncRequest, SyncWorker
@@ -244,9 +243,7 @@ class Worker:
                     log.exception("sync failed")
                     self.write(f"sync failed: {type(exc).__name__}: {exc}")
                     return syncer.run_record
-                from registryui.catalog.management.commands.sync_registry import summary_line
-
-                self.write(summary_line(run))
+                self.write(run.summary())
                 prune()
                 return run
         finally:
@@ -293,11 +290,8 @@ def run_loop(command, options: dict[str, Any]) -> None:
     interval = settings.SYNC_INTERVAL if interval is None else interval
     if not interval > 0:
         raise CommandError("--interval must be a positive number of seconds.")
+    # --page-size and --concurrency were checked by the command before it got here.
     page_size, concurrency = options.get("page_size"), options.get("concurrency")
-    if page_size is not None and not 1 <= page_size <= MAX_CATALOG_PAGE:
-        raise CommandError(f"--page-size must be within 1..{MAX_CATALOG_PAGE}.")
-    if concurrency is not None and concurrency < 1:
-        raise CommandError("--concurrency must be at least 1.")
 
     def write(line: str) -> None:
         command.stdout.write(line)

@@ -4,11 +4,16 @@ combined bytes, then one action."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from registryui.catalog.models import Tag
-from tests.cleanup.conftest import audit
+from registryui.cleanup.actions import Actor, delete_tags
+from registryui.devtools.seed import Seeder
+from registryui.registry import RegistryClient
+from tests.cleanup.conftest import audit, repository
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +76,30 @@ def test_selecting_every_tag_of_an_image_deletes_the_image(shop, personas):
     [entry] = audit("delete_image")
     assert entry.details["tags"] == ["keep", "old-1", "old-2"]
     assert shop.registry_tags("team-a/shop") == ["new", "old-3"]
+
+
+def test_a_batch_of_images_costs_no_database_work_per_image_beyond_its_audit_entry(world):
+    """The bytes are estimated once and the database written once per execution: a large
+    bulk delete or retention run must not redo per image what grows with the repository."""
+    with RegistryClient(world.registry.url, retries=0) as client:
+        seeded = Seeder(client).seed(["team-a/many"], [f"t{i:02d}" for i in range(14)])
+    world.sync()
+    tags = seeded.tags["team-a/many"]
+
+    def queries_to_delete(names: list[str]) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            execution = delete_tags(
+                repository("team-a/many"), {t: tags[t] for t in names}, Actor(name="t")
+            )
+        assert execution.ok and sorted(execution.deleted_tags) == names, execution.error
+        return len(captured)
+
+    two = queries_to_delete(["t00", "t01"])
+    ten = queries_to_delete([f"t{i:02d}" for i in range(2, 12)])
+
+    assert ten - two <= 8  # one audit INSERT per image, nothing else per image
+    assert world.tags("team-a/many") == {"t12": tags["t12"], "t13": tags["t13"]}
+    assert repository("team-a/many").tag_count == 2
 
 
 @pytest.mark.parametrize(

@@ -117,11 +117,14 @@ def test_a_tag_moved_again_after_the_confirmation_is_not_clobbered(api, personas
 
 
 def test_retagging_onto_the_same_image_changes_nothing(api, personas):
+    mark = api.registry.mark()
     response = (
         personas["a_deleter"].client().post("/r/team-a/api:2.0/-/retag", {"new_tag": "latest"})
     )
     assert response.status_code == 200
     assert "already points at" in response.content.decode()
+    assert manipulating_requests(api.registry.requests_since(mark)) == []
+    assert api.tags("team-a/api")["latest"] == api.pushed["team-a/api:latest"]
 
 
 def test_retag_permissions_and_bad_input(api, personas):

@@ -9,10 +9,16 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registryui.catalog.models import Tag
+from registryui.cleanup import retention
+from registryui.cleanup.actions import Actor
 from registryui.cleanup.models import RetentionPolicy
+from registryui.devtools.seed import Seeder
+from registryui.registry import RegistryClient
 from tests.cleanup.conftest import audit, manipulating_requests
 
 pytestmark = pytest.mark.django_db
@@ -213,6 +219,36 @@ def test_the_command_refuses_unknown_and_switched_off_policies(scenario):
     assert off.value.returncode == 2
     assert "build-2" in dry_run("--policy", "nightly")  # previewing it is fine
     assert "No retention policy is switched on." in dry_run()
+
+
+def test_bytes_are_estimated_per_repository_only_when_shown(world):
+    """Each estimate reads every manifest sharing a blob with the deleted ones (here: all of
+    them, as with a common base image). The dry run of the command and a real run estimate
+    their whole batch once; only the preview page asks for each repository's share."""
+    with RegistryClient(world.registry.url, retries=0) as client:
+        seeder = Seeder(client)
+        seeder.seed(["small/a", "small/b"], ["1", "2", "3"])
+        seeder.seed([f"large/r{i}" for i in range(6)], ["1", "2", "3"])
+    world.sync()
+
+    def queries(pattern: str) -> tuple[int, int, retention.PolicyPreview]:
+        policy = RetentionPolicy.objects.create(name=pattern, repository_pattern=pattern)
+        policy.keep_last = 1
+        with CaptureQueriesContext(connection) as previewing:
+            planned = retention.preview(policy)
+        with CaptureQueriesContext(connection) as applying:
+            result = retention.apply(policy, planned, Actor(name="t", via="policy"))
+        assert not result.failures and result.deleted_tags == 2 * len(planned.repositories)
+        return len(previewing), len(applying), planned
+
+    small_preview, small_apply, _ = queries("small/*")
+    large_preview, large_apply, planned = queries("large/*")
+
+    # Per repository: its tags, its manifests and index links, its plan's rows; no estimate.
+    assert large_preview - small_preview <= 4 * 5
+    # Per repository also its deletions' audit entries and one write of what it removed.
+    assert large_apply - small_apply <= 4 * 20
+    assert planned.repositories[0].freed.bytes > 0  # still there for the preview page
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,9 @@ def test_every_envelope_media_type_is_accepted(app, upstream, content_type):
         ('{"events": {"id": "x"}}', V1, 400),
         ("[]", V1, 400),
         ('{"events": []}', "text/plain", 415),
+        ("[" * 100_000, V1, 400),  # nested too deep for the JSON parser
     ],
+    ids=["not-json", "events-not-a-list", "not-an-object", "wrong-type", "too-deep"],
 )
 def test_a_malformed_delivery_gets_a_clear_client_error(app, body, content_type, status):
     response = app.post(
@@ -315,6 +317,21 @@ def test_a_repository_delete_removes_it_only_when_the_registry_confirms(app, ups
     assert set(Repository.objects.values_list("name", flat=True)) == {"team-a/kept"}
 
 
+def test_a_push_with_a_very_old_timestamp_is_applied_and_its_lag_capped(app, upstream):
+    """A registry whose clock is weeks behind (or a replayed event): the lag no longer fits
+    the column, which on PostgreSQL failed the delivery with a 500 after the tag was set."""
+    from registryui.events.handler import MAX_LAG_MS
+
+    digest = upstream.put("team-a/api", "1.0")
+    event = push_event("team-a/api", "1.0", digest, at=stamp(-60 * 86400))
+
+    response = post_events(app, event)
+
+    assert response.status_code == 200 and response.json()["applied"] == 1
+    assert tags_of("team-a/api") == {"1.0": digest}
+    assert (outcome(event).outcome, outcome(event).lag_ms) == ("applied", MAX_LAG_MS)
+
+
 # -- the registry failing ----------------------------------------------------------------------
 
 
@@ -379,8 +396,8 @@ def test_a_known_digest_is_not_fetched_again(app, upstream, use_registry):
 
 
 def test_the_client_used_by_the_endpoint_has_short_timeouts():
-    from registryui.events.health import QUICK_READ_TIMEOUT, quick_client
+    from registryui.catalog.upstream import QUICK_READ_TIMEOUT, get_client
 
-    client = quick_client()
+    client = get_client(quick=True)
     assert isinstance(client, RegistryClient)
     assert client.timeout == (1.0, QUICK_READ_TIMEOUT) and QUICK_READ_TIMEOUT <= 3

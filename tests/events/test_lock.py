@@ -7,18 +7,21 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
 from registryui.events.lock import LOCK_NAME, SyncLockHandle, lock_holder
 from registryui.events.models import SyncLock, SyncRequest
-from registryui.events.worker import close_abandoned_runs
+from registryui.events.worker import Worker, close_abandoned_runs
 
 pytestmark = pytest.mark.django_db
 
 sqlite_only = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="the lock row is the lock only on SQLite"
+)
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the advisory lock has a connection of its own"
 )
 
 
@@ -146,3 +149,18 @@ def test_a_full_one_off_sync_answers_pending_sync_requests(use_registry):
     call_command("sync_registry")
     request.refresh_from_db()
     assert request.status == SyncRequest.Status.DONE and request.run == SyncRun.objects.get()
+
+
+@postgresql_only
+def test_a_refused_lock_connection_is_a_database_error_the_worker_retries(monkeypatch):
+    """PostgreSQL refusing the lock's own connection (too many clients, a restart) while
+    Django's connection still works: the worker loop retries a DatabaseError; a bare psycopg
+    error ended the worker. The refusal is made by pointing new connections at a closed port."""
+    params = connection.get_connection_params()
+    monkeypatch.setattr(connection, "get_connection_params", lambda: {**params, "port": 9})
+
+    with pytest.raises(DatabaseError):
+        SyncLockHandle("worker").acquire()
+    with pytest.raises(DatabaseError):
+        Worker(interval=1).step()
+    assert not SyncRun.objects.exists()

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.urls import reverse
 
 from registryui.catalog.models import Tag
 from registryui.lib.humanize import iec_size
-from registryui.teams.models import Level
-from registryui.teams.permissions import can
+from registryui.teams.permissions import capabilities
 
 register = template.Library()
 
@@ -48,7 +46,8 @@ def cleanup_access(context, subject) -> CleanupAccess:
     name = _repository_name(context, subject)
     if user is None or not user.is_authenticated or not name:
         return CleanupAccess(name, False, False)
-    return CleanupAccess(name, can(user, Level.PUSH, name), can(user, Level.DELETE, name))
+    can = capabilities(user, name)
+    return CleanupAccess(name, can.push, can.delete)
 
 
 @register.filter
@@ -62,15 +61,3 @@ def bytes_freed(value) -> str:
     if number < 1024:  # "512 bytes" already is exact
         return readable
     return f"{readable} ({intcomma(number)} bytes)"
-
-
-@register.simple_tag
-def action_url(name: str, reference: str) -> str:
-    """``{% action_url "delete" "team-a/api:1.4" %}`` → ``/r/team-a/api:1.4/-/delete``."""
-    return reverse(f"cleanup:{name}", args=[reference])
-
-
-@register.filter
-def short(digest: str) -> str:
-    _, _, encoded = (digest or "").partition(":")
-    return encoded[:12]
