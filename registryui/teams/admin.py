@@ -31,7 +31,6 @@ from registryui.core.audit import record
 from . import permissions
 from .forms import EffectivePermissionsForm, GrantForm, level_labels
 from .models import Grant, Level, SiteSettings, Team
-from .patterns import covers
 
 Membership = Team.members.through
 VIA = "admin"
@@ -65,13 +64,18 @@ def _administers(request: HttpRequest, team: Team | None) -> bool:
 
 def _covered(request: HttpRequest, grant: Grant) -> bool:
     """Inside what the team admin administers in the grant's own team."""
-    outers = permissions.administered_patterns(request.user, grant.team)
-    return any(covers(outer, grant.pattern) for outer in outers)
+    return permissions.may_grant(request.user, grant.pattern, grant.level, grant.team)
 
 
 def _restricted(request: HttpRequest) -> bool:
     """Working on teams as a team admin rather than with Django's permissions."""
     return not _full(request, "change", "team") and _team_admin(request)
+
+
+def grant_summary(team: Team) -> str:
+    """ "view on hello, delete on team-a/*" (from prefetched grants)."""
+    grants = sorted(team.grants.all(), key=lambda g: g.pattern)
+    return ", ".join(f"{g.get_level_display()} on {g.pattern}" for g in grants) or "—"
 
 
 # -- inlines ----------------------------------------------------------------------------------
@@ -184,8 +188,7 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description="grants")
     def grant_list(self, team: Team) -> str:
-        grants = sorted(team.grants.all(), key=lambda g: g.pattern)
-        return ", ".join(f"{g.get_level_display()} on {g.pattern}" for g in grants) or "—"
+        return grant_summary(team)
 
     @admin.display(description="all grants of this team")
     def all_grants(self, team: Team):
@@ -441,12 +444,12 @@ class UserTeamsInline(admin.TabularInline):
     autocomplete_fields = ["team"]
     extra = 0
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("team").prefetch_related("team__grants")
+
     @admin.display(description="grants")
     def team_grants(self, membership) -> str:
-        if not membership.pk:
-            return ""
-        grants = sorted(membership.team.grants.all(), key=lambda g: g.pattern)
-        return ", ".join(f"{g.get_level_display()} on {g.pattern}" for g in grants) or "—"
+        return grant_summary(membership.team) if membership.pk else ""
 
 
 User = get_user_model()

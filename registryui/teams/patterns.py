@@ -10,6 +10,12 @@ Both come from one translation to a regular expression that SQLite (Django's Pyt
 accepts, so no engine's notion of ranges, collations or escapes inside brackets matters.
 Repository names only ever contain ``a-z 0-9 . _ - /`` (the Distribution grammar), so
 evaluating classes over those characters gives fnmatch's answer for every real name.
+
+Python's ``re`` (and so SQLite's ``REGEXP``) backtracks: ``*a*a*a*a*a*a*b`` as plain ``.*``
+takes minutes to fail on a long name of ``a``s, and names come from URLs and token scopes.
+For those engines each ``*`` that more pattern follows becomes an atomic group, as in
+``fnmatch.translate``; PostgreSQL's engine does not backtrack that way and has no atomic
+groups, so it reads the plain form.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from functools import lru_cache, reduce
 from operator import or_
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q
 
 #: Every character a repository name can contain.
@@ -33,6 +40,7 @@ PREFIX_TERMS_MAX = 16
 
 _ALLOWED = re.compile(r"^[a-z0-9._/\-*?\[\]!]+$")
 _WILDCARDS = frozenset("*?[")
+STAR = None  # a run of '*' among the tokens of _translate
 
 
 class PatternError(ValueError):
@@ -70,8 +78,13 @@ def _class_characters(body: str) -> str:
     return "".join(ch for ch in NAME_CHARACTERS if fnmatch.fnmatchcase(ch, probe))
 
 
-def _translate(pattern: str) -> str:
+def _translate(pattern: str, *, atomic: bool = True) -> str:
     """The body of a regular expression with the same meaning in Python, SQLite and PostgreSQL.
+
+    With ``atomic`` (for Python's backtracking ``re``), ``*`` followed by a segment and another
+    ``*`` becomes ``(?>.*?segment)``: a segment between two stars has a fixed width, so its
+    leftmost occurrence is always a right choice, and committing to it keeps a failing match
+    from trying every split of the name among the stars. Without it (PostgreSQL), plain ``.*``.
 
     Raises ``PatternError`` for what cannot be a useful pattern.
     """
@@ -90,8 +103,8 @@ def _translate(pattern: str) -> str:
         char = pattern[i]
         i += 1
         if char == "*":
-            if not out or out[-1] != ".*":  # runs of * mean the same as one; less backtracking
-                out.append(".*")
+            if not out or out[-1] is not STAR:  # runs of * mean the same as one
+                out.append(STAR)
         elif char == "?":
             out.append(".")
         elif char == "[":
@@ -130,15 +143,42 @@ def _translate(pattern: str) -> str:
             )
         else:
             out.append(r"\." if char == "." else char)
-    return "".join(out)
+    return _join(out, atomic=atomic)
+
+
+def _join(tokens: list[str | None], *, atomic: bool) -> str:
+    """Tokens (``STAR`` for each run of ``*``) → a regular expression body."""
+    segments: list[str] = []
+    current: list[str] = []
+    for token in tokens:
+        if token is STAR:
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(token)
+    segments.append("".join(current))
+    head, *rest = segments  # the segments between stars; rest[i] follows the i-th star
+    body = [head]
+    for index, segment in enumerate(rest):
+        last = index == len(rest) - 1
+        body.append(f".*{segment}" if last or not atomic else f"(?>.*?{segment})")
+    return "".join(body)
+
+
+def _anchored(bodies: list[str]) -> str:
+    """One regex for names matching any of ``bodies`` from the first character to the last.
+
+    (?s) lets '.' match any character in Python, SQLite's REGEXP (Python's re without flags)
+    and PostgreSQL alike; \\Z is the very end of the string in all three ('$' also matches
+    before a final newline in Python).
+    """
+    alternatives = bodies[0] if len(bodies) == 1 else "(?:" + "|".join(bodies) + ")"
+    return rf"(?s)^{alternatives}\Z"
 
 
 @lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    # (?s) lets '.' match any character in Python, SQLite's REGEXP (Python's re without
-    # flags) and PostgreSQL alike; \Z is the very end of the string in all three ('$' also
-    # matches before a final newline in Python).
-    return re.compile(rf"(?s)^{_translate(pattern)}\Z")
+    return re.compile(_anchored([_translate(pattern)]))
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -163,7 +203,7 @@ def pattern_q(pattern: str, field: str = "name") -> Q:
     Exact names and ``prefix*`` use plain indexed comparisons; anything else a regex.
     """
     try:
-        regex = compile_pattern(pattern).pattern
+        compile_pattern(pattern)
     except PatternError:
         return Q(pk__in=[])  # an unusable pattern (never saved through validation) matches nothing
     if is_literal(pattern):
@@ -175,7 +215,12 @@ def pattern_q(pattern: str, field: str = "name") -> Q:
         # LIKE 'prefix%' (Django escapes _ and %). SQLite's LIKE ignores ASCII case, which
         # cannot matter: names and patterns are lowercase by the grammar.
         return Q(**{f"{field}__startswith": head})
-    return Q(**{f"{field}__regex": regex})
+    return Q(**{f"{field}__regex": _anchored([_translate(pattern, atomic=_atomic_db())])})
+
+
+def _atomic_db() -> bool:
+    """Atomic groups for SQLite (its REGEXP is Python's re), none for PostgreSQL's AREs."""
+    return connection.vendor != "postgresql"
 
 
 def patterns_q(patterns: Iterable[str], field: str = "name") -> Q | None:
@@ -211,8 +256,9 @@ def patterns_q(patterns: Iterable[str], field: str = "name") -> Q | None:
         terms.append(Q(**{f"{field}__in": exact}) if len(exact) > 1 else Q(**{field: exact[0]}))
     terms.extend(Q(**{f"{field}__startswith": head}) for head in prefixes)
     if others:
-        alternatives = "|".join(_translate(pattern) for pattern in others)
-        terms.append(Q(**{f"{field}__regex": rf"(?s)^(?:{alternatives})\Z"}))
+        atomic = _atomic_db()
+        regex = _anchored([_translate(pattern, atomic=atomic) for pattern in others])
+        terms.append(Q(**{f"{field}__regex": regex}))
     if not terms:
         return Q(pk__in=[])
     return reduce(or_, terms)

@@ -31,8 +31,6 @@ from registryui.catalog.models import Repository, Tag
 from .models import Grant, Level, SiteSettings, Team, split_patterns
 from .patterns import covers, matches, patterns_q
 
-Action = Level  # the actions a user may take are the grant levels: VIEW < PUSH < DELETE < ADMIN
-
 _CACHE_ATTR = "_registryui_access"
 
 # Rules are cached on the user object for one request. A change to teams, grants, members or
@@ -99,12 +97,6 @@ def access_for(user) -> Access:
         except AttributeError:  # pragma: no cover - an object that refuses attributes
             pass
     return access
-
-
-def forget(user) -> None:
-    """Drop the cached rules (after grants or memberships change within one request)."""
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
 
 
 def _invalidate(**kwargs) -> None:

@@ -83,6 +83,8 @@ class RobotAccountAdmin(admin.ModelAdmin):
         "expires_at",
         "last_used_at",
     )
+    # created_by may be null: the admin's default select_related() would not follow it.
+    list_select_related = ("team", "created_by")
     list_filter = ("team", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "description", "prefix")
     readonly_fields = (

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from registryui.teams.models import Level, Team
-from registryui.teams.patterns import covers, validate_pattern
-from registryui.teams.permissions import access_for, administered_teams
+from registryui.teams.patterns import validate_pattern
+from registryui.teams.permissions import administered_patterns, administered_teams, may_grant
 
 from .models import RegistryLevel, RobotAccount
 
@@ -49,22 +49,6 @@ class PersonalTokenForm(forms.Form):
 
 
 # -- robot accounts -----------------------------------------------------------------------------
-
-
-def administered_patterns(user, team: Team) -> list[str] | None:
-    """The patterns ``user`` administers in ``team``; None means everything (superusers).
-
-    Per team, unlike ``permissions.administered_patterns``: a robot belongs to one team and is
-    capped by that team's grants, so a pattern administered in another team would give it
-    nothing.
-    """
-    if user.is_superuser:
-        return None
-    return [
-        rule.pattern
-        for rule in access_for(user).rules
-        if rule.team_id == team.id and rule.level >= Level.ADMIN
-    ]
 
 
 def parse_grant_lines(text: str) -> list[tuple[str, int]]:
@@ -133,11 +117,11 @@ class RobotForm(forms.Form):
         team, grants = cleaned.get("team"), cleaned.get("grants")
         if team is None or not grants:
             return cleaned
-        allowed = administered_patterns(self.user, team)
-        if allowed is None:
-            return cleaned
-        wider = [p for p, _ in grants if not any(covers(a, p) for a in allowed)]
+        # Per team: a robot is capped by its own team's grants, so what the user administers
+        # through another team would give it nothing.
+        wider = [p for p, level in grants if not may_grant(self.user, p, level, team)]
         if wider:
+            allowed = administered_patterns(self.user, team)
             raise ValidationError(
                 {
                     "grants": (

@@ -69,10 +69,6 @@ class SecretCredential(models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None and not self.is_expired
-
-    @property
     def state(self) -> str:
         if self.revoked_at is not None:
             return "revoked"

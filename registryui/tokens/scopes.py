@@ -55,8 +55,9 @@ def parse_scope(text: str) -> Scope:
         raise ScopeError(f"{text!r} has an invalid resource type {head!r}.")
     if name.count(":") > 1:
         raise ScopeError(f"{text!r}: a name holds at most one ':' (for host:port).")
-    if any(ch.isspace() for ch in name):
-        raise ScopeError(f"{text!r}: a name cannot contain spaces.")
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        # Also what the audit log could not store: PostgreSQL text refuses NUL.
+        raise ScopeError(f"{text!r}: a name cannot contain spaces or control characters.")
     actions: list[str] = []
     for action in actions_text.split(","):
         action = action.strip()

@@ -8,7 +8,6 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.core.audit import client_ip, record
 from registryui.core.models import AuditEntry
+from registryui.teams.decorators import member_required
 from registryui.teams.permissions import administered_teams
 
 from . import throttle
@@ -56,7 +56,11 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
+    # No account has a NUL in its name or password, and PostgreSQL text cannot even hold one:
+    # such credentials are unreadable rather than a failed login to look up and record.
+    if not sep or "\x00" in decoded:
+        return None
+    return username, password
 
 
 def _authenticate(
@@ -170,7 +174,7 @@ def _token_page(request, form, *, status: int = 200, new_secret: str = "", new_t
 
 
 @never_cache
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def personal_tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
@@ -200,7 +204,7 @@ def personal_tokens(request: HttpRequest) -> HttpResponse:
     return _token_page(request, PersonalTokenForm(), new_secret=secret, new_token=token)
 
 
-@login_required
+@member_required
 @require_POST
 def revoke_personal_token(request: HttpRequest, pk: int) -> HttpResponse:
     # Another user's token is hidden: 404, not 403.
@@ -238,7 +242,7 @@ def _robot_page(request, form, teams, *, status: int = 200, new_secret: str = ""
 
 
 @never_cache
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def robots(request: HttpRequest) -> HttpResponse:
     teams = administered_teams(request.user)
@@ -284,7 +288,7 @@ def robots(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@member_required
 @require_POST
 def revoke_robot(request: HttpRequest, pk: int) -> HttpResponse:
     # Robots of teams the user does not administer are hidden: 404, not 403.

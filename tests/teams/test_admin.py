@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from registryui.catalog.models import Repository
 from registryui.core.models import AuditEntry
@@ -108,6 +110,7 @@ def test_teams_are_searchable_and_filterable(personas):
     admin = personas["superuser"].client()
     body = admin.get("/admin/teams/team/", {"q": "b-admin"}).content.decode()
     assert "team-b" in body and "team-a-ops" not in body
+    assert "view on platform/*, admin on team-b/*" in body  # the grants column
     body = admin.get("/admin/teams/team/", {"grants__level__exact": Level.DELETE}).content
     assert b"team-a-ops" in body and b">team-b<" not in body
     body = admin.get("/admin/teams/team/", {"q": "platform/"}).content.decode()
@@ -283,6 +286,24 @@ def test_the_user_page_lists_and_changes_the_users_teams(personas):
         "/admin/auth/user/", {"registry_teams__id__exact": Team.objects.get(name="team-b").pk}
     ).content.decode()
     assert "b-admin" in body and "a-deleter" not in body
+
+
+def test_the_user_pages_teams_cost_no_query_per_team_beyond_the_widget(personas):
+    """Each team row reads its grants from one prefetch; only Django's autocomplete widget
+    looks up its selected team, one query a row."""
+    admin = personas["superuser"].client()
+    user = personas["a_deleter"].user
+    counts = []
+    for added in (0, 4):
+        for n in range(added):
+            team = Team.objects.create(name=f"extra-{n}", slug=f"extra-{n}")
+            team.grants.create(pattern=f"extra-{n}/*", level=Level.VIEW)
+            team.members.add(user)
+        with CaptureQueriesContext(connection) as queries:
+            body = admin.get(f"/admin/auth/user/{user.pk}/change/").content.decode()
+        counts.append(len(queries))
+    assert "view on extra-3/*" in body
+    assert counts[1] - counts[0] <= 4
 
 
 # -- effective permissions ----------------------------------------------------------------------

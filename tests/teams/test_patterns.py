@@ -5,6 +5,9 @@ validation, and ``covers``."""
 from __future__ import annotations
 
 import fnmatch
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -105,6 +108,45 @@ def test_star_crosses_slashes_and_an_exact_name_matches_only_itself() -> None:
     assert matches("*", "anything/at/all")
     assert matches("*/api", "x/y/api")
     assert not matches("team.a/*", "teamxa/api")  # '.' is a literal dot
+
+
+# -- no catastrophic backtracking ----------------------------------------------------------------
+
+#: With plain ``.*`` for each star, Python's re (and SQLite's REGEXP, which is Python's re) tries
+#: every way to split the name among the stars before failing: about 10**15 steps here.
+MANY_STARS = "team-b/" + "*a" * 12 + "*b"
+LONG_NAME = "team-b/" + "a" * 240  # a valid name, as a URL or a token scope may carry
+
+
+@contextmanager
+def interrupted_after(seconds: int) -> Iterator[None]:
+    """Raise in the middle of a runaway regex (re checks for signals) instead of hanging."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still matching after {seconds} s: catastrophic backtracking")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_many_stars_and_a_long_name_answer_at_once() -> None:
+    with interrupted_after(20):
+        assert not matches(MANY_STARS, LONG_NAME)
+        assert matches(MANY_STARS, LONG_NAME + "b")
+
+
+@pytest.mark.django_db
+def test_the_database_filter_of_many_stars_answers_at_once() -> None:
+    Repository.objects.bulk_create(Repository(name=n) for n in [LONG_NAME, LONG_NAME + "b"])
+    with interrupted_after(20):
+        for q in (pattern_q(MANY_STARS), patterns_q([MANY_STARS, "x?/*"])):
+            selected = set(Repository.objects.filter(q).values_list("name", flat=True))
+            assert selected == {LONG_NAME + "b"}
 
 
 # -- the database filter ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.http import HttpResponse
@@ -33,15 +34,12 @@ def test_the_profile_lists_teams_and_their_grants(personas):
     assert "You administer" not in body
 
 
-def test_the_profile_links_to_personal_tokens_when_that_page_exists(personas):
-    from django.urls import Resolver404, resolve
-
-    try:
-        resolve("/profile/tokens/")
-    except Resolver404:
-        pytest.skip("no /profile/tokens/ page in this build")
+def test_the_profile_links_to_personal_tokens_and_for_team_admins_to_robots(personas):
     body = text(personas["a_viewer"].client().get("/profile/"))
     assert 'href="/profile/tokens/"' in body
+    assert 'href="/profile/robots/"' not in body
+    body = text(personas["b_admin"].client().get("/profile/"))
+    assert 'href="/profile/robots/"' in body
 
 
 def test_a_team_admin_is_told_what_they_administer(personas):
@@ -148,3 +146,26 @@ def test_viewer_required_sends_anonymous_visitors_to_the_login_page(personas, rf
     assert _call(viewer_required, rf, anonymous).content == b"inside"
     assert _call(member_required, rf, anonymous).status_code == 302
     assert _call(member_required, rf, personas["no_team"].user).content == b"inside"
+
+
+# -- the pages' markup --------------------------------------------------------------------------
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+ACCOUNT_TEMPLATES = [
+    *sorted((BASE_DIR / "templates/teams").glob("*.html")),
+    *sorted((BASE_DIR / "templates/tokens").glob("*.html")),
+    *sorted((BASE_DIR / "templates/registration").glob("password_change*.html")),
+]
+
+
+@pytest.mark.parametrize("template", ACCOUNT_TEMPLATES, ids=lambda p: p.name)
+def test_account_pages_use_only_classes_the_stylesheet_styles(template: Path) -> None:
+    """A class the stylesheet does not know (a notice, an error) renders as plain text."""
+    css = (BASE_DIR / "static/css/registryui.css").read_text()
+    used = {
+        name
+        for value in re.findall(r'class="([^"{]*)"', template.read_text())
+        for name in value.split()
+    }
+    unknown = sorted(name for name in used if not re.search(rf"\.{re.escape(name)}\b", css))
+    assert unknown == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registryui.core.models import AuditEntry
 from registryui.teams.models import Level
@@ -65,3 +67,23 @@ def test_the_admin_revokes_and_audits(client, personas, credentials, model, acti
     # Revoking again changes nothing and records nothing.
     client.post(f"/admin/tokens/{model}/", {"action": "revoke", "_selected_action": [obj.pk]})
     assert AuditEntry.objects.filter(action=action).count() == 1
+
+
+@pytest.mark.parametrize("path", ["personalaccesstoken", "robotaccount"])
+def test_the_lists_take_the_same_queries_however_many_rows(client, personas, path) -> None:
+    client.force_login(personas.root)
+    counts = []
+    for batch in range(2):
+        for n in range(5 * batch, 5 * batch + 5):
+            token = PersonalAccessToken(user=personas.pusher, name=f"t{n}")
+            token.set_secret(PAT_PREFIX)
+            token.save()
+            robot = RobotAccount(
+                team=personas.team_a_admins, name=f"ci{n}", created_by=personas.root
+            )
+            robot.set_secret(ROBOT_PREFIX)
+            robot.save()
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/admin/tokens/{path}/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

@@ -21,10 +21,14 @@ def create(client, **data):
     return client.post(URL, {"name": "laptop", "max_level": "20", "expires": "30", **data})
 
 
-def test_it_needs_a_login(client) -> None:
-    response = client.get(URL)
+@pytest.mark.parametrize("url", [URL, "/profile/robots/"])
+def test_it_needs_a_login(client, url) -> None:
+    response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
+    assert response["Location"] == f"/accounts/login/?next={url}"
+    # An htmx request (a session that expired under an open page) loads the login page whole.
+    response = client.get(url, headers={"HX-Request": "true", "HX-Current-URL": url})
+    assert response["HX-Redirect"] == f"/accounts/login/?next={url}"
 
 
 def test_a_new_token_is_shown_once_and_stored_hashed(client, personas) -> None:

@@ -134,3 +134,15 @@ def test_an_admin_by_a_second_grant_administers_only_that_pattern(client, person
     assert create(client, personas.team_b_admins, grants="shared/tools push").status_code == 200
     response = create(client, personas.team_b_admins, name="ci2", grants="shared/* push")
     assert response.status_code == 400
+
+
+def test_what_an_admin_holds_in_another_team_is_not_for_this_teams_robots(client, personas) -> None:
+    # admin_b administers team-a/* too, but through team-a-admins: a team-b robot is capped by
+    # team-b's grants, so team-a/* would give it nothing.
+    personas.team_a_admins.members.add(personas.admin_b)
+    client.force_login(personas.admin_b)
+    response = create(client, personas.team_b_admins, grants="team-a/x pull")
+    assert response.status_code == 400
+    assert "Not within what you administer in team-b-admins: team-a/x" in response.content.decode()
+    assert "You administer: team-b/*." in response.content.decode()
+    assert create(client, personas.team_a_admins, grants="team-a/x pull").status_code == 200

@@ -193,6 +193,25 @@ def test_unreadable_credentials_are_401(client, token_mode, header) -> None:
     assert "Basic" in response["WWW-Authenticate"]
 
 
+@pytest.mark.parametrize("username", ["pus\x00her", "robot$c\x00i"])
+def test_a_nul_in_the_credentials_is_unreadable_not_a_500(client, token_mode, personas, username):
+    """PostgreSQL text cannot hold NUL: looking the name up or recording it would fail."""
+    response = ask(client, "repository:team-a/api:pull", headers=basic(username, "pw-pusher"))
+    assert response.status_code == 401
+    assert "Basic authentication" in response.json()["errors"][0]["message"]
+    assert not FailedLogin.objects.exists()
+
+
+@pytest.mark.parametrize("password", ["wrong", "pw-deleter"])
+def test_a_nul_in_a_scope_is_400_not_a_500(client, token_mode, personas, password) -> None:
+    # Audited either way (a failed login; a token with delete) if it were read.
+    scopes = ["repository:team-a/api:pull,delete", "repository:team-a/a\x00pi:pull"]
+    response = ask(client, *scopes, headers=basic("deleter", password))
+    assert response.status_code == 400
+    assert "control characters" in response.json()["errors"][0]["message"]
+    assert not AuditEntry.objects.exists()
+
+
 def test_inactive_users_cannot_log_in(client, token_mode, personas) -> None:
     personas.pusher.is_active = False
     personas.pusher.save()
