@@ -6,7 +6,6 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,6 +18,7 @@ from registryui.lib.env import (
     env_secret,
     env_str,
     parse_database_url,
+    url_netloc,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ REGISTRY_URL = env_str("REGISTRY_URL", "http://127.0.0.1:5000")
 REGISTRY_USERNAME = env_str("REGISTRY_USERNAME", "")
 REGISTRY_PASSWORD = env_secret("REGISTRY_PASSWORD", "")
 #: What users type in ``docker pull HOST/…``: by default the host (and port) of REGISTRY_URL.
-REGISTRY_PUBLIC_HOST = env_str("REGISTRY_PUBLIC_HOST", "") or (urlsplit(REGISTRY_URL).netloc or "")
+REGISTRY_PUBLIC_HOST = env_str("REGISTRY_PUBLIC_HOST", "") or url_netloc(REGISTRY_URL)
 REGISTRY_CONNECT_TIMEOUT = env_float("REGISTRY_CONNECT_TIMEOUT", 3.05)
 REGISTRY_READ_TIMEOUT = env_float("REGISTRY_READ_TIMEOUT", 30.0)
 REGISTRY_RETRIES = env_int("REGISTRY_RETRIES", 3, minimum=0)

@@ -14,6 +14,18 @@ _lock = threading.Lock()
 _clients: dict[tuple, RegistryClient] = {}
 _token_provider_factory = None
 
+#: The quick client's limits: the notification handler, the status page and /healthz must
+#: never wait on the registry for long (the registry holds every later event until we answer
+#: the current one, and an orchestrator's health probe has a timeout of its own).
+QUICK_CONNECT_TIMEOUT = 1.0
+QUICK_READ_TIMEOUT = 2.0
+_QUICK = {
+    "connect_timeout": QUICK_CONNECT_TIMEOUT,
+    "read_timeout": QUICK_READ_TIMEOUT,
+    "retries": 0,
+    "pool_size": 4,
+}
+
 _SETTINGS = (
     "REGISTRY_URL",
     "REGISTRY_USERNAME",
@@ -39,13 +51,17 @@ def _key() -> tuple:
     return tuple(getattr(settings, name) for name in _SETTINGS)
 
 
-def get_client() -> RegistryClient:
-    """The shared client for the configured registry (one session, one connection pool)."""
-    key = _key()
+def get_client(*, quick: bool = False) -> RegistryClient:
+    """The shared client for the configured registry (one session, one connection pool).
+
+    ``quick=True``: a second shared client with a one-second connect timeout, a short read
+    timeout and no retries, for work that must answer fast whatever the registry does.
+    """
+    key = (*_key(), quick)
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = build_client()
+            client = build_client(**(_QUICK if quick else {}))
             _clients[key] = client
         return client
 

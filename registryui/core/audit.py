@@ -12,6 +12,18 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None if request is not None else None
 
 
+def _printable(value: Any) -> Any:
+    """Strip NUL characters, which PostgreSQL refuses in text and jsonb: the audit log must
+    record whatever a client sent (a failed login's name, a scope) rather than fail."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
 def record(
     action: str,
     *,
@@ -33,13 +45,15 @@ def record(
     return AuditEntry.objects.create(
         action=action,
         actor=user,
-        actor_name=actor_name or (user.get_username() if user is not None else "anonymous"),
+        actor_name=_printable(
+            actor_name or (user.get_username() if user is not None else "anonymous")
+        )[:150],
         via=via,
-        repository=repository,
-        reference=reference,
-        digest=digest,
-        details=details or {},
+        repository=_printable(repository)[:255],
+        reference=_printable(reference)[:255],
+        digest=_printable(digest)[:135],
+        details=_printable(details or {}),
         result=result,
-        message=message,
+        message=_printable(message),
         client_ip=client_ip(request),
     )

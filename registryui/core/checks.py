@@ -12,12 +12,12 @@ from django.core.checks import Error, Tags, register
 @register(Tags.compatibility)
 def check_registry_url(app_configs: Any, **kwargs: Any) -> list[Error]:
     url = getattr(settings, "REGISTRY_URL", "")
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - urlsplit checks the port only when it is read
         valid_port = True
-    except ValueError:
-        valid_port = False
+    except ValueError:  # a bad port, or an unclosed [IPv6] bracket
+        parts, valid_port = urlsplit(""), False
     if parts.scheme not in ("http", "https") or not parts.hostname or not valid_port:
         return [
             Error(

@@ -123,3 +123,12 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:/// or postgres://."
     )
+
+
+def url_netloc(url: str) -> str:
+    """``host:port`` of a URL; '' when it cannot be read (the system check then says why,
+    instead of a traceback at import)."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return ""

@@ -38,6 +38,7 @@ def test_good_registry_urls_pass(settings, url):
         "http://:5000",
         "http://registry.example.com:99999",
         "http://registry.example.com:port",
+        "http://[::1:5000",  # an unclosed IPv6 bracket: urlsplit itself raises
     ],
 )
 def test_a_url_without_scheme_host_or_valid_port_is_refused(settings, url):
@@ -67,3 +68,27 @@ def test_the_check_stops_manage_py(settings):
     assert "registryui.E001" in message
     assert "REGISTRY_URL='127.0.0.1:5000' needs a scheme" in message
     assert "e.g. http://127.0.0.1:5000" in message
+
+
+def test_an_unreadable_url_is_the_checks_message_not_a_traceback_at_start_up(tmp_path):
+    """Settings derive REGISTRY_PUBLIC_HOST from REGISTRY_URL at import: a URL urlsplit cannot
+    read must still let manage.py start far enough to print the check's message."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "REGISTRY_URL": "http://[::1:5000", "DEBUG": "true"}
+    env.pop("REGISTRY_PUBLIC_HOST", None)
+    done = subprocess.run(
+        [sys.executable, str(base / "manage.py"), "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=base,
+    )
+    assert done.returncode == 1
+    assert "registryui.E001" in done.stderr
+    assert "Traceback" not in done.stderr

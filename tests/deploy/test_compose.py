@@ -143,6 +143,8 @@ def test_the_app_talks_to_the_stacks_database_and_registry(resolved, env):
         "POSTGRES_DB": "registryui",
         "POSTGRES_USER": "registryui",
         "POSTGRES_PASSWORD": env["POSTGRES_PASSWORD"],
+        # Search's prefix ranges are exact under a code-point collation.
+        "POSTGRES_INITDB_ARGS": "--encoding=UTF8 --lc-collate=C --lc-ctype=C",
     }
 
 

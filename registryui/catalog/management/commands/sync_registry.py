@@ -39,18 +39,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options.get("loop"):
-            run_loop(self, options)  # registryui.events.worker: the loop, signals and the lock
-            return
-        run = self.sync_once(options)
-        if not run.ok:
-            sys.exit(1)
-
-    def sync_once(self, options: dict[str, Any]) -> SyncRun:
-        """One run with the command's options; prints progress on a terminal and the summary."""
-        name = options.get("repository")
-        if name and not is_valid_name(name):
-            raise CommandError(f"{name!r} is not a valid repository name.")
         page_size = options.get("page_size")
         if page_size is not None and not 1 <= page_size <= MAX_CATALOG_PAGE:
             raise CommandError(
@@ -59,9 +47,25 @@ class Command(BaseCommand):
         concurrency = options.get("concurrency")
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
+        if options.get("loop"):
+            run_loop(self, options)  # registryui.events.worker: the loop, signals and the lock
+            return
+        run = self.sync_once(options)
+        if not run.ok:
+            sys.exit(1)
+
+    def sync_once(self, options: dict[str, Any]) -> SyncRun:
+        """One run with the command's (checked) options; prints progress on a terminal and the
+        summary."""
+        name = options.get("repository")
+        if name and not is_valid_name(name):
+            raise CommandError(f"{name!r} is not a valid repository name.")
         progress = ProgressLine(self.stdout) if self.stdout.isatty() else None
         syncer = Syncer(
-            get_client(), concurrency=concurrency, page_size=page_size, on_progress=progress
+            get_client(),
+            concurrency=options.get("concurrency"),
+            page_size=options.get("page_size"),
+            on_progress=progress,
         )
         with stop_on_signals(syncer.stop_event):
             try:
@@ -70,7 +74,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
         if progress is not None:
             progress.clear()
-        self.stdout.write(summary_line(run))
+        self.stdout.write(run.summary())
         for error in run.errors.all()[:20]:
             self.stderr.write(f"  {error.repository or '(catalog)'}: {error.message}")
         return run
@@ -101,17 +105,3 @@ class ProgressLine:
 
     def clear(self) -> None:
         self.out.write("\r\033[K", ending="")
-
-
-def summary_line(run: SyncRun) -> str:
-    seconds = run.duration.total_seconds() if run.duration else 0.0
-    line = (
-        f"sync {run.status}: {run.repositories_synced}/{run.repositories_seen} repositories, "
-        f"{run.tags_seen} tags (+{run.tags_added} ~{run.tags_updated} -{run.tags_removed}), "
-        f"{run.repositories_removed} repositories removed, "
-        f"{run.manifests_fetched} new manifests, {run.requests_made} requests, "
-        f"{run.repositories_failed} failed, {seconds:.1f}s"
-    )
-    if run.error:
-        line += f" — {run.error}"
-    return line
