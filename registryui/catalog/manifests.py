@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from registryui.lib.untrusted import parse_timestamp
 from registryui.registry import mediatypes
 
 
@@ -223,26 +224,3 @@ def summarise_index(index: FetchedManifest, children: dict[str, Any]) -> None:
     index.platforms = ", ".join(platforms)[:512]
     index.total_size = total
     index.created = created
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """RFC 3339 with up to nanoseconds (Go's format) → an aware datetime; None if unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # Python reads at most microseconds: trim a longer fraction.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        # Only the digits right after the dot: "+02:00" after them is the zone, not fraction.
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if parsed.year < 1971:  # reproducible builds use the epoch: that is "unknown", not 1970
-        return None
-    return parsed

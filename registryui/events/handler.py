@@ -32,11 +32,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registryui.catalog.manifests import parse_timestamp
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.catalog.store import remove_tags, set_tag, store_manifests
 from registryui.catalog.sync import ManifestFetcher
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
+from registryui.lib.untrusted import parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
 
 from .models import EventStats, ProcessedEvent

@@ -13,9 +13,9 @@ from registryui.catalog.manifests import (
     ManifestFormatError,
     apply_config,
     parse_manifest,
-    parse_timestamp,
     summarise_index,
 )
+from registryui.lib.untrusted import parse_timestamp
 from registryui.registry import mediatypes
 
 D = {c: f"sha256:{c * 64}" for c in "abcdef0123"}
