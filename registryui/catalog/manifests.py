@@ -1,13 +1,20 @@
-"""Reading manifests and image configs into the facts we store (no database access here)."""
+"""Reading manifests and image configs into the facts we store (no database access here).
+
+This is the boundary where a registry's documents become our data, and a pusher controls
+every byte of them: every string read here passes through ``lib.untrusted`` (NUL and lone
+surrogates replaced) and every time through ``parse_timestamp`` (malformed or out of range
+is unknown). Nothing past this module needs to distrust a ``FetchedManifest``.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from registryui.lib.untrusted import parse_timestamp
+from registryui.lib.untrusted import clean_json, clean_text, parse_timestamp, text
 from registryui.registry import mediatypes
 
 
@@ -60,6 +67,11 @@ class FetchedManifest:
     total_size: int = 0
 
     @property
+    def raw_text(self) -> str:
+        """The manifest's bytes as storable text (what the registry served, made safe)."""
+        return clean_text(self.raw.decode("utf-8", errors="replace"))
+
+    @property
     def wants_config(self) -> bool:
         return self.kind == "image" and self.config_media_type in mediatypes.IMAGE_CONFIG_TYPES
 
@@ -72,6 +84,9 @@ class ManifestFormatError(ValueError):
 #: descriptors' sizes: a negative one (some tools write -1), one above this or one that is not
 #: a number is "unknown" (0), so that sizes and their sums fit the database's columns.
 MAX_BLOB_SIZE = 2**48
+#: Layers and index entries are numbered in small-integer columns; a 4 MiB manifest could
+#: list about 40,000 of them. More than this is not an image anyone can pull.
+MAX_ENTRIES = 32_767
 
 
 def _size(value: Any) -> int:
@@ -99,7 +114,7 @@ def parse_manifest(digest: str, media_type: str, raw: bytes) -> FetchedManifest:
 def _parse_document(
     digest: str, media_type: str, raw: bytes, document: dict[str, Any]
 ) -> FetchedManifest:
-    media_type = document.get("mediaType") or media_type
+    media_type = text(document.get("mediaType") or None) or text(media_type)
     fetched = FetchedManifest(
         digest=digest, media_type=media_type, size=len(raw), raw=raw, kind="other"
     )
@@ -107,20 +122,21 @@ def _parse_document(
         "manifests" in document and "config" not in document
     ):
         fetched.kind = "index"
-        for entry in document.get("manifests") or []:
+        entries = _entries(document.get("manifests"), "index entries")
+        for entry in entries:
             platform = entry.get("platform") or {}
             annotations = entry.get("annotations") or {}
-            os_name = str(platform.get("os") or "")
-            architecture = str(platform.get("architecture") or "")
+            os_name = text(platform.get("os") or None)
+            architecture = text(platform.get("architecture") or None)
             fetched.children.append(
                 ChildEntry(
-                    digest=str(entry["digest"]),
-                    media_type=str(entry.get("mediaType") or ""),
+                    digest=_digest(entry["digest"]),
+                    media_type=text(entry.get("mediaType") or None),
                     size=_size(entry.get("size")),
                     os=os_name,
                     architecture=architecture,
-                    variant=str(platform.get("variant") or ""),
-                    os_version=str(platform.get("os.version") or ""),
+                    variant=text(platform.get("variant") or None),
+                    os_version=text(platform.get("os.version") or None),
                     is_attestation=(
                         annotations.get("vnd.docker.reference.type") == "attestation-manifest"
                         or (os_name, architecture) == ("unknown", "unknown")
@@ -130,21 +146,21 @@ def _parse_document(
     elif media_type in mediatypes.IMAGE_TYPES or "config" in document:
         fetched.kind = "image"
         config = document.get("config") or {}
-        fetched.config_digest = str(config.get("digest") or "")
-        fetched.config_media_type = str(config.get("mediaType") or "")
+        fetched.config_digest = _digest(config.get("digest") or "") if config.get("digest") else ""
+        fetched.config_media_type = text(config.get("mediaType") or None)
         fetched.config_size = _size(config.get("size"))
         fetched.layers = [
             LayerEntry(
-                digest=str(layer["digest"]),
+                digest=_digest(layer["digest"]),
                 size=_size(layer.get("size")),
-                media_type=str(layer.get("mediaType") or ""),
+                media_type=text(layer.get("mediaType") or None),
             )
-            for layer in document.get("layers") or []
+            for layer in _entries(document.get("layers"), "layers")
         ]
         fetched.total_size = fetched.config_size + sum(layer.size for layer in fetched.layers)
     elif media_type in mediatypes.SCHEMA1_TYPES:
         # Schema 1 carries no sizes and no separate config; show what little it has.
-        fetched.architecture = str(document.get("architecture") or "")
+        fetched.architecture = text(document.get("architecture") or None)
     return fetched
 
 
@@ -162,31 +178,61 @@ def apply_config(fetched: FetchedManifest, raw_config: bytes) -> None:
         return
     section = _mapping(document.get("config"))
     fetched.created = parse_timestamp(document.get("created"))
-    fetched.os = str(document.get("os") or "")
-    fetched.architecture = str(document.get("architecture") or "")
-    fetched.variant = str(document.get("variant") or "")
-    fetched.labels = {str(k): str(v) for k, v in _mapping(section.get("Labels")).items()}
-    fetched.config = {
-        "Entrypoint": section.get("Entrypoint"),
-        "Cmd": section.get("Cmd"),
-        "Env": _list(section.get("Env")),
-        "ExposedPorts": sorted(_mapping(section.get("ExposedPorts"))),
-        "WorkingDir": section.get("WorkingDir") or "",
-        "User": section.get("User") or "",
-        "Volumes": sorted(_mapping(section.get("Volumes"))),
-        "StopSignal": section.get("StopSignal") or "",
+    fetched.os = text(document.get("os") or None)
+    fetched.architecture = text(document.get("architecture") or None)
+    fetched.variant = text(document.get("variant") or None)
+    fetched.labels = {
+        text(k): text(v) for k, v in _mapping(section.get("Labels")).items() if v is not None
     }
+    # JSON columns hold what the pages show: every string in them cleaned, keys included.
+    fetched.config = clean_json(
+        {
+            "Entrypoint": section.get("Entrypoint"),
+            "Cmd": section.get("Cmd"),
+            "Env": _list(section.get("Env")),
+            "ExposedPorts": sorted(text(k) for k in _mapping(section.get("ExposedPorts"))),
+            "WorkingDir": section.get("WorkingDir") or "",
+            "User": section.get("User") or "",
+            "Volumes": sorted(text(k) for k in _mapping(section.get("Volumes"))),
+            "StopSignal": section.get("StopSignal") or "",
+        }
+    )
     fetched.history = [
         {
-            "created": entry.get("created") or "",
-            "created_by": entry.get("created_by") or "",
-            "comment": entry.get("comment") or "",
+            # Kept as text for the page, but only when it reads as a time: a date we
+            # cannot place is shown as unknown rather than as whatever the pusher wrote.
+            "created": _history_time(entry.get("created")),
+            "created_by": text(entry.get("created_by") or None),
+            "comment": text(entry.get("comment") or None),
             "empty_layer": bool(entry.get("empty_layer")),
         }
         for entry in _list(document.get("history"))
         if isinstance(entry, dict)
     ]
     fetched.platforms = fetched_platform(fetched)
+
+
+def _history_time(value: Any) -> str:
+    parsed = parse_timestamp(value)
+    return parsed.isoformat().replace("+00:00", "Z") if parsed else ""
+
+
+_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+
+
+def _digest(value: Any) -> str:
+    """A descriptor's digest; anything else makes the document unreadable (a digest ends up
+    in URLs and in requests to the registry)."""
+    if not isinstance(value, str) or len(value) > 135 or not _DIGEST_RE.fullmatch(value):
+        raise ValueError(f"not a digest: {text(value)[:80]!r}")
+    return value
+
+
+def _entries(value: Any, what: str) -> list[dict[str, Any]]:
+    entries = _list(value)
+    if len(entries) > MAX_ENTRIES:
+        raise ValueError(f"{len(entries)} {what}, more than {MAX_ENTRIES}")
+    return entries
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -2,8 +2,12 @@
 
 ``FaultProxy`` forwards every request unchanged to a real registry, except those matching a
 ``Fault`` (a 503 storm, a 429 with ``Retry-After``, a catalog that breaks on its second page),
-which it answers itself. Without an upstream it is a bare fake server that answers only what
-its faults and routes say (502 otherwise). It records every request it saw, with headers.
+which it answers itself, or spoils: ``reset()`` drops the connection without an answer,
+``truncate()`` cuts the real answer's body short, ``rewrite()`` passes the real answer through
+a function (``drop_repository``: a catalog page that leaves a name out; ``null_tags``: a tag
+list saying ``"tags": null``; ``digest_header``: a ``Docker-Content-Digest`` naming another
+image). Without an upstream it is a bare fake server that answers only what its faults and
+routes say (502 otherwise). It records every request it saw, with headers.
 
 Use it only where a real registry cannot show the behaviour; everything else is tested
 against ``RegistryProcess``.
@@ -11,8 +15,12 @@ against ``RegistryProcess``.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +30,8 @@ from urllib.parse import urlsplit
 
 #: (method, path with query, headers, body) → (status, headers, body), or None to pass on.
 Route = Callable[[str, str, dict[str, str], bytes], "tuple[int, dict[str, str], bytes] | None"]
+#: (status, headers, body) of the real answer → what the client gets instead.
+Transform = Callable[[int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer"}
 
@@ -45,6 +55,11 @@ class Fault:
     times: int | None = None
     #: Let this many matching requests through before the fault starts.
     after: int = 0
+    #: "answer" (``status``, ``headers``, ``body``), "reset" (close the connection with a TCP
+    #: reset, no answer), "truncate" (the real answer with half its body, then close) or
+    #: "rewrite" (the real answer passed through ``transform``).
+    action: str = "answer"
+    transform: Transform | None = None
     hits: int = 0
     seen: int = 0
 
@@ -84,6 +99,18 @@ class FaultProxy:
             self.faults.append(fault)
         return fault
 
+    def reset(self, **options) -> Fault:
+        """Matching requests get their connection reset (RST) before any answer."""
+        return self.fail(0, action="reset", **options)
+
+    def truncate(self, **options) -> Fault:
+        """Matching requests get the real headers and half the real body, then a close."""
+        return self.fail(0, action="truncate", **options)
+
+    def rewrite(self, transform: Transform, **options) -> Fault:
+        """Matching requests get the real answer as changed by ``transform``."""
+        return self.fail(0, action="rewrite", transform=transform, **options)
+
     def route(self, route: Route) -> None:
         with self._lock:
             self.routes.append(route)
@@ -106,9 +133,28 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {key: value for key, value in self.headers.items()}
-                status, out_headers, out_body = proxy._answer(
+                action, (status, out_headers, out_body) = proxy._answer(
                     self.command, self.path, headers, body
                 )
+                if action == "reset":
+                    # SO_LINGER 0: closing sends RST instead of FIN, as a crashed peer would.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
+                if action == "truncate" and self.command != "HEAD":
+                    self.close_connection = True
+                    out_headers = {**out_headers, "Content-Length": str(len(out_body))}
+                    out_body = out_body[: len(out_body) // 2]
+                    self.send_response(status)
+                    for key, value in out_headers.items():
+                        if key.lower() not in _HOP_BY_HOP:
+                            self.send_header(key, value)
+                    self.end_headers()
+                    with contextlib.suppress(OSError):
+                        self.wfile.write(out_body)
+                    return
                 self.send_response(status)
                 for key, value in out_headers.items():
                     if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
@@ -147,7 +193,9 @@ class FaultProxy:
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[str, tuple[int, dict[str, str], bytes]]:
+        """(action, answer): the action is "answer", "reset" or "truncate"."""
+        chosen: Fault | None = None
         with self._lock:
             self.seen.append(SeenRequest(method, path, headers, time.monotonic()))
             routes = list(self.routes)
@@ -160,14 +208,27 @@ class FaultProxy:
                 if fault.times is not None and fault.hits >= fault.times:
                     continue
                 fault.hits += 1
-                return fault.status, dict(fault.headers), fault.body
+                chosen = fault
+                break
+        if chosen is not None and chosen.action == "answer":
+            return "answer", (chosen.status, dict(chosen.headers), chosen.body)
+        if chosen is not None and chosen.action == "reset":
+            return "reset", (0, {}, b"")
+        answer = None
         for route in routes:
             answer = route(method, path, headers, body)
             if answer is not None:
-                return answer
-        if self.upstream is None:
-            return 502, {"Content-Type": "text/plain"}, b"no route"
-        return self._forward(method, path, headers, body)
+                break
+        if answer is None:
+            if self.upstream is None:
+                answer = 502, {"Content-Type": "text/plain"}, b"no route"
+            else:
+                answer = self._forward(method, path, headers, body)
+        if chosen is not None and chosen.action == "rewrite":
+            assert chosen.transform is not None
+            answer = chosen.transform(*answer)
+        truncated = chosen is not None and chosen.action == "truncate"
+        return ("truncate" if truncated else "answer"), answer
 
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -186,3 +247,46 @@ class FaultProxy:
             return response.status, out, data
         finally:
             connection.close()
+
+
+# -- ready-made rewrites ------------------------------------------------------------------------
+
+
+def _json_body(body: bytes, change: Callable[[dict], None]) -> bytes:
+    document = json.loads(body)
+    change(document)
+    return json.dumps(document).encode()
+
+
+def drop_repository(name: str) -> Transform:
+    """A catalog page that leaves ``name`` out (a faulty proxy, or a registry mid-restore)."""
+
+    def transform(status: int, headers: dict[str, str], body: bytes):
+        if status != 200:
+            return status, headers, body
+
+        def change(document: dict) -> None:
+            document["repositories"] = [n for n in document.get("repositories") or [] if n != name]
+
+        return status, headers, _json_body(body, change)
+
+    return transform
+
+
+def null_tags(status: int, headers: dict[str, str], body: bytes):
+    """A tag list that says ``"tags": null`` (what 2.8 answers once every tag is deleted)."""
+    if status != 200:
+        return status, headers, body
+    return status, headers, _json_body(body, lambda document: document.update(tags=None))
+
+
+def digest_header(digest: str) -> Transform:
+    """A manifest answer whose ``Docker-Content-Digest`` names ``digest`` instead."""
+
+    def transform(status: int, headers: dict[str, str], body: bytes):
+        if status == 200:
+            headers = {k: v for k, v in headers.items() if k.lower() != "docker-content-digest"}
+            headers["Docker-Content-Digest"] = digest
+        return status, headers, body
+
+    return transform

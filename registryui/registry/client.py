@@ -1,8 +1,10 @@
 """A small, strict client of the Distribution HTTP API v2 (registry 2.8 and 3.x).
 
 One ``requests.Session`` per client with a connection pool sized for the sync's concurrency,
-fixed timeouts, urllib3 retries with backoff on 429/502/503/504 (honouring ``Retry-After``),
-anonymous, Basic or Bearer-token authentication, and one exception type: ``RegistryError``.
+fixed timeouts, urllib3 retries with backoff on 429/502/503/504 (honouring ``Retry-After``)
+and on connections reset before an answer, our own retries of bodies cut short (a reset or a
+close mid-body, which urllib3 does not retry), anonymous, Basic or Bearer-token
+authentication, and one exception type: ``RegistryError``.
 """
 
 from __future__ import annotations
@@ -117,8 +119,19 @@ def _verify_digest(data: bytes, digest: str) -> None:
         )
 
 
-#: The clock of token lifetimes (tests replace it).
+#: The clock of token lifetimes and the pause between body retries (tests replace them).
 _now = time.monotonic
+_sleep = time.sleep
+#: Methods whose request may be sent again after a failure (as urllib3's allowed_methods).
+_REPEATABLE = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS"})
+
+
+class _BodyCutShort(Exception):
+    """The connection broke while a body was read; ``_get_body`` retries it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,8 @@ class RegistryClient:
         self.password = password
         self.timeout = (connect_timeout, read_timeout)
         self.token_provider = token_provider
+        self.retries = retries
+        self.backoff_factor = backoff_factor
         self.stats = RequestStats()
         self._tokens: dict[str, _Token] = {}
         self._tokens_lock = threading.Lock()
@@ -255,29 +270,30 @@ class RegistryClient:
         return self._manifest_ref(response, reference, b"")
 
     def get_manifest(self, name: str, reference: str) -> tuple[ManifestRef, bytes]:
-        """The manifest's exact bytes and what they are; checked against the digest asked for."""
-        response = self._request(
-            "GET",
+        """The manifest's exact bytes and what they are, checked against its bytes: against
+        the digest asked for, or (by tag) against the ``Docker-Content-Digest`` it came with.
+        By tag, the returned digest is always the one its bytes have."""
+        response, body = self._get_body(
             f"v2/{_path(name)}/manifests/{reference}",
             kind="manifest_get",
             scope=f"repository:{name}:pull",
             headers={"Accept": mediatypes.MANIFEST_ACCEPT},
         )
-        body = self._read_capped(response)
         ref = self._manifest_ref(response, reference, body)
         if ":" in reference:
             _verify_digest(body, reference)
+        else:
+            # A header naming another image would make the tag point at it: the bytes decide.
+            _verify_digest(body, ref.digest)
         return ref, body
 
     def get_blob(self, name: str, digest: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
-        response = self._request(
-            "GET",
+        _, body = self._get_body(
             f"v2/{_path(name)}/blobs/{digest}",
             kind="blob_get",
             scope=f"repository:{name}:pull",
-            stream=True,
+            max_bytes=max_bytes,
         )
-        body = self._read_capped(response, max_bytes)
         _verify_digest(body, digest)
         return body
 
@@ -378,6 +394,39 @@ class RegistryClient:
 
     # -- transport ----------------------------------------------------------------------------
 
+    def _get_body(
+        self,
+        url: str,
+        *,
+        kind: str,
+        scope: str,
+        headers: dict[str, str] | None = None,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+    ) -> tuple[requests.Response, bytes]:
+        """GET a document and read its body, with the body's own retries: urllib3 retries a
+        connection that fails before the answer, but not a body cut short (a reset or a close
+        mid-transfer), which is as transient and as safe to repeat."""
+        attempt = 0
+        while True:
+            response = self._request(
+                "GET", url, kind=kind, scope=scope, headers=headers, stream=True
+            )
+            try:
+                return response, self._read_capped(response, max_bytes)
+            except _BodyCutShort as exc:
+                if attempt >= self.retries:
+                    raise RegistryError.from_code(
+                        "UNREACHABLE", detail=f"the answer was cut short: {exc.detail}"
+                    ) from exc
+            attempt += 1
+            self._pause(attempt)
+
+    def _pause(self, attempt: int) -> None:
+        """Back off before retry number ``attempt`` (1, 2, ...), as urllib3 does: the first
+        retry at once, then backoff_factor x 2^n, at most 10 s."""
+        if attempt > 1 and self.backoff_factor > 0:
+            _sleep(min(self.backoff_factor * 2 ** (attempt - 1), 10.0))
+
     def _request(
         self,
         method: str,
@@ -413,21 +462,31 @@ class RegistryClient:
             request_headers["Authorization"] = f"Bearer {token}"
         elif self.username:
             auth = (self.username, self.password)
-        self.stats.add(kind)
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=request_headers,
-                data=data,
-                auth=auth,
-                timeout=self.timeout,
-                stream=stream,
-                allow_redirects=True,
-            )
-            return response, token
-        except requests.RequestException as exc:
-            raise _transport_error(exc) from exc
+        attempt = 0
+        while True:
+            self.stats.add(kind)
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=request_headers,
+                    data=data,
+                    auth=auth,
+                    timeout=self.timeout,
+                    stream=stream,
+                    allow_redirects=True,
+                )
+                return response, token
+            except requests.exceptions.ChunkedEncodingError as exc:
+                # The body (read here unless streamed) was cut short after the headers came.
+                if attempt >= self.retries or method not in _REPEATABLE:
+                    raise RegistryError.from_code(
+                        "UNREACHABLE", detail=f"the answer was cut short: {_short(exc)}"
+                    ) from exc
+            except requests.RequestException as exc:
+                raise _transport_error(exc) from exc
+            attempt += 1
+            self._pause(attempt)
 
     def _cached_token(self, scope: str) -> str | None:
         with self._tokens_lock:
@@ -583,7 +642,7 @@ class RegistryClient:
                     )
                 chunks.append(chunk)
         except requests.RequestException as exc:
-            raise RegistryError.from_code("UNREACHABLE", detail=_short(exc)) from exc
+            raise _BodyCutShort(_short(exc)) from exc
         finally:
             response.close()
         return b"".join(chunks)
