@@ -252,6 +252,10 @@ class Tag(models.Model):
     #: When the tag last moved to its current digest, as far as we know: the time we observed
     #: the change (or the push event's time); on first import, the image's build time.
     changed_at = models.DateTimeField(default=timezone.now)
+    #: Why the last sync could not read this tag (its config blob is missing, its manifest
+    #: answered 500, ...); the row keeps the digest it had, and the next sync tries again.
+    #: Blank when the tag is in step with the registry.
+    sync_problem = models.TextField(blank=True)
 
     objects = TagQuerySet.as_manager()
 

@@ -75,7 +75,7 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
                 kind=f.kind,
                 size=f.size,
                 total_size=f.total_size,
-                raw=f.raw.decode("utf-8", errors="surrogateescape"),
+                raw=f.raw_text,
                 config_digest=f.config_digest,
                 config_media_type=f.config_media_type[:255],
                 config_size=f.config_size,
@@ -157,16 +157,23 @@ def replace_tags(
     *,
     first_import: bool = False,
     now: datetime | None = None,
+    problems: dict[str, str] | None = None,
 ) -> TagChanges:
     """Make the repository's tags exactly ``tags`` (name → digest); every digest is in ``ids``.
 
     A tag that is new in a repository seen for the first time takes its image's build time as
     ``changed_at`` (we cannot know when it was pushed); any other change takes ``now``.
+    ``problems`` (name → reason) are tags that could not be read: an existing one keeps its
+    digest and shows the reason (``Tag.sync_problem``), a new one is not created; the tags in
+    ``tags`` lose any reason they had.
     """
     now = now or timezone.now()
+    problems = problems or {}
     existing = {
-        name: (pk, manifest_id)
-        for pk, name, manifest_id in repository.tags.values_list("id", "name", "manifest_id")
+        name: (pk, manifest_id, problem)
+        for pk, name, manifest_id, problem in repository.tags.values_list(
+            "id", "name", "manifest_id", "sync_problem"
+        )
     }
     changes = TagChanges()
     created_times: dict[int, datetime | None] = {}
@@ -174,7 +181,7 @@ def replace_tags(
         wanted = {ids[d] for d in tags.values()}
         for chunk in chunked(wanted):
             created_times.update(Manifest.objects.filter(id__in=chunk).values_list("id", "created"))
-    to_create, to_update = [], []
+    to_create, to_update, to_flag = [], [], []
     for name, digest in tags.items():
         manifest_id = ids[digest]
         current = existing.get(name)
@@ -192,10 +199,23 @@ def replace_tags(
                 )
             )
         elif current[1] != manifest_id:
-            to_update.append(Tag(id=current[0], manifest_id=manifest_id, changed_at=now))
-    gone = [pk for name, (pk, _) in existing.items() if name not in tags]
+            to_update.append(
+                Tag(id=current[0], manifest_id=manifest_id, changed_at=now, sync_problem="")
+            )
+        elif current[2]:
+            to_flag.append(Tag(id=current[0], sync_problem=""))
+    for name, reason in problems.items():
+        current = existing.get(name)
+        if current is not None and current[2] != reason:
+            to_flag.append(Tag(id=current[0], sync_problem=reason))
+    gone = [
+        pk for name, (pk, _, _) in existing.items() if name not in tags and name not in problems
+    ]
     Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
-    Tag.objects.bulk_update(to_update, ["manifest_id", "changed_at"], batch_size=500)
+    Tag.objects.bulk_update(
+        to_update, ["manifest_id", "changed_at", "sync_problem"], batch_size=500
+    )
+    Tag.objects.bulk_update(to_flag, ["sync_problem"], batch_size=500)
     for chunk in chunked(gone):
         Tag.objects.filter(id__in=chunk).delete()
     changes.added, changes.updated, changes.removed = len(to_create), len(to_update), len(gone)

@@ -1,8 +1,23 @@
 """The full sync: mirror the registry's catalog, tags and manifests into the database.
 
 Steps: list the catalog (following ``Link``) → list each repository's tags → one HEAD per tag
-for its digest → GET the manifest and config only for digests not stored yet → write each
-repository's tags in one short transaction → drop repositories the catalog no longer lists.
+for its digest → GET by tag, checked against its bytes, only for tags whose digest changed (and
+the config and index children of digests not stored yet) → write each repository's tags in one
+short transaction (a savepoint: a repository whose rows cannot be written fails alone) → check
+the repositories the catalog no longer lists one by one, and drop those the registry says are
+gone.
+
+Nothing is removed on one answer's word. A tag we know that is missing from its list is removed
+only when a HEAD answers 404 for it (so ``tags: null`` from a faulty proxy removes nothing), and
+a repository missing from the catalog only when its own tag list answers ``NAME_UNKNOWN`` or
+holds no tag (with the same HEAD check for the tags we knew). A tag that cannot be read (a
+missing config blob, an index with a missing child, a 500, a digest header that disagrees with
+the bytes, a schema 1 manifest) keeps its row with a visible reason (``Tag.sync_problem``) while
+the other tags of its repository sync; the next run tries it again.
+
+A failed request after the client's retries fails its tag or repository, not the run. The run
+stops only after a sustained outage: several failures in a row, then a registry that still does
+not answer ``GET /v2/`` for ``OUTAGE_SECONDS``; the run's error says how long it lasted.
 
 Every request runs on one pool of ``SYNC_CONCURRENCY`` threads, so the registry never sees more
 requests at once than that. The calling thread never waits on a single request: it hands out
@@ -15,6 +30,7 @@ repository leaves its previous rows untouched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import signal
@@ -27,12 +43,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from registryui.lib.iters import chunked
-from registryui.registry import RegistryClient, RegistryError
-from registryui.registry.client import MAX_CATALOG_PAGE
+from registryui.lib.reference import short_digest
+from registryui.registry import RegistryClient, RegistryError, mediatypes
+from registryui.registry.client import MAX_CATALOG_PAGE, MAX_DOCUMENT_BYTES
 
 from .manifests import FetchedManifest, ManifestFormatError, apply_config, parse_manifest
 from .models import Manifest, Repository, SyncRun, SyncRunError, Tag
@@ -42,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: Unchanged repositories get their ``last_synced_at`` in one UPDATE per this many names.
 TOUCH_BATCH = 500
+#: Problem tags recorded as SyncRunError rows per repository and run (the rest are counted).
+PROBLEMS_RECORDED = 20
 
 
 def _interrupted() -> RegistryError:
@@ -53,13 +72,22 @@ class RepositorySnapshot:
     """What the registry said about one repository; built by the workers, stored by the caller."""
 
     name: str
+    #: Tags the registry confirmed: listed (or known and answering a HEAD) and readable.
     tags: dict[str, str] = field(default_factory=dict)
     manifests: dict[str, FetchedManifest] = field(default_factory=dict)
+    #: Tags that exist (or may) but could not be read, and why. Their rows are kept.
+    problems: dict[str, RegistryError] = field(default_factory=dict)
     #: The registry says the repository does not exist (404 ``NAME_UNKNOWN`` on its tag list).
     missing: bool = False
+    #: The catalog did not list it: it is removed if the registry confirms it is gone.
+    unlisted: bool = False
     error: RegistryError | None = None
     #: When the registry was first asked (its tags list): what the snapshot shows is from then on.
     observed_at: datetime = field(default_factory=timezone.now)
+    #: The tags the database held when the registry was asked (name → digest), and whether any
+    #: of them carried a sync problem; None when not read (tests building snapshots by hand).
+    known: dict[str, str] | None = None
+    known_problems: bool = False
 
 
 @dataclass
@@ -101,8 +129,13 @@ class ManifestFetcher:
         # failed does not make the next repository with the same digest fetch it again.
         self._inflight: dict[str, Future] = {}
 
-    def ensure(self, repository: str, digest: str) -> list[FetchedManifest]:
-        """The manifests (this one and, for an index, its children) not stored yet."""
+    def ensure(
+        self, repository: str, digest: str, *, raw: tuple[str, bytes] | None = None
+    ) -> list[FetchedManifest]:
+        """The manifests (this one and, for an index, its children) not stored yet.
+
+        ``raw`` is (media type, bytes) of this manifest when the caller has fetched and checked
+        it already (by tag): it is not fetched again."""
         with self._lock:
             if digest in self.known:
                 return []
@@ -114,7 +147,7 @@ class ManifestFetcher:
                 self._inflight[digest] = future
         if owner:
             try:
-                future.set_result(self._fetch_tree(repository, digest))
+                future.set_result(self._fetch_tree(repository, digest, raw))
             except BaseException as exc:
                 future.set_exception(exc)
                 with self._lock:
@@ -129,12 +162,18 @@ class ManifestFetcher:
                 self.known.add(digest)
                 self._inflight.pop(digest, None)
 
-    def _fetch_tree(self, repository: str, digest: str) -> list[FetchedManifest]:
+    def _fetch_tree(
+        self, repository: str, digest: str, raw: tuple[str, bytes] | None = None
+    ) -> list[FetchedManifest]:
         if self.should_stop():
             raise _interrupted()
-        ref, raw = self.client.get_manifest(repository, digest)
+        if raw is None:
+            ref, body = self.client.get_manifest(repository, digest)
+            media_type = ref.media_type
+        else:
+            media_type, body = raw
         try:
-            fetched = parse_manifest(digest, ref.media_type, raw)
+            fetched = parse_manifest(digest, media_type, body)
         except ManifestFormatError as exc:
             raise RegistryError(
                 f"The manifest {digest} cannot be read.",
@@ -145,13 +184,103 @@ class ManifestFetcher:
             self.fetched += 1
         result: list[FetchedManifest] = []
         if fetched.wants_config:
-            apply_config(fetched, self.client.get_blob(repository, fetched.config_digest))
+            try:
+                config = self.client.get_blob(repository, fetched.config_digest)
+            except RegistryError as exc:
+                raise _config_error(fetched.config_digest, exc) from exc
+            apply_config(fetched, config)
         # Children are fetched by this same worker: the request pool stays bounded, and a
         # worker never waits on work that is queued behind it.
         for child in fetched.children:
-            result.extend(self.ensure(repository, child.digest))
+            try:
+                result.extend(self.ensure(repository, child.digest))
+            except RegistryError as exc:
+                if exc.code == "INTERRUPTED":
+                    raise
+                raise _wrapped(
+                    exc,
+                    f"Its platform image {short_digest(child.digest)} "
+                    + ("is missing" if exc.not_found else "cannot be read")
+                    + f": {exc.message}",
+                ) from exc
         result.append(fetched)  # children first, as store_manifests needs them
         return result
+
+
+def _wrapped(exc: RegistryError, message: str) -> RegistryError:
+    """``exc`` with a message that says which part of the image failed (same code)."""
+    return RegistryError(message, code=exc.code, status=exc.status, detail=exc.detail)
+
+
+def _config_error(digest: str, exc: RegistryError) -> RegistryError:
+    if exc.not_found:
+        return _wrapped(exc, f"Its config blob {short_digest(digest)} is missing.")
+    if exc.code == "INVALID_RESPONSE" and "more than" in exc.detail:
+        limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
+        return _wrapped(exc, f"Its config blob is larger than {limit} MiB, which is not read.")
+    return _wrapped(exc, f"Its config blob cannot be read: {exc.message}")
+
+
+class OutageWatch:
+    """Tells a sustained outage from a few failed requests.
+
+    Every answer (an error such as a 404 included) ends a streak; a transient failure (no
+    answer, a timeout, a 5xx after the client's retries) extends it. After ``FAILURES`` in a
+    row the sync holds: it starts no new repository and asks ``GET /v2/`` about once a second,
+    carrying on as soon as it answers, and giving up once the streak has lasted ``seconds``.
+    """
+
+    FAILURES = 5
+
+    def __init__(self, client: RegistryClient, seconds: float) -> None:
+        self.client = client
+        self.seconds = seconds
+        self.streak = 0
+        self.since: float | None = None
+        self.last_error: RegistryError | None = None
+
+    def observe(self, error: RegistryError | None) -> None:
+        if error is None or not (error.transient or error.code == "INVALID_RESPONSE"):
+            if error is None or error.code not in ("INTERRUPTED", "SKIPPED"):
+                self.streak, self.since = 0, None
+            return
+        if error.code == "INVALID_RESPONSE" and "cut short" not in error.detail:
+            self.streak, self.since = 0, None  # an answer, even a bad one
+            return
+        self.streak += 1
+        self.last_error = error
+        if self.since is None:
+            self.since = time.monotonic()
+
+    @property
+    def suspect(self) -> bool:
+        return self.streak >= self.FAILURES
+
+    @property
+    def lasted(self) -> float:
+        return 0.0 if self.since is None else time.monotonic() - self.since
+
+    def wait_out(self, should_stop: Callable[[], bool]) -> RegistryError | None:
+        """Probe until the registry answers (None) or the outage lasted too long (an error)."""
+        while not should_stop():
+            try:
+                self.client.ping()
+            except RegistryError as exc:
+                if not exc.transient:
+                    break  # it answered (401, 404...): the registry is there
+                self.last_error = exc
+            else:
+                break
+            if self.lasted >= self.seconds:
+                return RegistryError(
+                    f"The registry stopped answering for {self.lasted:.0f} s "
+                    f"({self.streak} requests in a row failed, then GET /v2/ kept failing; "
+                    f"last: {self.last_error})",
+                    code="OUTAGE",
+                )
+            time.sleep(min(1.0, max(self.seconds - self.lasted, 0.05)))
+        self.streak, self.since = 0, None
+        return None
 
 
 @contextlib.contextmanager
@@ -180,6 +309,9 @@ def stop_on_signals(
 class Syncer:
     """One sync run. ``run()`` does everything; the steps are separate for tests and the loop."""
 
+    #: How long the registry may fail every request before the run stops (see OutageWatch).
+    OUTAGE_SECONDS = 20.0
+
     def __init__(
         self,
         client: RegistryClient,
@@ -189,8 +321,10 @@ class Syncer:
         trigger: str = "command",
         stop_event: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        outage_seconds: float | None = None,
     ) -> None:
         self.client = client
+        self.outage_seconds = self.OUTAGE_SECONDS if outage_seconds is None else outage_seconds
         self.concurrency = max(concurrency or settings.SYNC_CONCURRENCY, 1)
         self.page_size = min(max(page_size or settings.SYNC_CATALOG_PAGE_SIZE, 1), MAX_CATALOG_PAGE)
         self.trigger = trigger
@@ -216,9 +350,9 @@ class Syncer:
                 self.sync_repositories([repository], single=True)
             else:
                 names = self.list_catalog()
-                self.sync_repositories(names)
-                if self.progress.catalog_complete and not self.halted:
-                    self.remove_missing(names)
+                # Only a completely listed catalog says which repositories it left out.
+                unlisted = self.unlisted(names) if self.progress.catalog_complete else []
+                self.sync_repositories(names, unlisted=unlisted)
         except BaseException as exc:  # recorded on the run, then re-raised for the caller
             run.error = run.error or f"{type(exc).__name__}: {exc}".rstrip(": ")
             self.finish()
@@ -249,8 +383,12 @@ class Syncer:
         progress = self.progress
         if self.abort_error is not None and not run.error:
             skipped = progress.repositories_total - progress.repositories_done
+            if self.abort_error.code == "OUTAGE":
+                reason = self.abort_error.message.removeprefix("The registry stopped answering")
+            else:
+                reason = f" ({self.abort_error})"
             run.error = (
-                f"The registry stopped answering ({self.abort_error}); {skipped} repositories "
+                f"The registry stopped answering{reason}; {skipped} repositories "
                 "were not synced and nothing was removed."
             )
         elif self.stopped and not run.error:
@@ -294,9 +432,14 @@ class Syncer:
         self.progress.catalog_complete = True
         return names
 
-    def sync_repositories(self, names: Iterable[str], *, single: bool = False) -> None:
+    def sync_repositories(
+        self, names: Iterable[str], *, single: bool = False, unlisted: Iterable[str] = ()
+    ) -> None:
+        """Sync ``names``, then check ``unlisted`` (known here, left out by the catalog) one
+        by one: each is synced if the registry still has it, removed if it confirms it is gone."""
         names = list(dict.fromkeys(names))
-        self.progress.repositories_total = len(names)
+        unlisted = [name for name in dict.fromkeys(unlisted) if name not in set(names)]
+        self.progress.repositories_total = len(names) + len(unlisted)
         known = set(Manifest.objects.values_list("digest", flat=True).iterator(chunk_size=5000))
         self.fetcher = ManifestFetcher(self.client, known, should_stop=lambda: self.halted)
         first_seen = set(names) - self._existing_names(names)
@@ -304,15 +447,13 @@ class Syncer:
         def done(snapshot: RepositorySnapshot) -> None:
             if snapshot.error is not None and snapshot.error.code == "INTERRUPTED":
                 return  # stopped part-way: its rows stay as they were
-            if snapshot.error is not None and snapshot.error.code == "UNREACHABLE":
-                # Retries are spent and the registry still refuses connections: it is down,
-                # and every other repository would fail the same way after its own retries.
-                self.abort_error = self.abort_error or snapshot.error
             self.store_snapshot(snapshot, first_import=snapshot.name in first_seen, single=single)
             self.report_progress()
 
         try:
-            _Pipeline(self, self.fetcher).run(names, done)
+            _Pipeline(self, self.fetcher, single=single).run(
+                [(name, False) for name in names] + [(name, True) for name in unlisted], done
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 self.flush_touched()
@@ -326,17 +467,47 @@ class Syncer:
         self.progress.requests = self.client.stats.total - self._requests_at_start
         self.on_progress(self.progress)
 
-    def head_tag(self, name: str, tag: str) -> tuple[str, str | None]:
-        """(tag, digest), or (tag, None) when the tag vanished since the listing."""
+    def head_tag(self, name: str, tag: str) -> str | None:
+        """The tag's digest, or None when the registry answers 404: the tag is gone (deleted
+        since the listing, or a known tag the listing left out). Any other failure is raised:
+        a tag we could not read is not a tag that is gone."""
         try:
-            return tag, self.client.head_manifest(name, tag).digest
+            return self.client.head_manifest(name, tag).digest
         except RegistryError as exc:
-            # The tag was deleted between the listing and the HEAD: the registry's 404 with
-            # MANIFEST_UNKNOWN is authoritative. Any other failure (a timeout, a 5xx) fails
-            # the repository: a tag we could not read is not a tag that is gone.
-            if exc.status == 404 and exc.code == "MANIFEST_UNKNOWN":
-                return tag, None
+            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+                return None
             raise
+
+    def fetch_tag(self, name: str, tag: str, digest: str) -> list[FetchedManifest]:
+        """GET a tag whose digest is new to us, and the parts of its image not stored yet.
+
+        The client checks the body against the digest it came with; here it must also be the
+        digest the HEAD named, or one of the two answers was about another image."""
+        ref, body = self.client.get_manifest(name, tag)
+        if ref.digest != digest:
+            raise RegistryError(
+                f"The registry named {short_digest(digest)} for this tag, then sent "
+                f"{short_digest(ref.digest)}; neither is trusted.",
+                code="DIGEST_MISMATCH",
+            )
+        if ref.media_type in mediatypes.SCHEMA1_TYPES:
+            raise RegistryError(
+                "It is a Docker schema 1 manifest, a format this UI does not read.",
+                code="UNSUPPORTED",
+            )
+        assert self.fetcher is not None
+        return self.fetcher.ensure(name, digest, raw=(ref.media_type, body))
+
+    def known_tags(self, name: str) -> tuple[dict[str, str], bool]:
+        """The database's tags of a repository (name → digest), and whether any has a
+        sync problem; one query, made by the calling thread when the repository starts."""
+        known, problems = {}, False
+        for tag, digest, problem in Tag.objects.filter(repository__name=name).values_list(
+            "name", "manifest__digest", "sync_problem"
+        ):
+            known[tag] = digest
+            problems = problems or bool(problem)
+        return known, problems
 
     def store_snapshot(
         self, snapshot: RepositorySnapshot, *, first_import: bool = False, single: bool = False
@@ -346,18 +517,14 @@ class Syncer:
         now = timezone.now()
         self.progress.repositories_done += 1
         if snapshot.error is not None:
-            self.progress.repositories_failed += 1
-            message = str(snapshot.error)
-            SyncRunError.objects.create(
-                run=run, repository=snapshot.name, code=snapshot.error.code, message=message
-            )
-            Repository.objects.filter(name=snapshot.name).update(
-                last_sync_error=message, last_sync_error_at=now
-            )
-            log.warning("sync of %s failed: %s", snapshot.name, message)
+            self._record_failure(snapshot.name, snapshot.error.code, str(snapshot.error), now)
             return
-        if snapshot.missing and single:
-            # As in remove_missing: a repository that a notification or a cleanup action
+        gone = snapshot.missing and (single or snapshot.unlisted)
+        if snapshot.unlisted and not snapshot.tags and not snapshot.problems:
+            # Left out by the catalog, and its own tag list confirms it: no tag answers.
+            gone = True
+        if gone:
+            # As for the catalog: a repository that a notification or a cleanup action
             # created or changed after the registry said "unknown" is not gone.
             removed, _ = (
                 Repository.objects.filter(
@@ -368,31 +535,63 @@ class Syncer:
             )
             run.repositories_removed += 1 if removed else 0
             return
-        self.progress.tags_seen += len(snapshot.tags)
-        if not first_import and not snapshot.manifests and self._unchanged(snapshot):
+        self.progress.tags_seen += len(snapshot.tags) + len(snapshot.problems)
+        if (
+            not first_import
+            and not snapshot.manifests
+            and not snapshot.problems
+            and self._unchanged(snapshot)
+        ):
             # The common case of a re-sync: no transaction, one batched UPDATE later.
             run.repositories_synced += 1
             self._touched.append(snapshot.name)
             if len(self._touched) >= TOUCH_BATCH:
                 self.flush_touched()
             return
+        reasons = {tag: _reason(error) for tag, error in snapshot.problems.items()}
+        problem_note = _problem_note(reasons)
         changes = None
-        with transaction.atomic():
-            ids = store_manifests(snapshot.manifests.values())
-            missing = set(snapshot.tags.values()) - ids.keys()
-            if missing:
-                ids.update(manifest_ids(missing))
-            repository, created = Repository.objects.get_or_create(name=snapshot.name)
-            live = repository.tags_changed_live_at
-            if live is None or live < snapshot.observed_at:
-                changes = replace_tags(
-                    repository, snapshot.tags, ids, first_import=first_import or created, now=now
-                )
-                repository.last_synced_at = now
-                repository.last_sync_error = ""
-                repository.save(update_fields=["last_synced_at", "last_sync_error", "namespace"])
-                if changes.any or created:
-                    repository.refresh_stats()
+        try:
+            # A savepoint per repository: rows that the database still refuses (a bug past
+            # the untrusted-input boundary, a value out of a column's range) undo this
+            # repository's writes only, and the run goes on with the next one.
+            with transaction.atomic():
+                ids = store_manifests(snapshot.manifests.values())
+                missing = set(snapshot.tags.values()) - ids.keys()
+                if missing:
+                    ids.update(manifest_ids(missing))
+                repository, created = Repository.objects.get_or_create(name=snapshot.name)
+                live = repository.tags_changed_live_at
+                if live is None or live < snapshot.observed_at:
+                    changes = replace_tags(
+                        repository,
+                        snapshot.tags,
+                        ids,
+                        first_import=first_import or created,
+                        now=now,
+                        problems=reasons,
+                    )
+                    repository.last_synced_at = now
+                    repository.last_sync_error = problem_note
+                    fields = ["last_synced_at", "last_sync_error", "namespace"]
+                    if problem_note:
+                        repository.last_sync_error_at = now
+                        fields.append("last_sync_error_at")
+                    repository.save(update_fields=fields)
+                    if changes.any or created:
+                        repository.refresh_stats()
+        except (DatabaseError, ValueError) as exc:
+            log.exception("the rows of %s could not be written", snapshot.name)
+            # The exception's text may quote what a pusher wrote: the log has it, the record
+            # names the kind of failure only.
+            self._record_failure(
+                snapshot.name,
+                "DATABASE",
+                f"The database refused this repository's rows ({type(exc).__name__}); "
+                "its previous rows are kept.",
+                now,
+            )
+            return
         if self.fetcher is not None:
             self.fetcher.stored(snapshot.manifests)
         if changes is None:
@@ -401,10 +600,35 @@ class Syncer:
             # next sync sees the newer state.
             log.info("sync of %s skipped: its tags changed while it was read", snapshot.name)
             return
-        run.repositories_synced += 1
+        if snapshot.problems:
+            # Its readable tags are synced; it still counts as failed, with each reason.
+            run.repositories_failed += 1
+            self.progress.repositories_failed += 1
+            problems = sorted(snapshot.problems.items())
+            SyncRunError.objects.bulk_create(
+                SyncRunError(
+                    run=run,
+                    repository=snapshot.name,
+                    code=error.code,
+                    message=f"tag {tag}: {reasons[tag]}",
+                )
+                for tag, error in problems[:PROBLEMS_RECORDED]
+            )
+            log.warning("sync of %s: %s", snapshot.name, problem_note)
+        else:
+            run.repositories_synced += 1
         run.tags_added += changes.added
         run.tags_updated += changes.updated
         run.tags_removed += changes.removed
+
+    def _record_failure(self, name: str, code: str, message: str, now: datetime) -> None:
+        assert self.run_record is not None
+        self.progress.repositories_failed += 1
+        SyncRunError.objects.create(
+            run=self.run_record, repository=name, code=code, message=message
+        )
+        Repository.objects.filter(name=name).update(last_sync_error=message, last_sync_error_at=now)
+        log.warning("sync of %s failed: %s", name, message)
 
     def flush_touched(self) -> None:
         """Mark the unchanged repositories seen so far as synced, in one UPDATE per batch."""
@@ -415,33 +639,26 @@ class Syncer:
             Repository.objects.filter(name__in=chunk).update(last_synced_at=now, last_sync_error="")
         self._touched.clear()
 
-    def remove_missing(self, names: list[str]) -> int:
-        """Drop repositories the (completely listed) catalog no longer has."""
+    def unlisted(self, names: list[str]) -> list[str]:
+        """Repositories we know that the (completely listed) catalog left out: each is asked
+        about directly before anything is removed (see store_snapshot)."""
         listed = set(names)
         assert self.run_record is not None
         started = self.run_record.started_at
         # A repository that appeared or changed through a notification since the catalog was
         # listed is not "gone": the catalog simply predates it.
-        gone = [
-            pk
-            for pk, name, first_seen, live in Repository.objects.values_list(
-                "id", "name", "first_seen_at", "tags_changed_live_at"
+        return [
+            name
+            for name, first_seen, live in Repository.objects.values_list(
+                "name", "first_seen_at", "tags_changed_live_at"
             )
             if name not in listed and first_seen < started and (live is None or live < started)
         ]
-        for chunk in chunked(gone):
-            Repository.objects.filter(id__in=chunk).delete()
-        self.run_record.repositories_removed += len(gone)
-        return len(gone)
 
-    @staticmethod
-    def _unchanged(snapshot: RepositorySnapshot) -> bool:
-        current = dict(
-            Tag.objects.filter(repository__name=snapshot.name).values_list(
-                "name", "manifest__digest"
-            )
-        )
-        return current == snapshot.tags
+    def _unchanged(self, snapshot: RepositorySnapshot) -> bool:
+        if snapshot.known is None:
+            snapshot.known, snapshot.known_problems = self.known_tags(snapshot.name)
+        return not snapshot.known_problems and snapshot.known == snapshot.tags
 
     @staticmethod
     def _existing_names(names: list[str]) -> set[str]:
@@ -451,13 +668,28 @@ class Syncer:
         return found
 
 
+def _problem_note(problems: dict[str, str]) -> str:
+    """One line for the repository's page: which tags could not be read, and why."""
+    if not problems:
+        return ""
+    items = sorted(problems.items())
+    shown = "; ".join(f"{tag}: {reason}" for tag, reason in items[:5])
+    more = f"; and {len(items) - 5} more" if len(items) > 5 else ""
+    count = f"{len(items)} tag{'s' if len(items) != 1 else ''}"
+    return f"{count} could not be read, kept as they were ({shown}{more})."[:2000]
+
+
+def _reason(error: RegistryError) -> str:
+    return str(error)[:500]
+
+
 class _Job:
     """One repository on its way through the pipeline."""
 
     __slots__ = ("pending", "snapshot")
 
-    def __init__(self, name: str) -> None:
-        self.snapshot = RepositorySnapshot(name=name)
+    def __init__(self, name: str, unlisted: bool) -> None:
+        self.snapshot = RepositorySnapshot(name=name, unlisted=unlisted)
         self.pending = 0
 
 
@@ -469,30 +701,44 @@ class _Pipeline:
 
     Workers only make requests. Each finished request comes back to the calling thread through
     a queue, where a handler records the answer and submits the repository's next requests;
-    a handler returns True when its repository is complete and ready to be stored.
+    a repository is complete, and ready to be stored, when it has no request pending.
     """
 
-    def __init__(self, syncer: Syncer, fetcher: ManifestFetcher) -> None:
+    def __init__(self, syncer: Syncer, fetcher: ManifestFetcher, *, single: bool = False) -> None:
         self.syncer = syncer
         self.client = syncer.client
         self.fetcher = fetcher
+        self.single = single
+        self.watch = OutageWatch(syncer.client, syncer.outage_seconds)
         self.events: queue.SimpleQueue[tuple[_Handler, _Job, Future]] = queue.SimpleQueue()
         # Enough repositories in flight that the workers always have queued requests while
         # the calling thread writes to the database; bounded so memory stays flat.
         self.window = max(4 * syncer.concurrency, 16)
 
-    def run(self, names: list[str], done: Callable[[RepositorySnapshot], None]) -> None:
-        pending_names = iter(names)
+    def run(
+        self, items: list[tuple[str, bool]], done: Callable[[RepositorySnapshot], None]
+    ) -> None:
+        """Sync each (name, unlisted) item; ``done`` gets each finished snapshot."""
+        pending_items = iter(items)
         active = 0
         self.pool = ThreadPoolExecutor(self.syncer.concurrency, thread_name_prefix="sync")
         try:
             while True:
+                if self.watch.suspect and not self.syncer.halted:
+                    # Several requests in a row got no answer: hold, and find out whether
+                    # the registry is gone or was only briefly away.
+                    error = self.watch.wait_out(lambda: self.syncer.stopped)
+                    if error is not None:
+                        self.syncer.abort_error = error
                 while active < self.window and not self.syncer.halted:
-                    name = next(pending_names, None)
-                    if name is None:
+                    item = next(pending_items, None)
+                    if item is None:
                         break
+                    job = _Job(*item)
+                    snapshot = job.snapshot
+                    snapshot.known, snapshot.known_problems = self.syncer.known_tags(item[0])
                     active += 1
-                    self._submit(self._tags_listed, _Job(name), self.client.list_tags, name)
+                    self._submit(self._tags_listed, job, self.client.list_tags, snapshot.name)
                 if not active:
                     return
                 try:
@@ -500,7 +746,9 @@ class _Pipeline:
                 except queue.Empty:
                     self.syncer.report_progress()  # a big repository is still on its way
                     continue
-                if handler(job, future):
+                job.pending -= 1
+                handler(job, future)
+                if not job.pending:
                     active -= 1
                     done(job.snapshot)
         finally:
@@ -517,62 +765,81 @@ class _Pipeline:
                 raise RegistryError("Skipped after an earlier error.", code="SKIPPED")
             return fn(*args)
 
+        job.pending += 1
         future = self.pool.submit(task)
         future.add_done_callback(lambda f: self.events.put((handler, job, f)))
 
-    @staticmethod
-    def _outcome(future: Future) -> tuple[Any, RegistryError | None]:
+    def _outcome(self, future: Future) -> tuple[Any, RegistryError | None]:
         """The task's result or its RegistryError; anything else is a bug and propagates."""
         if future.cancelled():
             return None, _interrupted()
         error = future.exception()
+        if error is not None and not isinstance(error, RegistryError):
+            raise error
+        self.watch.observe(error)
         if error is None:
             return future.result(), None
-        if isinstance(error, RegistryError):
-            return None, error
-        raise error
+        return None, error
 
-    def _tags_listed(self, job: _Job, future: Future) -> bool:
+    @staticmethod
+    def _stopped(snapshot: RepositorySnapshot, error: RegistryError) -> bool:
+        """The repository cannot complete (the run stops): its rows stay as they were."""
+        if error.code in ("INTERRUPTED", "SKIPPED"):
+            snapshot.error = snapshot.error or error
+            return True
+        return False
+
+    def _tags_listed(self, job: _Job, future: Future) -> None:
         tags, error = self._outcome(future)
         snapshot = job.snapshot
         if error is not None:
             if error.code == "NAME_UNKNOWN" and error.status == 404:
                 snapshot.missing = True  # no tags at all (only untagged manifests, or gone)
+                if self.single or snapshot.unlisted:
+                    return  # its own tag list says it is gone: that is the direct check
+                tags = []
             else:
                 snapshot.error = error
-            return True
-        job.pending = len(tags)
-        for tag in tags:
-            self._submit(self._tag_resolved, job, self.syncer.head_tag, snapshot.name, tag)
-        return not tags
+                return
+        # Every listed tag, and every tag we know that the list left out: for those, only a
+        # HEAD answering 404 confirms that they are gone (a list can be wrong: "tags": null
+        # from a faulty proxy).
+        for tag in dict.fromkeys([*tags, *(snapshot.known or {})]):
+            self._submit(
+                functools.partial(self._tag_resolved, tag=tag),
+                job,
+                self.syncer.head_tag,
+                snapshot.name,
+                tag,
+            )
 
-    def _tag_resolved(self, job: _Job, future: Future) -> bool:
-        job.pending -= 1
-        result, error = self._outcome(future)
+    def _tag_resolved(self, job: _Job, future: Future, *, tag: str) -> None:
+        digest, error = self._outcome(future)
         snapshot = job.snapshot
         if error is not None:
-            snapshot.error = snapshot.error or error
+            if not self._stopped(snapshot, error):
+                snapshot.problems[tag] = error
+        elif digest is None:
+            pass  # the registry answered 404: gone
+        elif (snapshot.known or {}).get(tag) == digest:
+            snapshot.tags[tag] = digest  # unchanged: the steady state, one HEAD per tag
         else:
-            tag, digest = result
-            if digest:
-                snapshot.tags[tag] = digest
-        if job.pending:
-            return False
-        if snapshot.error is not None:
-            return True
-        wanted = sorted({d for d in snapshot.tags.values() if d not in self.fetcher.known})
-        job.pending = len(wanted)
-        for digest in wanted:
-            self._submit(self._manifests_fetched, job, self.fetcher.ensure, snapshot.name, digest)
-        return not wanted
+            self._submit(
+                functools.partial(self._tag_fetched, tag=tag, digest=digest),
+                job,
+                self.syncer.fetch_tag,
+                snapshot.name,
+                tag,
+                digest,
+            )
 
-    def _manifests_fetched(self, job: _Job, future: Future) -> bool:
-        job.pending -= 1
+    def _tag_fetched(self, job: _Job, future: Future, *, tag: str, digest: str) -> None:
         fetched, error = self._outcome(future)
         snapshot = job.snapshot
         if error is not None:
-            snapshot.error = snapshot.error or error
-        else:
-            for manifest in fetched:
-                snapshot.manifests[manifest.digest] = manifest
-        return job.pending == 0
+            if not self._stopped(snapshot, error):
+                snapshot.problems[tag] = error
+            return
+        for manifest in fetched:
+            snapshot.manifests[manifest.digest] = manifest
+        snapshot.tags[tag] = digest

@@ -95,18 +95,18 @@ def test_a_repository_pushed_after_the_catalog_was_listed_is_not_removed(synced)
     fresh = Repository.objects.create(name="team-a/new")
     set_tag(fresh, "1", Manifest.objects.get(digest=d2).id)
 
-    removed = syncer.remove_missing(["team-a/api"])
+    assert syncer.unlisted(["team-a/api"]) == []  # not even asked about
+    syncer.sync_repositories(["team-a/api"], unlisted=syncer.unlisted(["team-a/api"]))
 
-    assert removed == 0
     assert Repository.objects.filter(name="team-a/new").exists()
 
 
 def test_a_repository_gone_before_the_run_is_removed(synced):
     Repository.objects.create(name="team-b/old", first_seen_at=timezone.now() - timedelta(days=1))
-    syncer = Syncer(get_client())
-    syncer.start()
 
-    assert syncer.remove_missing(["team-a/api"]) == 1
+    run = Syncer(get_client()).run()
+
+    assert run.ok and run.repositories_removed == 1
     assert set(Repository.objects.values_list("name", flat=True)) == {"team-a/api"}
 
 
