@@ -680,7 +680,10 @@ def _problem_note(problems: dict[str, str]) -> str:
 
 
 def _reason(error: RegistryError) -> str:
-    return str(error)[:500]
+    text = str(error)
+    if error.status and error.status >= 500 and f"HTTP {error.status}" not in text:
+        text += f" (HTTP {error.status})"
+    return text[:500]
 
 
 class _Job:

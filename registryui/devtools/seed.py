@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from registryui.registry import RegistryClient
 from registryui.registry.mediatypes import OCI_CONFIG, OCI_MANIFEST
@@ -171,3 +172,55 @@ def seed_registry(
     names = [f"{prefix}/repo-{i:0{width}d}" for i in range(repositories)]
     tag_names = [f"tag-{i:03d}" for i in range(tags)]
     return Seeder(client).seed(names, tag_names, concurrency=concurrency)
+
+
+def put_image(
+    client: RegistryClient,
+    repository: str,
+    tag: str,
+    config: bytes,
+    *,
+    layers: int = 1,
+    seeder: Seeder | None = None,
+) -> str:
+    """Push an OCI image whose config blob is exactly ``config`` (any bytes: registry 2.8 does
+    not look inside a config) over ``layers`` references to the seed layer; its digest.
+
+    For images a build tool would never write: labels holding NUL, dates out of range, a
+    50 MB config, ten thousand layers."""
+    seeder = seeder or Seeder(client)
+    seeder.prepare(repository)
+    config_digest = client.upload_blob(repository, config)
+    layer = {"mediaType": OCI_LAYER, "digest": seeder.layer_digest, "size": len(seeder.layer)}
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [layer] * layers,
+    }
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return client.put_manifest(repository, tag, body, OCI_MANIFEST)
+
+
+def plant_manifest(storage: Path, repository: str, tag: str, body: bytes) -> str:
+    """Write a manifest straight into a filesystem registry's storage and tag it; its digest.
+
+    For what the API refuses to store but a registry may still hold (a manifest that is not
+    JSON, an unsigned schema 1 manifest, data written by an older version or another tool).
+    The repository must exist already (``Seeder.prepare`` it) for the catalog to list it.
+    """
+    hex_digest = hashlib.sha256(body).hexdigest()
+    digest = f"sha256:{hex_digest}"
+    v2 = storage / "docker" / "registry" / "v2"
+    blob = v2 / "blobs" / "sha256" / hex_digest[:2] / hex_digest
+    blob.mkdir(parents=True, exist_ok=True)
+    (blob / "data").write_bytes(body)
+    manifests = v2 / "repositories" / repository / "_manifests"
+    for folder in (
+        manifests / "revisions" / "sha256" / hex_digest,
+        manifests / "tags" / tag / "current",
+        manifests / "tags" / tag / "index" / "sha256" / hex_digest,
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "link").write_text(digest)
+    return digest
