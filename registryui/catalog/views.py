@@ -266,6 +266,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         .only(
             "name",
             "changed_at",
+            "sync_problem",
             "manifest_id",
             "repository_id",
             "manifest__digest",

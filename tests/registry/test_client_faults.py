@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from registryui.devtools.faults import FaultProxy
+from registryui.devtools.faults import FaultProxy, digest_header
 from registryui.devtools.registry import free_port
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient, RegistryError
@@ -292,3 +292,46 @@ def test_the_environments_proxy_is_used_and_no_proxy_honoured(fake, monkeypatch)
     assert [r.path for r in fake.seen] == ["http://registry.invalid:5000/v2/"]
     with RegistryClient("http://direct.invalid:5000", retries=0) as client:
         assert client.session.proxies == {"http": None, "https": None, "all": None}
+
+
+def test_a_body_cut_short_is_retried(proxied):
+    """The connection closes halfway through a body (FaultProxy.truncate): urllib3 does not
+    retry that, the client does, like any other transient failure."""
+    proxy, seeder = proxied
+    digest = seeder.manifest("team-a/api:1")[1]
+    truncated = proxy.truncate(method="GET", path="/manifests/", times=2)
+    with RegistryClient(proxy.url, retries=2, backoff_factor=0) as client:
+        ref, body = client.get_manifest("team-a/api", "1")
+        assert ref.digest == digest and len(body) == ref.size
+        assert set(client.list_tags("team-a/api")) == {"1", "2"}
+    assert truncated.hits == 2
+
+
+def test_a_body_cut_short_too_often_is_unreachable(proxied):
+    proxy, _ = proxied
+    proxy.truncate(method="GET", path="/tags/list")
+    with RegistryClient(proxy.url, retries=2, backoff_factor=0) as client:
+        with pytest.raises(RegistryError) as raised:
+            client.list_tags("team-a/api")
+    assert raised.value.code == "UNREACHABLE" and "cut short" in raised.value.detail
+    assert len([r for r in proxy.seen if r.path.endswith("/tags/list")]) == 3
+
+
+def test_resets_before_an_answer_are_retried(proxied):
+    proxy, _ = proxied
+    reset = proxy.reset(method="HEAD", times=2)
+    with RegistryClient(proxy.url, retries=2, backoff_factor=0) as client:
+        assert client.head_manifest("team-a/api", "1").digest.startswith("sha256:")
+    assert reset.hits == 2
+
+
+def test_a_manifest_by_tag_is_checked_against_its_bytes(proxied):
+    """A Docker-Content-Digest naming another real image (FaultProxy.rewrite): by tag, the
+    bytes decide, so the answer is refused rather than believed."""
+    proxy, seeder = proxied
+    other = seeder.manifest("team-a/api:2")[1]
+    proxy.rewrite(digest_header(other), method="GET", path="/manifests/1$")
+    with RegistryClient(proxy.url, retries=0) as client:
+        with pytest.raises(RegistryError) as raised:
+            client.get_manifest("team-a/api", "1")
+    assert raised.value.code == "INVALID_RESPONSE" and other in raised.value.detail
