@@ -438,7 +438,8 @@ class Syncer:
         """Sync ``names``, then check ``unlisted`` (known here, left out by the catalog) one
         by one: each is synced if the registry still has it, removed if it confirms it is gone."""
         names = list(dict.fromkeys(names))
-        unlisted = [name for name in dict.fromkeys(unlisted) if name not in set(names)]
+        listed = set(names)
+        unlisted = [name for name in dict.fromkeys(unlisted) if name not in listed]
         self.progress.repositories_total = len(names) + len(unlisted)
         known = set(Manifest.objects.values_list("digest", flat=True).iterator(chunk_size=5000))
         self.fetcher = ManifestFetcher(self.client, known, should_stop=lambda: self.halted)
@@ -487,7 +488,8 @@ class Syncer:
         if ref.digest != digest:
             raise RegistryError(
                 f"The registry named {short_digest(digest)} for this tag, then sent "
-                f"{short_digest(ref.digest)}; neither is trusted.",
+                f"{short_digest(ref.digest)} (a wrong header, or a push in between); neither "
+                "is trusted, and the tag is read again next run.",
                 code="DIGEST_MISMATCH",
             )
         if ref.media_type in mediatypes.SCHEMA1_TYPES:
