@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
@@ -31,12 +32,13 @@ from registryui.catalog.models import Manifest, Repository
 from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
 from registryui.core.models import AuditEntry
+from registryui.events.models import ProcessedEvent
 from registryui.lib.reference import short_digest
 from registryui.registry import ManifestRef, RegistryClient, RegistryError
 from registryui.registry.client import sha256_digest
 from registryui.registry.mediatypes import INDEX_TYPES
 
-from . import placeholder
+from . import untag
 from .freed import Freed, estimate_freed
 from .messages import ALREADY_GONE, DELETES_DISABLED, describe
 from .plan import DatabaseChildren, DeletionPlan, build_plan, compute, repository_tags
@@ -225,6 +227,8 @@ class Deleter:
         self._tag_delete_refused = False
         #: Tags the registry no longer has, removed from the database when the run ends.
         self._removed: list[str] = []
+        #: Tags the registry now has on another digest than confirmed (a push won).
+        self._moved: dict[str, str] = {}
 
     @property
     def _action(self) -> str:
@@ -449,36 +453,10 @@ class Deleter:
     def _delete_tag(self, removal, plan: DeletionPlan) -> None:
         name, tag, digest = self.repository.name, removal.tag, removal.digest
         audit = {"siblings_kept": removal.siblings, "held_by": removal.held_by, "freed_bytes": 0}
-        method = ""
         try:
-            method = self._remove_tag(tag, digest)
-        except _Gone:
-            self._removed.append(tag)
-            self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
-            self.actor.record(
-                "delete_tag",
-                repository=name,
-                reference=tag,
-                digest=digest,
-                details=audit,
-                message=ALREADY_GONE,
-            )
-            return
-        except _Changed as changed:
-            self._outcome(
-                "tag", tag, digest, "changed", changed.message, details={"now": changed.digest}
-            )
-            self.actor.record(
-                "delete_tag",
-                repository=name,
-                reference=tag,
-                digest=digest,
-                details={**audit, "now": changed.digest},
-                result=AuditEntry.Result.REFUSED,
-                message=changed.message,
-            )
-            return
+            untagged = self._remove_tag(tag, digest)
         except RegistryError as exc:
+            # Raised only while nothing had been changed in the registry.
             self._fail("tag", tag, [tag], exc, "delete_tag", tag, audit, digest=digest)
         except Stop as stop:
             self._outcome("tag", tag, digest, "failed", stop.message)
@@ -492,72 +470,107 @@ class Deleter:
                 message=stop.message,
             )
             raise
-        self._removed.append(tag)
-        kept = ", ".join(removal.siblings + removal.held_by)
-        message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
-        self._outcome("tag", tag, digest, "done", message, method=method)
+        details = {**audit, **untagged.details, "method": untagged.method}
+        if untagged.restore:
+            details["restore"] = untagged.restore
+        if untagged.result in ("done", "gone"):
+            self._removed.append(tag)
+            if untagged.result == "gone":
+                message = ALREADY_GONE
+            else:
+                kept = ", ".join(removal.siblings + removal.held_by)
+                message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
+                if untagged.message:
+                    message += " " + untagged.message
+            self._outcome(
+                "tag",
+                tag,
+                digest,
+                untagged.result,
+                message,
+                method=untagged.method,
+                details=details,
+            )
+            self.actor.record(
+                "delete_tag",
+                repository=name,
+                reference=tag,
+                digest=digest,
+                details=details,
+                message=message,
+            )
+            return
+        if untagged.now:
+            self._moved[tag] = untagged.now
+        elif untagged.restore:
+            self._removed.append(tag)
+        self._outcome(
+            "tag",
+            tag,
+            digest,
+            untagged.result,
+            untagged.message,
+            details={**details, "now": untagged.now},
+        )
         self.actor.record(
             "delete_tag",
             repository=name,
             reference=tag,
             digest=digest,
-            details={**audit, "method": method},
-            message=message,
+            details={**details, "now": untagged.now},
+            result=(
+                AuditEntry.Result.REFUSED
+                if untagged.result == "changed"
+                else AuditEntry.Result.FAILED
+            ),
+            message=untagged.message,
         )
+        if untagged.stop:
+            raise Stop(untagged.message, untagged.code)
 
-    def _remove_tag(self, tag: str, digest: str) -> str:
-        """Remove just this tag from the registry; returns how ("tag" or "placeholder")."""
+    def _remove_tag(self, tag: str, digest: str) -> untag.Untagged:
+        """Remove just this tag from the registry and say what the registry holds afterwards.
+
+        Raises ``RegistryError`` only while nothing has been changed."""
         name = self.repository.name
         if not self._tag_delete_refused:
             try:
                 self.client.delete_manifest(name, tag)  # registry 3.x removes just the tag
-                return "tag"
             except RegistryError as exc:
                 if exc.not_found or exc.status == 404:
-                    raise _Gone() from exc
+                    return untag.Untagged("gone", method="tag")
                 if exc.status not in (400, 405):
                     raise
                 # 2.8 answers 400 DIGEST_INVALID. 405 may mean "not by tag" or "not at all":
                 # the probe below tells which before anything is changed.
                 self._tag_delete_refused = True
+            else:
+                return self._check_tag_deleted(tag, digest)
         self._check_deletes_enabled()
-        throwaway = placeholder.build(name, tag)
-        self.client.upload_blob(name, throwaway.config)
-        # The last look before the tag is pointed elsewhere: never clobber a fresh push.
-        ref = self.view.head(tag, fresh=True)
-        if ref is None:
-            raise _Gone()
-        if ref.digest != digest:
-            raise _Changed(ref.digest, tag, digest)
-        put_digest = self.client.put_manifest(name, tag, throwaway.manifest, throwaway.media_type)
-        try:
-            self.client.delete_manifest(name, put_digest)
-        except RegistryError as exc:
-            restored = self._restore(tag, digest)
-            raise Stop(
-                f"{tag} could not be removed: {describe(exc)} "
-                + (
-                    f"It was put back on {short_digest(digest)}; nothing else changed."
-                    if restored
-                    else f"It now points at a placeholder ({short_digest(put_digest)}); "
-                    "push the image again or delete the tag when the registry answers."
-                ),
-                exc.code,
-            ) from exc
-        return "placeholder"
+        sequence = untag.Sequence(self.client, name, tag, digest, pushes_since=recorded_pushes)
+        result = sequence.run()
+        result.method = "placeholder"
+        return result
 
-    def _restore(self, tag: str, digest: str) -> bool:
-        manifest = Manifest.objects.filter(digest=digest).only("raw", "media_type").first()
-        if manifest is None:
-            return False
-        body = manifest.raw.encode("utf-8", errors="surrogateescape")
-        if sha256_digest(body) != digest:
-            return False
+    def _check_tag_deleted(self, tag: str, digest: str) -> untag.Untagged:
+        """After a DELETE by tag that the registry accepted: is the tag really gone?"""
         try:
-            self.client.put_manifest(self.repository.name, tag, body, manifest.media_type)
+            ref = self.view.head(tag, fresh=True)
         except RegistryError:
-            return False
-        return True
+            return untag.Untagged(
+                "done", "(the registry did not answer the check afterwards)", method="tag"
+            )
+        if ref is None:
+            return untag.Untagged("done", method="tag")
+        if ref.digest == digest:
+            return untag.Untagged(
+                "failed",
+                f"The registry accepted deleting {tag} but still serves it: nothing was deleted.",
+                now=digest,
+                method="tag",
+            )
+        changed = _Changed(ref.digest, tag, digest)
+        return untag.Untagged("changed", changed.message, now=ref.digest, method="tag")
 
     def _check_deletes_enabled(self) -> None:
         """Ask the registry to delete a digest that cannot exist: 404 yes, 405 no deletes.
@@ -588,6 +601,13 @@ class Deleter:
         if self._removed:
             store.remove_tags(self.repository, self._removed)
             self._removed = []
+        for tag, digest in self._moved.items():
+            # A push won the race: point the row at it when its manifest is known here (the
+            # notification handler stores it); otherwise the next sync does.
+            manifest_id = Manifest.objects.filter(digest=digest).values_list("id", flat=True)
+            if manifest_id:
+                store.set_tag(self.repository, tag, manifest_id[0])
+        self._moved = {}
 
     def _outcome(self, kind, reference, digest, result, message="", **kwargs) -> Outcome:
         outcome = Outcome(
@@ -624,10 +644,6 @@ class Deleter:
         raise Stop(message, code) from exc
 
 
-class _Gone(Exception):
-    pass
-
-
 class _Changed(Exception):
     def __init__(self, digest: str, tag: str, expected: str) -> None:
         self.digest = digest
@@ -636,6 +652,19 @@ class _Changed(Exception):
             "it was pushed again after you confirmed, so it was left alone."
         )
         super().__init__(self.message)
+
+
+def recorded_pushes(name: str, tag: str, since: datetime) -> list[str]:
+    """The digests pushed to ``name:tag`` since ``since`` that the notification endpoint
+    recorded, newest first (none where the registry sends no notifications)."""
+    return list(
+        ProcessedEvent.objects.filter(
+            action="push", repository=name, tag=tag, received_at__gte=since
+        )
+        .exclude(digest="")
+        .order_by("-received_at", "-id")
+        .values_list("digest", flat=True)[:20]
+    )
 
 
 def delete_tags(
