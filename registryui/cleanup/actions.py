@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
+from django.utils import timezone
 
 from registryui.catalog import store
 from registryui.catalog.manifests import ManifestFormatError, parse_manifest
@@ -227,6 +228,7 @@ class Deleter:
         self._tag_delete_refused = False
         #: Tags the registry no longer has, removed from the database when the run ends.
         self._removed: list[str] = []
+        self.started = timezone.now()
         #: Tags the registry now has on another digest than confirmed (a push won).
         self._moved: dict[str, str] = {}
 
@@ -389,9 +391,21 @@ class Deleter:
             audit["freed_bytes"] = plan.freed.bytes
         action = "delete_image"
         reference = image.tags[0] if len(image.tags) == 1 else image.digest
+        # The exact bytes, in hand before the delete: a tag pushed onto the image meanwhile can
+        # then be put back (the blobs stay until garbage-collect; the manifest is re-created).
+        try:
+            original = untag.original_bytes(self.client, name, image.digest)
+        except RegistryError:
+            original = (b"", "")
+        note = ""
         try:
             self.client.delete_manifest(name, image.digest)
         except RegistryError as exc:
+            state = self._image_state(image.digest)
+            if state != "absent":
+                # Still there (not applied, or a false "not found"), or unknown: the rows
+                # stay as they are and the next sync decides.
+                self._fail("image", image.digest, image.tags, exc, action, reference, audit)
             if exc.not_found or exc.status == 404:
                 self._removed.extend(image.tags)
                 self._outcome(
@@ -406,7 +420,24 @@ class Deleter:
                     message=ALREADY_GONE,
                 )
                 return
-            self._fail("image", image.digest, image.tags, exc, action, reference, audit)
+            # Applied, though the answer was an error: the image is gone as asked.
+            note = f"(The registry answered “{describe(exc)}”, but the image is gone.) "
+            audit["recovered"] = exc.code or str(exc.status)
+        restored = self._put_back_raced_tags(image, original)
+        if restored:
+            audit["pushed_meanwhile"] = restored
+            back = [t for t, ok in restored.items() if ok]
+            lost = [t for t, ok in restored.items() if not ok]
+            if back:
+                note += (
+                    f"{', '.join(back)} was pushed onto the image while it was being deleted: "
+                    "the image was put back under that tag (only under it). "
+                )
+            if lost:
+                note += (
+                    f"{', '.join(lost)} was pushed onto the image while it was being deleted "
+                    f"and could not be put back: push {short_digest(image.digest)} to it again. "
+                )
         self._removed.extend(image.tags)
         deleted_children, child_errors = [], []
         for child_digest in image.child_digests:
@@ -418,9 +449,9 @@ class Deleter:
                     continue
                 # The index is gone already; an undeleted child only keeps its space.
                 child_errors.append(f"{short_digest(child_digest)}: {describe(exc)}")
-        message = ""
+        message = note
         if child_errors:
-            message = (
+            message += (
                 "The image is deleted, but some of its platform images could not be: "
                 + "; ".join(child_errors)
                 + ". They keep their space until deleted."
@@ -571,6 +602,41 @@ class Deleter:
             )
         changed = _Changed(ref.digest, tag, digest)
         return untag.Untagged("changed", changed.message, now=ref.digest, method="tag")
+
+    def _image_state(self, digest: str) -> Literal["present", "absent", "unknown"]:
+        """After a DELETE answered with an error: is the manifest still there?"""
+        try:
+            self.client.head_manifest(self.repository.name, digest)
+        except RegistryError as exc:
+            if exc.not_found or exc.status == 404:
+                return "absent"
+            return "unknown"
+        return "present"
+
+    def _put_back_raced_tags(self, image, original: tuple[bytes, str]) -> dict[str, bool]:
+        """Tags pushed onto the image after the tags list was read were deleted with it: put
+        each back (the notification endpoint recorded them). Tag → put back or not."""
+        name = self.repository.name
+        raced = (
+            ProcessedEvent.objects.filter(
+                action="push", repository=name, digest=image.digest, received_at__gte=self.started
+            )
+            .exclude(tag="")
+            .exclude(tag__in=image.tags)
+            .values_list("tag", flat=True)
+        )
+        restored: dict[str, bool] = {}
+        body, media_type = original
+        for tag in dict.fromkeys(raced):
+            ok = False
+            if body:
+                try:
+                    self.client.put_manifest(name, tag, body, media_type)
+                    ok = self.client.head_manifest(name, tag).digest == image.digest
+                except RegistryError:
+                    ok = False
+            restored[tag] = ok
+        return restored
 
     def _check_deletes_enabled(self) -> None:
         """Ask the registry to delete a digest that cannot exist: 404 yes, 405 no deletes.
