@@ -12,7 +12,6 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from registryui.cleanup import placeholder
 from registryui.core.models import AuditEntry
 from registryui.devtools.faultrules import AppliedThenFailed, Delay, RewriteHeader
 from tests.personas import personas as _personas  # noqa: F401 (the fixture)
@@ -279,8 +278,3 @@ def test_a_500_after_a_retag_was_applied_reports_the_new_tag(app, people):
     assert response.status_code == 200, html
     assert "Nothing was changed" not in html
     assert app.db_tags(REPO)["copy"] == app.other
-
-
-def test_placeholders_are_unique_and_their_digest_is_their_bytes():
-    first, second = placeholder.build(REPO, "t1"), placeholder.build(REPO, "t1")
-    assert first.digest != second.digest
