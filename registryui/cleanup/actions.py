@@ -34,6 +34,7 @@ from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
 from registryui.core.models import AuditEntry
 from registryui.events.models import ProcessedEvent
+from registryui.lib.iters import chunked
 from registryui.lib.reference import short_digest
 from registryui.registry import ManifestRef, RegistryClient, RegistryError
 from registryui.registry.client import sha256_digest
@@ -174,21 +175,49 @@ class RegistryView:
                 self.heads[tag] = None
         return self.heads[tag]
 
-    def all_tags(self) -> dict[str, str]:
-        """Every tag of the repository with its digest: the tags list, then a HEAD per tag."""
+    def all_tags(self, known: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Every tag of the repository with its digest: the tags list, then a HEAD per tag.
+
+        A digest deletion takes every tag on it, so this errs towards seeing a tag: the tags
+        the database ``known`` are asked too (a list that leaves one out must not hide it), a
+        listed tag whose HEAD says 404 is asked twice more, and a tag whose HEAD disagrees with
+        the database (or that the database does not know) is fetched and its digest computed
+        from its bytes: a wrong ``Docker-Content-Digest`` must not hide a sibling.
+        """
+        known = dict(known or {})
         try:
-            names = self.client.list_tags(self.name)
+            listed = self.client.list_tags(self.name)
         except RegistryError as exc:
             if exc.code != "NAME_UNKNOWN":
                 raise
-            names = []
+            listed = []
+        names = list(dict.fromkeys([*listed, *known]))
         todo = [n for n in names if n not in self.heads]
         if todo:
             workers = max(1, min(settings.SYNC_CONCURRENCY, len(todo)))
             with ThreadPoolExecutor(workers, thread_name_prefix="cleanup-head") as pool:
                 # list() re-raises the first RegistryError of any HEAD here, in this thread.
                 list(pool.map(self.head, todo))
+        for name in listed:
+            for _ in range(2):
+                if self.heads.get(name) is not None:
+                    break
+                self.head(name, fresh=True)
+        for name in names:
+            ref = self.heads.get(name)
+            if ref is not None and known.get(name) != ref.digest:
+                self.heads[name] = self._verified(name, ref)
         return {n: ref.digest for n in names if (ref := self.heads.get(n)) is not None}
+
+    def _verified(self, tag: str, ref: ManifestRef) -> ManifestRef | None:
+        """The tag's manifest fetched, its digest computed from the bytes."""
+        try:
+            fetched, body = self.client.get_manifest(self.name, tag)
+        except RegistryError as exc:
+            if exc.status == 404 or exc.not_found:
+                return ref  # keep what the HEAD said: seeing a tag too many is the safe side
+            raise
+        return ManifestRef(sha256_digest(body), fetched.media_type or ref.media_type, len(body))
 
     def children_of(self, digest: str) -> list[str]:
         """Children of a digest the database has never seen (re-pushed since the last sync)."""
@@ -229,6 +258,9 @@ class Deleter:
         #: Tags the registry no longer has, removed from the database when the run ends.
         self._removed: list[str] = []
         self.started = timezone.now()
+        #: Exact manifest bytes of the images to delete (stored copies), and of those deleted.
+        self._stored: dict[str, tuple[bytes, str]] = {}
+        self._originals: dict[str, tuple[bytes, str]] = {}
         #: Tags the registry now has on another digest than confirmed (a push won).
         self._moved: dict[str, str] = {}
 
@@ -297,7 +329,8 @@ class Deleter:
     def _replan(self, confirmed: dict[str, str]) -> DeletionPlan | None:
         if not confirmed:
             return None
-        tags = repository_tags(self.repository)
+        database = repository_tags(self.repository)
+        tags = dict(database)
         for tag, ref in self.view.heads.items():
             if ref is None:
                 tags.pop(tag, None)
@@ -306,7 +339,7 @@ class Deleter:
         children = DatabaseChildren(tags.values(), fallback=self.view.children_of)
         if compute(tags, confirmed, children).images:
             # A digest deletion takes every tag on it: decide from the registry's own list.
-            tags = self.view.all_tags()
+            tags = self.view.all_tags(database)
             children.load(tags.values())
         plan = build_plan(self.repository, confirmed, tags=tags, children_of=children)
         for tag in plan.missing:  # deleted between the HEAD and the tags list
@@ -361,6 +394,14 @@ class Deleter:
                 )
             else:
                 steps.append(("tag", removal))
+        self._stored = stored_bytes([image.digest for image in plan.images])
+        try:
+            self._run_steps(steps, plan)
+        finally:
+            if self._originals:
+                self._put_back_raced_tags()
+
+    def _run_steps(self, steps: list[tuple[str, Any]], plan: DeletionPlan) -> None:
         for position, (kind, step) in enumerate(steps):
             try:
                 if kind == "image":
@@ -393,10 +434,7 @@ class Deleter:
         reference = image.tags[0] if len(image.tags) == 1 else image.digest
         # The exact bytes, in hand before the delete: a tag pushed onto the image meanwhile can
         # then be put back (the blobs stay until garbage-collect; the manifest is re-created).
-        try:
-            original = untag.original_bytes(self.client, name, image.digest)
-        except RegistryError:
-            original = (b"", "")
+        original = self._stored.get(image.digest, (b"", ""))
         note = ""
         try:
             self.client.delete_manifest(name, image.digest)
@@ -423,21 +461,7 @@ class Deleter:
             # Applied, though the answer was an error: the image is gone as asked.
             note = f"(The registry answered “{describe(exc)}”, but the image is gone.) "
             audit["recovered"] = exc.code or str(exc.status)
-        restored = self._put_back_raced_tags(image, original)
-        if restored:
-            audit["pushed_meanwhile"] = restored
-            back = [t for t, ok in restored.items() if ok]
-            lost = [t for t, ok in restored.items() if not ok]
-            if back:
-                note += (
-                    f"{', '.join(back)} was pushed onto the image while it was being deleted: "
-                    "the image was put back under that tag (only under it). "
-                )
-            if lost:
-                note += (
-                    f"{', '.join(lost)} was pushed onto the image while it was being deleted "
-                    f"and could not be put back: push {short_digest(image.digest)} to it again. "
-                )
+        self._originals[image.digest] = original
         self._removed.extend(image.tags)
         deleted_children, child_errors = [], []
         for child_digest in image.child_digests:
@@ -613,30 +637,52 @@ class Deleter:
             return "unknown"
         return "present"
 
-    def _put_back_raced_tags(self, image, original: tuple[bytes, str]) -> dict[str, bool]:
-        """Tags pushed onto the image after the tags list was read were deleted with it: put
-        each back (the notification endpoint recorded them). Tag → put back or not."""
+    def _put_back_raced_tags(self) -> None:
+        """Tags pushed onto a deleted image after the tags list was read went with it: put
+        each back (where the notification endpoint recorded the push) and say so. One query
+        for the whole execution, after its deletes."""
         name = self.repository.name
-        raced = (
-            ProcessedEvent.objects.filter(
-                action="push", repository=name, digest=image.digest, received_at__gte=self.started
-            )
-            .exclude(tag="")
-            .exclude(tag__in=image.tags)
-            .values_list("tag", flat=True)
-        )
-        restored: dict[str, bool] = {}
-        body, media_type = original
-        for tag in dict.fromkeys(raced):
-            ok = False
-            if body:
-                try:
-                    self.client.put_manifest(name, tag, body, media_type)
-                    ok = self.client.head_manifest(name, tag).digest == image.digest
-                except RegistryError:
-                    ok = False
-            restored[tag] = ok
-        return restored
+        deleted = {o.digest: o for o in self.execution.by_result("done") if o.kind == "image"}
+        raced: dict[str, list[str]] = {}
+        for chunk in chunked(list(deleted)):
+            events = ProcessedEvent.objects.filter(
+                action="push", repository=name, digest__in=chunk, received_at__gte=self.started
+            ).exclude(tag="")
+            for digest, tag in events.values_list("digest", "tag"):
+                if tag not in deleted[digest].tags and tag not in raced.get(digest, []):
+                    raced.setdefault(digest, []).append(tag)
+        for digest, tags in raced.items():
+            body, media_type = self._originals.get(digest, (b"", ""))
+            outcome = deleted[digest]
+            for tag in tags:
+                ok = False
+                if body:
+                    try:
+                        self.client.put_manifest(name, tag, body, media_type)
+                        ok = self.client.head_manifest(name, tag).digest == digest
+                    except RegistryError:
+                        ok = False
+                message = (
+                    f"{tag} was pushed onto {short_digest(digest)} while it was being deleted: "
+                    + (
+                        "the image was put back under that tag (only under it)."
+                        if ok
+                        else f"putting it back failed; push {short_digest(digest)} to it again."
+                    )
+                )
+                outcome.message = f"{outcome.message} {message}".strip()
+                outcome.details.setdefault("pushed_meanwhile", {})[tag] = ok
+                if not ok:
+                    self._removed.append(tag)
+                self.actor.record(
+                    "restore_tag",
+                    repository=name,
+                    reference=tag,
+                    digest=digest,
+                    details={"pushed_meanwhile": True},
+                    result=AuditEntry.Result.OK if ok else AuditEntry.Result.FAILED,
+                    message=message,
+                )
 
     def _check_deletes_enabled(self) -> None:
         """Ask the registry to delete a digest that cannot exist: 404 yes, 405 no deletes.
@@ -718,6 +764,18 @@ class _Changed(Exception):
             "it was pushed again after you confirmed, so it was left alone."
         )
         super().__init__(self.message)
+
+
+def stored_bytes(digests: list[str]) -> dict[str, tuple[bytes, str]]:
+    """The stored manifest bytes of these digests that hash to their digest (chunked)."""
+    found: dict[str, tuple[bytes, str]] = {}
+    for chunk in chunked(digests):
+        rows = Manifest.objects.filter(digest__in=chunk).values_list("digest", "raw", "media_type")
+        for digest, raw, media_type in rows:
+            body = (raw or "").encode("utf-8", errors="surrogateescape")
+            if body and sha256_digest(body) == digest:
+                found[digest] = (body, media_type)
+    return found
 
 
 def recorded_pushes(name: str, tag: str, since: datetime) -> list[str]:

@@ -278,3 +278,40 @@ def test_a_500_after_a_retag_was_applied_reports_the_new_tag(app, people):
     assert response.status_code == 200, html
     assert "Nothing was changed" not in html
     assert app.db_tags(REPO)["copy"] == app.other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tag_pushed_onto_an_image_while_it_is_deleted_is_put_back(app, people):
+    """Delete-image reads the tags list; its answer reaches the client late, and meanwhile
+    ``late`` is pushed onto the same image (and notified). Deleting the digest took ``late``
+    too, unconfirmed; now the app puts the image back under ``late`` and says so."""
+
+    def push_meanwhile() -> None:
+        assert app.put(REPO, "late", "other") == app.other
+        size = app.direct.head_manifest(REPO, app.other).size
+        Client().post(
+            "/events/registry",
+            push_notification(REPO, "late", app.other, size),
+            content_type="application/vnd.docker.distribution.events.v1+json",
+            headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
+        )
+        connections.close_all()
+
+    slow = Delay(
+        app.proxy, method="GET", path=rf"/v2/{REPO}/tags/list", seconds=1.5, during=push_meanwhile
+    )
+    app.proxy.route(slow)
+
+    response = (
+        people["a_deleter"]
+        .client()
+        .post(f"/r/{REPO}@{app.other}/-/delete-image", {"confirm": f"other@{app.other}"})
+    )
+
+    html = response.content.decode()
+    assert slow.hits == 1 and not slow.errors, slow.errors
+    assert "late was pushed onto" in html and "put back under that tag" in html, html
+    assert app.head(REPO, "other") is None  # the confirmed tag is gone
+    assert app.head(REPO, "late") == app.other  # the unconfirmed one is back
+    assert app.tags(REPO) == ["late", "t1", "t2", "t3"]
+    assert app.db_tags(REPO).get("late") == app.other
