@@ -133,8 +133,8 @@ class MixedFaults:
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _random: random.Random = field(init=False, repr=False)
-    #: Digests the registry reported lately, to lie with.
-    _digests: list[str] = field(default_factory=list, repr=False)
+    #: Digests the registry reported lately, per repository, to lie with.
+    _digests: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -164,17 +164,19 @@ class MixedFaults:
             return 404, error, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"injected"}]}'
         status, out, data = self.proxy._forward(method, path, headers, body)
         real = next((v for k, v in out.items() if k.lower() == "docker-content-digest"), "")
+        repository = path[4:].partition("/manifests/")[0] if "/manifests/" in path else ""
         with self._lock:
-            if real and real not in self._digests:
-                self._digests.append(real)
-                del self._digests[:-500]
-            others = [d for d in self._digests if d != real]
+            seen = self._digests.setdefault(repository, [])
+            if real and real not in seen:
+                seen.append(real)
+                del seen[:-200]
+            # The most harmful lie names another real image of the same repository.
+            others = [d for d in seen if d != real]
         if kind == "applied-500":
             return 500, error, b'{"errors":[]}'
         if kind == "slow":
             time.sleep(0.3)
         elif kind == "digest-header" and others:
-            # The most harmful lie: the digest of another real image of this registry.
             out = {k: v for k, v in out.items() if k.lower() != "docker-content-digest"}
             out["Docker-Content-Digest"] = self._random.choice(others)
         return status, out, data
