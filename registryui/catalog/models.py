@@ -249,6 +249,11 @@ class Tag(models.Model):
     name = models.CharField(max_length=128)
     manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
     first_seen_at = models.DateTimeField(default=timezone.now)
+    #: When this row was created, by this server's clock: the time the UI first saw the tag.
+    #: Only the model default sets it (sync, notifications and cleanup all create rows without
+    #: naming it), so no registry time (a build date, an event's timestamp) ever ends up here.
+    #: Retention counts a tag's age from it (see cleanup.retention); None means unknown.
+    first_seen = models.DateTimeField(default=timezone.now, null=True, blank=True, editable=False)
     #: When the tag last moved to its current digest, as far as we know: the time we observed
     #: the change (or the push event's time); on first import, the image's build time.
     changed_at = models.DateTimeField(default=timezone.now)

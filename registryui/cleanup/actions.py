@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
+from django.utils import timezone
 
 from registryui.catalog import store
 from registryui.catalog.manifests import ManifestFormatError, parse_manifest
@@ -31,12 +33,14 @@ from registryui.catalog.models import Manifest, Repository
 from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
 from registryui.core.models import AuditEntry
+from registryui.events.models import ProcessedEvent
+from registryui.lib.iters import chunked
 from registryui.lib.reference import short_digest
 from registryui.registry import ManifestRef, RegistryClient, RegistryError
 from registryui.registry.client import sha256_digest
 from registryui.registry.mediatypes import INDEX_TYPES
 
-from . import placeholder
+from . import untag
 from .freed import Freed, estimate_freed
 from .messages import ALREADY_GONE, DELETES_DISABLED, describe
 from .plan import DatabaseChildren, DeletionPlan, build_plan, compute, repository_tags
@@ -171,21 +175,49 @@ class RegistryView:
                 self.heads[tag] = None
         return self.heads[tag]
 
-    def all_tags(self) -> dict[str, str]:
-        """Every tag of the repository with its digest: the tags list, then a HEAD per tag."""
+    def all_tags(self, known: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Every tag of the repository with its digest: the tags list, then a HEAD per tag.
+
+        A digest deletion takes every tag on it, so this errs towards seeing a tag: the tags
+        the database ``known`` are asked too (a list that leaves one out must not hide it), a
+        listed tag whose HEAD says 404 is asked twice more, and a tag whose HEAD disagrees with
+        the database (or that the database does not know) is fetched and its digest computed
+        from its bytes: a wrong ``Docker-Content-Digest`` must not hide a sibling.
+        """
+        known = dict(known or {})
         try:
-            names = self.client.list_tags(self.name)
+            listed = self.client.list_tags(self.name)
         except RegistryError as exc:
             if exc.code != "NAME_UNKNOWN":
                 raise
-            names = []
+            listed = []
+        names = list(dict.fromkeys([*listed, *known]))
         todo = [n for n in names if n not in self.heads]
         if todo:
             workers = max(1, min(settings.SYNC_CONCURRENCY, len(todo)))
             with ThreadPoolExecutor(workers, thread_name_prefix="cleanup-head") as pool:
                 # list() re-raises the first RegistryError of any HEAD here, in this thread.
                 list(pool.map(self.head, todo))
+        for name in listed:
+            for _ in range(2):
+                if self.heads.get(name) is not None:
+                    break
+                self.head(name, fresh=True)
+        for name in names:
+            ref = self.heads.get(name)
+            if ref is not None and known.get(name) != ref.digest:
+                self.heads[name] = self._verified(name, ref)
         return {n: ref.digest for n in names if (ref := self.heads.get(n)) is not None}
+
+    def _verified(self, tag: str, ref: ManifestRef) -> ManifestRef | None:
+        """The tag's manifest fetched, its digest computed from the bytes."""
+        try:
+            fetched, body = self.client.get_manifest(self.name, tag)
+        except RegistryError as exc:
+            if exc.status == 404 or exc.not_found:
+                return ref  # keep what the HEAD said: seeing a tag too many is the safe side
+            raise
+        return ManifestRef(sha256_digest(body), fetched.media_type or ref.media_type, len(body))
 
     def children_of(self, digest: str) -> list[str]:
         """Children of a digest the database has never seen (re-pushed since the last sync)."""
@@ -225,6 +257,12 @@ class Deleter:
         self._tag_delete_refused = False
         #: Tags the registry no longer has, removed from the database when the run ends.
         self._removed: list[str] = []
+        self.started = timezone.now()
+        #: Exact manifest bytes of the images to delete (stored copies), and of those deleted.
+        self._stored: dict[str, tuple[bytes, str]] = {}
+        self._originals: dict[str, tuple[bytes, str]] = {}
+        #: Tags the registry now has on another digest than confirmed (a push won).
+        self._moved: dict[str, str] = {}
 
     @property
     def _action(self) -> str:
@@ -291,7 +329,8 @@ class Deleter:
     def _replan(self, confirmed: dict[str, str]) -> DeletionPlan | None:
         if not confirmed:
             return None
-        tags = repository_tags(self.repository)
+        database = repository_tags(self.repository)
+        tags = dict(database)
         for tag, ref in self.view.heads.items():
             if ref is None:
                 tags.pop(tag, None)
@@ -300,7 +339,7 @@ class Deleter:
         children = DatabaseChildren(tags.values(), fallback=self.view.children_of)
         if compute(tags, confirmed, children).images:
             # A digest deletion takes every tag on it: decide from the registry's own list.
-            tags = self.view.all_tags()
+            tags = self.view.all_tags(database)
             children.load(tags.values())
         plan = build_plan(self.repository, confirmed, tags=tags, children_of=children)
         for tag in plan.missing:  # deleted between the HEAD and the tags list
@@ -355,6 +394,14 @@ class Deleter:
                 )
             else:
                 steps.append(("tag", removal))
+        self._stored = stored_bytes([image.digest for image in plan.images])
+        try:
+            self._run_steps(steps, plan)
+        finally:
+            if self._originals:
+                self._put_back_raced_tags()
+
+    def _run_steps(self, steps: list[tuple[str, Any]], plan: DeletionPlan) -> None:
         for position, (kind, step) in enumerate(steps):
             try:
                 if kind == "image":
@@ -385,9 +432,18 @@ class Deleter:
             audit["freed_bytes"] = plan.freed.bytes
         action = "delete_image"
         reference = image.tags[0] if len(image.tags) == 1 else image.digest
+        # The exact bytes, in hand before the delete: a tag pushed onto the image meanwhile can
+        # then be put back (the blobs stay until garbage-collect; the manifest is re-created).
+        original = self._stored.get(image.digest, (b"", ""))
+        note = ""
         try:
             self.client.delete_manifest(name, image.digest)
         except RegistryError as exc:
+            state = self._image_state(image.digest)
+            if state != "absent":
+                # Still there (not applied, or a false "not found"), or unknown: the rows
+                # stay as they are and the next sync decides.
+                self._fail("image", image.digest, image.tags, exc, action, reference, audit)
             if exc.not_found or exc.status == 404:
                 self._removed.extend(image.tags)
                 self._outcome(
@@ -402,7 +458,10 @@ class Deleter:
                     message=ALREADY_GONE,
                 )
                 return
-            self._fail("image", image.digest, image.tags, exc, action, reference, audit)
+            # Applied, though the answer was an error: the image is gone as asked.
+            note = f"(The registry answered “{describe(exc)}”, but the image is gone.) "
+            audit["recovered"] = exc.code or str(exc.status)
+        self._originals[image.digest] = original
         self._removed.extend(image.tags)
         deleted_children, child_errors = [], []
         for child_digest in image.child_digests:
@@ -414,9 +473,9 @@ class Deleter:
                     continue
                 # The index is gone already; an undeleted child only keeps its space.
                 child_errors.append(f"{short_digest(child_digest)}: {describe(exc)}")
-        message = ""
+        message = note
         if child_errors:
-            message = (
+            message += (
                 "The image is deleted, but some of its platform images could not be: "
                 + "; ".join(child_errors)
                 + ". They keep their space until deleted."
@@ -449,36 +508,10 @@ class Deleter:
     def _delete_tag(self, removal, plan: DeletionPlan) -> None:
         name, tag, digest = self.repository.name, removal.tag, removal.digest
         audit = {"siblings_kept": removal.siblings, "held_by": removal.held_by, "freed_bytes": 0}
-        method = ""
         try:
-            method = self._remove_tag(tag, digest)
-        except _Gone:
-            self._removed.append(tag)
-            self._outcome("tag", tag, digest, "gone", ALREADY_GONE)
-            self.actor.record(
-                "delete_tag",
-                repository=name,
-                reference=tag,
-                digest=digest,
-                details=audit,
-                message=ALREADY_GONE,
-            )
-            return
-        except _Changed as changed:
-            self._outcome(
-                "tag", tag, digest, "changed", changed.message, details={"now": changed.digest}
-            )
-            self.actor.record(
-                "delete_tag",
-                repository=name,
-                reference=tag,
-                digest=digest,
-                details={**audit, "now": changed.digest},
-                result=AuditEntry.Result.REFUSED,
-                message=changed.message,
-            )
-            return
+            untagged = self._remove_tag(tag, digest)
         except RegistryError as exc:
+            # Raised only while nothing had been changed in the registry.
             self._fail("tag", tag, [tag], exc, "delete_tag", tag, audit, digest=digest)
         except Stop as stop:
             self._outcome("tag", tag, digest, "failed", stop.message)
@@ -492,72 +525,164 @@ class Deleter:
                 message=stop.message,
             )
             raise
-        self._removed.append(tag)
-        kept = ", ".join(removal.siblings + removal.held_by)
-        message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
-        self._outcome("tag", tag, digest, "done", message, method=method)
+        details = {**audit, **untagged.details, "method": untagged.method}
+        if untagged.restore:
+            details["restore"] = untagged.restore
+        if untagged.result in ("done", "gone"):
+            self._removed.append(tag)
+            if untagged.result == "gone":
+                message = ALREADY_GONE
+            else:
+                kept = ", ".join(removal.siblings + removal.held_by)
+                message = f"Deleted {tag}" + (f"; kept {kept}" if kept else "") + "."
+                if untagged.message:
+                    message += " " + untagged.message
+            self._outcome(
+                "tag",
+                tag,
+                digest,
+                untagged.result,
+                message,
+                method=untagged.method,
+                details=details,
+            )
+            self.actor.record(
+                "delete_tag",
+                repository=name,
+                reference=tag,
+                digest=digest,
+                details=details,
+                message=message,
+            )
+            return
+        if untagged.now:
+            self._moved[tag] = untagged.now
+        elif untagged.restore:
+            self._removed.append(tag)
+        self._outcome(
+            "tag",
+            tag,
+            digest,
+            untagged.result,
+            untagged.message,
+            details={**details, "now": untagged.now},
+        )
         self.actor.record(
             "delete_tag",
             repository=name,
             reference=tag,
             digest=digest,
-            details={**audit, "method": method},
-            message=message,
+            details={**details, "now": untagged.now},
+            result=(
+                AuditEntry.Result.REFUSED
+                if untagged.result == "changed"
+                else AuditEntry.Result.FAILED
+            ),
+            message=untagged.message,
         )
+        if untagged.stop:
+            raise Stop(untagged.message, untagged.code)
 
-    def _remove_tag(self, tag: str, digest: str) -> str:
-        """Remove just this tag from the registry; returns how ("tag" or "placeholder")."""
+    def _remove_tag(self, tag: str, digest: str) -> untag.Untagged:
+        """Remove just this tag from the registry and say what the registry holds afterwards.
+
+        Raises ``RegistryError`` only while nothing has been changed."""
         name = self.repository.name
         if not self._tag_delete_refused:
             try:
                 self.client.delete_manifest(name, tag)  # registry 3.x removes just the tag
-                return "tag"
             except RegistryError as exc:
                 if exc.not_found or exc.status == 404:
-                    raise _Gone() from exc
+                    return untag.Untagged("gone", method="tag")
                 if exc.status not in (400, 405):
                     raise
                 # 2.8 answers 400 DIGEST_INVALID. 405 may mean "not by tag" or "not at all":
                 # the probe below tells which before anything is changed.
                 self._tag_delete_refused = True
+            else:
+                return self._check_tag_deleted(tag, digest)
         self._check_deletes_enabled()
-        throwaway = placeholder.build(name, tag)
-        self.client.upload_blob(name, throwaway.config)
-        # The last look before the tag is pointed elsewhere: never clobber a fresh push.
-        ref = self.view.head(tag, fresh=True)
-        if ref is None:
-            raise _Gone()
-        if ref.digest != digest:
-            raise _Changed(ref.digest, tag, digest)
-        put_digest = self.client.put_manifest(name, tag, throwaway.manifest, throwaway.media_type)
-        try:
-            self.client.delete_manifest(name, put_digest)
-        except RegistryError as exc:
-            restored = self._restore(tag, digest)
-            raise Stop(
-                f"{tag} could not be removed: {describe(exc)} "
-                + (
-                    f"It was put back on {short_digest(digest)}; nothing else changed."
-                    if restored
-                    else f"It now points at a placeholder ({short_digest(put_digest)}); "
-                    "push the image again or delete the tag when the registry answers."
-                ),
-                exc.code,
-            ) from exc
-        return "placeholder"
+        sequence = untag.Sequence(self.client, name, tag, digest, pushes_since=recorded_pushes)
+        result = sequence.run()
+        result.method = "placeholder"
+        return result
 
-    def _restore(self, tag: str, digest: str) -> bool:
-        manifest = Manifest.objects.filter(digest=digest).only("raw", "media_type").first()
-        if manifest is None:
-            return False
-        body = manifest.raw.encode("utf-8", errors="surrogateescape")
-        if sha256_digest(body) != digest:
-            return False
+    def _check_tag_deleted(self, tag: str, digest: str) -> untag.Untagged:
+        """After a DELETE by tag that the registry accepted: is the tag really gone?"""
         try:
-            self.client.put_manifest(self.repository.name, tag, body, manifest.media_type)
+            ref = self.view.head(tag, fresh=True)
         except RegistryError:
-            return False
-        return True
+            return untag.Untagged(
+                "done", "(the registry did not answer the check afterwards)", method="tag"
+            )
+        if ref is None:
+            return untag.Untagged("done", method="tag")
+        if ref.digest == digest:
+            return untag.Untagged(
+                "failed",
+                f"The registry accepted deleting {tag} but still serves it: nothing was deleted.",
+                now=digest,
+                method="tag",
+            )
+        changed = _Changed(ref.digest, tag, digest)
+        return untag.Untagged("changed", changed.message, now=ref.digest, method="tag")
+
+    def _image_state(self, digest: str) -> Literal["present", "absent", "unknown"]:
+        """After a DELETE answered with an error: is the manifest still there?"""
+        try:
+            self.client.head_manifest(self.repository.name, digest)
+        except RegistryError as exc:
+            if exc.not_found or exc.status == 404:
+                return "absent"
+            return "unknown"
+        return "present"
+
+    def _put_back_raced_tags(self) -> None:
+        """Tags pushed onto a deleted image after the tags list was read went with it: put
+        each back (where the notification endpoint recorded the push) and say so. One query
+        for the whole execution, after its deletes."""
+        name = self.repository.name
+        deleted = {o.digest: o for o in self.execution.by_result("done") if o.kind == "image"}
+        raced: dict[str, list[str]] = {}
+        for chunk in chunked(list(deleted)):
+            events = ProcessedEvent.objects.filter(
+                action="push", repository=name, digest__in=chunk, received_at__gte=self.started
+            ).exclude(tag="")
+            for digest, tag in events.values_list("digest", "tag"):
+                if tag not in deleted[digest].tags and tag not in raced.get(digest, []):
+                    raced.setdefault(digest, []).append(tag)
+        for digest, tags in raced.items():
+            body, media_type = self._originals.get(digest, (b"", ""))
+            outcome = deleted[digest]
+            for tag in tags:
+                ok = False
+                if body:
+                    try:
+                        self.client.put_manifest(name, tag, body, media_type)
+                        ok = self.client.head_manifest(name, tag).digest == digest
+                    except RegistryError:
+                        ok = False
+                message = (
+                    f"{tag} was pushed onto {short_digest(digest)} while it was being deleted: "
+                    + (
+                        "the image was put back under that tag (only under it)."
+                        if ok
+                        else f"putting it back failed; push {short_digest(digest)} to it again."
+                    )
+                )
+                outcome.message = f"{outcome.message} {message}".strip()
+                outcome.details.setdefault("pushed_meanwhile", {})[tag] = ok
+                if not ok:
+                    self._removed.append(tag)
+                self.actor.record(
+                    "restore_tag",
+                    repository=name,
+                    reference=tag,
+                    digest=digest,
+                    details={"pushed_meanwhile": True},
+                    result=AuditEntry.Result.OK if ok else AuditEntry.Result.FAILED,
+                    message=message,
+                )
 
     def _check_deletes_enabled(self) -> None:
         """Ask the registry to delete a digest that cannot exist: 404 yes, 405 no deletes.
@@ -588,6 +713,13 @@ class Deleter:
         if self._removed:
             store.remove_tags(self.repository, self._removed)
             self._removed = []
+        for tag, digest in self._moved.items():
+            # A push won the race: point the row at it when its manifest is known here (the
+            # notification handler stores it); otherwise the next sync does.
+            manifest_id = Manifest.objects.filter(digest=digest).values_list("id", flat=True)
+            if manifest_id:
+                store.set_tag(self.repository, tag, manifest_id[0])
+        self._moved = {}
 
     def _outcome(self, kind, reference, digest, result, message="", **kwargs) -> Outcome:
         outcome = Outcome(
@@ -624,10 +756,6 @@ class Deleter:
         raise Stop(message, code) from exc
 
 
-class _Gone(Exception):
-    pass
-
-
 class _Changed(Exception):
     def __init__(self, digest: str, tag: str, expected: str) -> None:
         self.digest = digest
@@ -636,6 +764,31 @@ class _Changed(Exception):
             "it was pushed again after you confirmed, so it was left alone."
         )
         super().__init__(self.message)
+
+
+def stored_bytes(digests: list[str]) -> dict[str, tuple[bytes, str]]:
+    """The stored manifest bytes of these digests that hash to their digest (chunked)."""
+    found: dict[str, tuple[bytes, str]] = {}
+    for chunk in chunked(digests):
+        rows = Manifest.objects.filter(digest__in=chunk).values_list("digest", "raw", "media_type")
+        for digest, raw, media_type in rows:
+            body = (raw or "").encode("utf-8", errors="surrogateescape")
+            if body and sha256_digest(body) == digest:
+                found[digest] = (body, media_type)
+    return found
+
+
+def recorded_pushes(name: str, tag: str, since: datetime) -> list[str]:
+    """The digests pushed to ``name:tag`` since ``since`` that the notification endpoint
+    recorded, newest first (none where the registry sends no notifications)."""
+    return list(
+        ProcessedEvent.objects.filter(
+            action="push", repository=name, tag=tag, received_at__gte=since
+        )
+        .exclude(digest="")
+        .order_by("-received_at", "-id")
+        .values_list("digest", flat=True)[:20]
+    )
 
 
 def delete_tags(

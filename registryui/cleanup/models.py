@@ -29,8 +29,9 @@ class RetentionPolicy(models.Model):
     """Per matching repository: delete the tags that no rule keeps.
 
     A tag is kept when it matches ``keep_regex``, is one of the ``keep_last`` most recent tags
-    (by when it last moved), or is younger than ``older_than_days``; and, whatever the rules
-    say, when its image is kept through another tag (see ``registryui.cleanup.retention``).
+    (by when the UI first saw it or it last moved, never the image's build date), or is younger
+    than ``older_than_days``; when a rule uses age and the tag's age is unknown; and, whatever
+    the rules say, when its image is kept through another tag (``registryui.cleanup.retention``).
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -90,6 +91,11 @@ class RetentionPolicy(models.Model):
                 "This policy would delete every tag: keep the most recent tags "
                 "(keep last > 0) or delete only tags older than some days."
             )
+
+    @property
+    def uses_age(self) -> bool:
+        """True when a rule depends on tags' ages (the most recent N, or older than D days)."""
+        return bool(self.keep_last or self.older_than_days)
 
     def keeps_by_name(self, tag: str) -> bool:
         return bool(self.keep_regex) and re.search(self.keep_regex, tag) is not None

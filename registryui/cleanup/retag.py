@@ -98,34 +98,40 @@ def retag(
             )
             return RetagResult("confirm", message, old_digest=current)
         body = manifest_bytes(manifest, repository)
+    except RegistryError as exc:
+        return _failed(actor, name, new_tag, manifest, details, confirmed_old, exc)
+    try:
         put_digest = client.put_manifest(name, new_tag, body, manifest.media_type)
     except RegistryError as exc:
-        message = describe(exc, nothing_changed=True)
-        actor.record(
-            "move_tag" if confirmed_old else "retag",
-            repository=name,
-            reference=new_tag,
-            digest=manifest.digest,
-            details={**details, "code": exc.code, "old_digest": confirmed_old},
-            result=AuditEntry.Result.FAILED,
-            message=message,
+        # The PUT may have been applied though the answer was an error: read the tag back.
+        now = _read_back(client, name, new_tag)
+        if now != manifest.digest:
+            return _failed(
+                actor, name, new_tag, manifest, details, confirmed_old, exc, now=now, was=current
+            )
+        details["recovered"] = exc.code or str(exc.status)
+    else:
+        # The answer's digest is checked against the bytes sent; when they disagree, a look
+        # at the tag decides (a proxy may rewrite headers).
+        now = (
+            manifest.digest if put_digest == manifest.digest else _read_back(client, name, new_tag)
         )
-        return RetagResult("failed", message, old_digest=confirmed_old)
-    if put_digest != manifest.digest:  # pragma: no cover - the registry rewrote the bytes
-        message = (
-            f"The registry stored {new_tag} as {short_digest(put_digest)}, not "
-            f"{short_digest(manifest.digest)}; the next sync will show it."
-        )
-        actor.record(
-            "retag",
-            repository=name,
-            reference=new_tag,
-            digest=put_digest,
-            details=details,
-            result=AuditEntry.Result.FAILED,
-            message=message,
-        )
-        return RetagResult("failed", message)
+        if now != manifest.digest:
+            message = (
+                f"The registry reported {short_digest(put_digest)} for {new_tag}, not "
+                f"{short_digest(manifest.digest)}, and the tag now serves "
+                f"{short_digest(now) if now else 'nothing'}. The next sync will show it."
+            )
+            actor.record(
+                "retag",
+                repository=name,
+                reference=new_tag,
+                digest=manifest.digest,
+                details={**details, "reported": put_digest, "now": now},
+                result=AuditEntry.Result.FAILED,
+                message=message,
+            )
+            return RetagResult("failed", message)
     store.set_tag(repository, new_tag, manifest.id)
     if current:
         untagged = left_untagged(repository, current, new_tag)
@@ -151,3 +157,54 @@ def retag(
         message=message,
     )
     return RetagResult("done", message)
+
+
+_UNKNOWN = "?"
+
+
+def _read_back(client, name: str, tag: str) -> str:
+    """The digest the tag serves now; '' when it has none, ``_UNKNOWN`` when the registry
+    does not answer."""
+    try:
+        return client.head_manifest(name, tag).digest
+    except RegistryError as exc:
+        if exc.not_found or exc.status == 404:
+            return ""
+        return _UNKNOWN
+
+
+def _failed(
+    actor: Actor,
+    name: str,
+    new_tag: str,
+    manifest: Manifest,
+    details: dict,
+    confirmed_old: str,
+    exc: RegistryError,
+    *,
+    now: str | None = None,
+    was: str | None = None,
+) -> RetagResult:
+    """A failed retag, saying what the tag holds now when a write may have been applied."""
+    if now is None or now == was:
+        message = describe(exc, nothing_changed=True)
+    elif now == _UNKNOWN:
+        message = (
+            f"{describe(exc)} The registry then stopped answering: whether {new_tag} was "
+            "changed is unknown. Look at the tag when it answers again."
+        )
+    else:
+        message = (
+            f"{describe(exc)} {new_tag} now serves "
+            f"{short_digest(now) if now else 'nothing'}; the next sync will show it."
+        )
+    actor.record(
+        "move_tag" if confirmed_old else "retag",
+        repository=name,
+        reference=new_tag,
+        digest=manifest.digest,
+        details={**details, "code": exc.code, "old_digest": confirmed_old, "now": now},
+        result=AuditEntry.Result.FAILED,
+        message=message,
+    )
+    return RetagResult("failed", message, old_digest=confirmed_old)

@@ -21,10 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from registryui.catalog.models import Repository
+from registryui.events.models import ProcessedEvent
 from registryui.lib.humanize import iec_size
 from registryui.lib.reference import short_digest
 from registryui.teams.patterns import pattern_q
@@ -34,6 +35,9 @@ from .freed import Freed, estimate_freed
 from .models import RetentionPolicy
 from .plan import DatabaseChildren, DeletionPlan, build_plan, closure
 
+#: Times further ahead than this are a skewed clock (or an untrusted event time): unknown age.
+CLOCK_SLACK = timedelta(minutes=5)
+
 
 @dataclass
 class Verdict:
@@ -42,6 +46,8 @@ class Verdict:
     changed_at: datetime | None
     delete: bool
     reasons: list[str] = field(default_factory=list)
+    #: The moment the tag's age is counted from (None: unknown; see ``known_since``).
+    since: datetime | None = None
 
     @property
     def short_digest(self) -> str:
@@ -88,6 +94,13 @@ class PolicyPreview:
         return sum(len(r.to_delete) for r in self.repositories)
 
     @property
+    def unknown_age_count(self) -> int:
+        """Tags kept because their age is unknown (only when the policy uses age)."""
+        if not self.policy.uses_age:
+            return 0
+        return sum(1 for r in self.repositories for v in r.verdicts if v.since is None)
+
+    @property
     def image_count(self) -> int:
         return sum(len(r.plan.images) for r in self.repositories if r.plan is not None)
 
@@ -107,24 +120,66 @@ def matching_repositories(policy: RetentionPolicy, queryset: QuerySet | None = N
     return queryset.filter(pattern_q(policy.repository_pattern)).order_by("name")
 
 
+def known_since(
+    first_seen: datetime | None,
+    changed_at: datetime | None,
+    last_push: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """The moment a tag's age is counted from: the latest of when the UI first saw it, when it
+    last moved, and when a push to it was last recorded. Never the image's build time (a first
+    import sets ``changed_at`` to it, but ``first_seen`` is later). None when unknown: no
+    ``first_seen``, or any of these times in the future."""
+    if first_seen is None:
+        return None
+    times = [t for t in (first_seen, changed_at, last_push) if t is not None]
+    if any(t > now + CLOCK_SLACK for t in times):
+        return None
+    return max(times)
+
+
+def _last_pushes(repository: Repository) -> dict[str, datetime]:
+    """The time the notification endpoint last recorded a push to each tag (this clock)."""
+    return dict(
+        ProcessedEvent.objects.filter(action="push", repository=repository.name)
+        .exclude(tag="")
+        .values("tag")
+        .annotate(last=Max("received_at"))
+        .values_list("tag", "last")
+    )
+
+
 def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
     """The verdict on each tag of one repository, and the plan that carries it out."""
-    rows = list(
-        repository.tags.order_by("-changed_at", "name").values_list(
-            "name", "manifest__digest", "changed_at"
+    pushes = _last_pushes(repository) if policy.uses_age else {}
+    rows = [
+        (name, digest, changed_at, known_since(first_seen, changed_at, pushes.get(name), now))
+        for name, digest, changed_at, first_seen in repository.tags.values_list(
+            "name", "manifest__digest", "changed_at", "first_seen"
         )
-    )
+    ]
+    # Newest first by the age retention counts; a tag of unknown age ranks as the newest.
+    rows.sort(key=lambda row: row[0])
+    rows.sort(key=lambda row: row[3] or datetime.max.replace(tzinfo=now.tzinfo), reverse=True)
     cutoff = now - timedelta(days=policy.older_than_days) if policy.older_than_days else None
     verdicts: list[Verdict] = []
-    for rank, (name, digest, changed_at) in enumerate(rows):
+    rank = 0
+    for name, digest, changed_at, since in rows:
         reasons: list[str] = []
         if policy.keeps_by_name(name):
             reasons.append(f"matches {policy.keep_regex}")
-        if rank < policy.keep_last:
-            reasons.append(f"one of the {policy.keep_last} most recent tags")
-        if cutoff is not None and changed_at is not None and changed_at > cutoff:
-            reasons.append(f"changed less than {policy.older_than_days} days ago")
-        verdicts.append(Verdict(name, digest, changed_at, delete=not reasons, reasons=reasons))
+        if since is None and policy.uses_age:
+            # Kept, and not counted among the most recent: it must not push a tag out of them.
+            reasons.append("age unknown: no trustworthy time it was first seen")
+        elif policy.uses_age:
+            if rank < policy.keep_last:
+                reasons.append(f"one of the {policy.keep_last} most recent tags")
+            rank += 1
+        if cutoff is not None and since is not None and since > cutoff:
+            reasons.append(f"seen or changed less than {policy.older_than_days} days ago")
+        verdicts.append(
+            Verdict(name, digest, changed_at, delete=not reasons, reasons=reasons, since=since)
+        )
 
     children_of = DatabaseChildren({v.digest for v in verdicts})
     # Keep by sharing: a tag whose image stays anyway (a kept tag points at it, or a kept index

@@ -12,6 +12,7 @@ urlpatterns = [
     path("r/<path:reference>/-/delete", views.delete, name="delete"),
     path("r/<path:reference>/-/delete-image", views.delete_image, name="delete_image"),
     path("r/<path:reference>/-/retag", views.retag_view, name="retag"),
+    path("r/<path:reference>/-/restore", views.restore_view, name="restore"),
     path("r/<path:name>/-/bulk-delete", views.bulk_delete, name="bulk_delete"),
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.catalog.lookup import Resolved, parse_url_reference, resolve
 from registryui.core.models import AuditEntry
-from registryui.lib.reference import short_digest
+from registryui.lib.reference import is_valid_tag, short_digest
 from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
 
@@ -24,6 +24,7 @@ from .actions import Actor, Execution, delete_tags
 from .forms import RetagForm, confirmed_items, selected_tags
 from .models import RetentionPolicy
 from .plan import build_plan, holding_indexes
+from .restore import offered, restore
 from .retag import left_untagged, retag
 
 
@@ -255,6 +256,39 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
         request,
         "cleanup/retag_done.html",
         {**context, "new_tag": new_tag, "result": result},
+        status=result.http_status,
+    )
+
+
+# -- putting back an image that lost its tag to a racing delete -----------------------------
+
+
+@login_required
+@require_POST
+def restore_view(request: HttpRequest, reference: str) -> HttpResponse:
+    """``POST /r/<repo>@<digest>/-/restore`` with ``tag``: the button of a delete's result
+    page when a push raced the delete and could not be put back automatically."""
+    parsed = parse_url_reference(reference)
+    if not parsed.digest or parsed.tag:
+        raise BadRequest("Name the image to put back: /r/NAME@DIGEST/-/restore.")
+    repository = get_repository_or_404(request.user, parsed.name, Level.PUSH)
+    tag = request.POST.get("tag", "")
+    if not is_valid_tag(tag):
+        raise BadRequest("Name a valid tag to put the image back on.")
+    if not offered(repository, tag, parsed.digest):
+        return problem(
+            request,
+            "Nothing to put back",
+            f"No delete of {repository.name}:{tag} offered to put {short_digest(parsed.digest)} "
+            "back on it: nothing was changed. Use “Add or move a tag” instead.",
+            status=409,
+            repository=repository,
+        )
+    result = restore(repository, tag, parsed.digest, _actor(request))
+    return render(
+        request,
+        "cleanup/retag_done.html",
+        {"repository": repository, "new_tag": tag, "result": result},
         status=result.http_status,
     )
 

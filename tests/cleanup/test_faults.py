@@ -44,7 +44,11 @@ def test_a_failed_placeholder_delete_puts_the_tag_back(api, monkeypatch):
 
     execution = delete_tags(repository("team-a/api"), {"1.0": original}, Actor(name="t"))
 
-    assert "It was put back on" in execution.error
+    [outcome] = execution.outcomes
+    assert outcome.result == "failed"
+    assert "Nothing was deleted: 1.0 was put back on" in outcome.message
+    # Deleting the untagged placeholder failed the same way: it is named, not hidden.
+    assert "the untagged placeholder sha256:" in outcome.message
     assert execution.status_code == 502
     assert api.digest("team-a/api:1.0") == original
     assert api.digest("team-a/api:stable") == original

@@ -72,7 +72,7 @@ def scenario(world):
     )
     for (repo, tag), age in ages.items():
         Tag.objects.filter(repository__name=repo, name=tag).update(
-            changed_at=now - timedelta(days=age)
+            changed_at=now - timedelta(days=age), first_seen=now - timedelta(days=age)
         )
     RetentionPolicy.objects.create(
         name="nightly",

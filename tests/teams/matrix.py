@@ -67,7 +67,7 @@ def visible(persona: str) -> frozenset[str]:
 
 #: The level each action on a reference (``/r/<reference>/-/<action>``) needs: a page must
 #: never show a persona a link or form for an action they may not take.
-ACTION_LEVELS = {"delete": D, "delete-image": D, "bulk-delete": D, "retag": P}
+ACTION_LEVELS = {"delete": D, "delete-image": D, "bulk-delete": D, "retag": P, "restore": P}
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
 DIGESTS = {
@@ -267,6 +267,10 @@ ROWS: list[Row] = [
         needs=P,
         ok=200,
         writes=True,
+    ),
+    # Only a restore that a delete offered is carried out: none here (409, nothing written).
+    post(
+        "/r/team-a/api@{api_14}/-/restore", {"tag": "1.4"}, repository="team-a/api", needs=P, ok=409
     ),
     get("/r/team-b/worker/-/bulk-delete?tag=v1", MEMBER, repository="team-b/worker", needs=D),
     post(

@@ -88,8 +88,14 @@ class Command(BaseCommand):
             f"{len(planned.repositories)} repositories, {planned.tag_count} tags to delete, "
             f"{size} ({planned.freed.bytes} bytes) to reclaim."
         )
+        if planned.unknown_age_count:
+            self.stdout.write(
+                f"  {planned.unknown_age_count} tag(s) kept because their age is unknown "
+                "(no trustworthy time Registry UI first saw them); they are listed below."
+            )
         for item in planned.repositories:
-            if not item.to_delete and not verbose_keep:
+            unknown = [v for v in item.kept if v.since is None and policy.uses_age]
+            if not item.to_delete and not verbose_keep and not unknown:
                 continue
             self.stdout.write(
                 f"  {item.repository.name}: delete {len(item.to_delete)}, keep {len(item.kept)}"
@@ -98,7 +104,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"    - delete {verdict.tag} ({verdict.short_digest})")
             for verdict in item.kept:
                 shared = any(r.startswith(("shares", "its image")) for r in verdict.reasons)
-                if verbose_keep or shared:
+                if verbose_keep or shared or verdict in unknown:
                     self.stdout.write(f"    = keep {verdict.tag}: {'; '.join(verdict.reasons)}")
         if dry_run or not planned.tag_count:
             return False

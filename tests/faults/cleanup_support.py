@@ -1,0 +1,100 @@
+"""Shared set-up of the cleanup fault tests: a real registry 2.8 behind a ``FaultProxy``.
+
+The app talks to the proxy; the tests read the registry's truth directly (``direct``), so a
+fault the proxy injects never hides what the registry really holds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from registryui.catalog.models import Tag
+from registryui.catalog.sync import Syncer
+from registryui.catalog.upstream import get_client
+from registryui.devtools.faults import FaultProxy
+from registryui.devtools.registry import RegistryProcess
+from registryui.devtools.seed import Seeder
+from registryui.registry import RegistryClient, RegistryError
+from registryui.registry.mediatypes import OCI_MANIFEST
+
+EVENTS_TOKEN = "cleanup-faults-token"
+
+
+@dataclass
+class Stage:
+    registry: RegistryProcess
+    proxy: FaultProxy
+    direct: RegistryClient
+    seeder: Seeder
+
+    def put(self, repository: str, tag: str, note: str) -> str:
+        """Push straight to the registry (never through the faults); the same note gives the
+        same digest."""
+        return self.seeder.put(repository, tag, note=note)
+
+    def head(self, repository: str, reference: str) -> str | None:
+        """What the registry itself serves for a tag or digest (None for 404)."""
+        try:
+            return self.direct.head_manifest(repository, reference).digest
+        except RegistryError as exc:
+            if exc.not_found or exc.status == 404:
+                return None
+            raise
+
+    def tags(self, repository: str) -> list[str]:
+        return sorted(self.direct.list_tags(repository))
+
+    def db_tags(self, repository: str) -> dict[str, str]:
+        return dict(
+            Tag.objects.filter(repository__name=repository).values_list("name", "manifest__digest")
+        )
+
+    def sync(self):
+        self.proxy.clear()
+        run = Syncer(get_client(), concurrency=2).run()
+        assert run.ok, run.error
+        return run
+
+    def placeholders_in(self, repository: str) -> list[str]:
+        """Digests the app DELETEd or PUT that are not the repository's images (the proxy saw
+        them): the throw-away manifests of tag deletes."""
+        paths = [s.path for s in self.proxy.seen if s.method == "DELETE"]
+        prefix = f"/v2/{repository}/manifests/sha256:"
+        return [p.rpartition("/")[2] for p in paths if p.startswith(prefix)]
+
+
+def stage(settings, registry_factory) -> Stage:
+    registry = registry_factory()
+    proxy = FaultProxy(registry.url).start()
+    settings.REGISTRY_URL = proxy.url
+    settings.REGISTRY_PUBLIC_HOST = "registry.example.com"
+    settings.REGISTRY_RETRIES = 0
+    settings.SYNC_CONCURRENCY = 2
+    settings.REGISTRY_EVENTS_TOKEN = EVENTS_TOKEN
+    direct = RegistryClient(registry.url, retries=0)
+    return Stage(registry, proxy, direct, Seeder(direct))
+
+
+def push_notification(repository: str, tag: str, digest: str, size: int) -> bytes:
+    """The notification registry 2.8 posts for a manifest pushed by tag."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "action": "push",
+        "target": {
+            "mediaType": OCI_MANIFEST,
+            "size": size,
+            "digest": digest,
+            "length": size,
+            "repository": repository,
+            "url": f"http://registry.test/v2/{repository}/manifests/{digest}",
+            "tag": tag,
+        },
+        "request": {"id": str(uuid.uuid4()), "method": "PUT", "useragent": "skopeo"},
+        "actor": {},
+        "source": {"addr": "registry.test:5000", "instanceID": str(uuid.uuid4())},
+    }
+    return json.dumps({"events": [event]}).encode()
