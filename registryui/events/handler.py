@@ -230,7 +230,7 @@ class EventHandler:
 
     def handle_envelope(self, events: list[Any]) -> dict[str, int]:
         counts = dict.fromkeys((APPLIED, UNCHANGED, IGNORED, DUPLICATE, DEFERRED, REJECTED), 0)
-        last, last_repository, deferred = "", "", None
+        last, last_repository, deferred, rejected = "", "", None, ""
         for raw in events:
             if not is_relevant(raw):
                 counts[IGNORED] += 1
@@ -242,6 +242,7 @@ class EventHandler:
                 counts[REJECTED] += 1
                 last, last_repository = f"rejected: {exc}", _repository_of(raw)
                 log.warning("rejected a registry event: %s", exc)
+                rejected = f"invalid event: {exc}"
                 continue
             result = self.handle(event)
             counts[result.outcome] += 1
@@ -249,6 +250,10 @@ class EventHandler:
             last, last_repository = f"{event.describe()} ({result.outcome}{note})", event.repository
             if result.outcome == DEFERRED:
                 deferred = (f"{event.describe()}: {result.note}", event.repository)
+            elif result.outcome == REJECTED:
+                # No repository name here: this line is shown to all staff, while the event
+                # list (which names it) is filtered by what each one may see.
+                rejected = f"a {event.action} event the registry contradicts"
         now = timezone.now()
         fields: dict[str, Any] = {
             "last_received_at": now,
@@ -261,6 +266,8 @@ class EventHandler:
                 last_deferred_reason=deferred[0][:400],
                 last_deferred_repository=deferred[1][:255],
             )
+        if rejected:
+            fields.update(last_rejected_at=now, last_rejected_reason=rejected[:255])
         EventStats.bump({"received": len(events), **counts}, **fields)
         return counts
 
@@ -330,6 +337,8 @@ class EventHandler:
                 repository=event.repository, timestamp__gt=event.timestamp
             )
             .exclude(event_id=event.id)
+            # The registry contradicted those: they tell nothing about the tag's history.
+            .exclude(outcome=ProcessedEvent.Outcome.REJECTED)
             .filter(touching)
             .exists()
         )

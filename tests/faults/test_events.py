@@ -248,7 +248,10 @@ def test_a_delete_the_registry_contradicts_is_rejected_and_removes_nothing(
     assert outcome(forged_tag).outcome == "rejected"
     assert "still exists" in outcome(forged_tag).note
     assert outcome(forged_digest).outcome == "rejected"
-    assert EventStats.load().rejected == 2
+    stats = EventStats.load()
+    assert stats.rejected == 2
+    # Shown to all staff: says what happened without naming the repository.
+    assert stats.last_rejected_reason == "a delete event the registry contradicts"
 
 
 @pytest.mark.django_db
