@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registryui.lib.iters import chunked
@@ -230,19 +230,25 @@ def set_tag(
     with transaction.atomic():
         current = Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
         if current is None:
-            Tag.objects.create(
-                repository=repository,
-                name=tag,
-                manifest_id=manifest_id,
-                first_seen_at=when,
-                changed_at=when,
-            )
-        elif current.manifest_id != manifest_id:
+            try:
+                with transaction.atomic():  # a savepoint: PostgreSQL aborts on the error
+                    Tag.objects.create(
+                        repository=repository,
+                        name=tag,
+                        manifest_id=manifest_id,
+                        first_seen_at=when,
+                        changed_at=when,
+                    )
+            except IntegrityError:
+                # A concurrent writer (a sync, another delivery) created it since our look:
+                # wait for its row and move it instead.
+                current = Tag.objects.select_for_update().get(repository=repository, name=tag)
+        if current is not None:
+            if current.manifest_id == manifest_id:
+                return False
             current.manifest_id = manifest_id
             current.changed_at = when
             current.save(update_fields=["manifest", "changed_at"])
-        else:
-            return False
         _mark_changed_live(repository, when)
         repository.refresh_stats()
     return True

@@ -10,8 +10,19 @@ answer, every later event waits, and an event we fail is retried forever. So:
 - A delete by digest removes the repository's tags on that digest; a tag delete removes the tag.
 - Every manifest event's id is recorded first: the same id again changes nothing.
 - When an event is older than what we already know (a later event on the same tag or digest was
-  handled, or the tag changed after the event's time), we do not trust it: we ask the registry
-  for the tag's current digest (a HEAD) and store that.
+  handled, or the UI saw the tag or synced its repository after the event's time: the history
+  the UI recorded, never an image's build date), we do not trust it: we ask the registry for the
+  tag's current digest (a HEAD) and store that.
+- Nothing is removed and no repository is created on an event's word alone: a delete is applied
+  only once the registry confirms (a HEAD answers 404), a push into a repository we do not know
+  only once the registry has the manifest there. An event the registry contradicts is recorded
+  as *rejected* and changes nothing.
+- Tag writes are ordered by event time (``TagClock``): two deliveries racing on one tag (registry
+  replicas) end with the newer event's digest, on SQLite and PostgreSQL alike.
+- Everything read from an event passes ``lib.untrusted`` first (NUL, lone surrogates, unreadable
+  or out-of-range times); an event that still makes no sense is rejected alone, with a 2xx for
+  the delivery, never a 500 (which the registry would retry forever, holding back every later
+  event).
 - Registry calls use a client with short timeouts and the whole delivery has a time budget. An
   event we cannot finish now (registry slow or failing) is recorded as *deferred* and answered
   with 2xx all the same: failing it would make the registry retry it forever and hold up every
@@ -25,21 +36,21 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from registryui.catalog.models import Manifest, Repository, Tag
-from registryui.catalog.store import remove_tags, set_tag, store_manifests
+from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_manifests
 from registryui.catalog.sync import ManifestFetcher
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
-from registryui.lib.untrusted import parse_timestamp
+from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
 
-from .models import EventStats, ProcessedEvent
+from .models import EventStats, ProcessedEvent, TagClock
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +70,10 @@ DELIVERY_BUDGET = 2.0
 #: The largest lag ``ProcessedEvent.lag_ms`` holds (about 24.8 days): an older event (a registry
 #: clock far behind, a replay) records this rather than fail the delivery on PostgreSQL.
 MAX_LAG_MS = 2**31 - 1
+#: An event dated further ahead of our clock than this has an unknown time: trusting it would
+#: let one event (a registry clock far ahead, a forgery) outrank every real later event on its
+#: tag (``TagClock``) until that time comes.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
 APPLIED = "applied"
 UNCHANGED = "unchanged"
@@ -97,31 +112,46 @@ class Result:
     lag_ms: int | None = None
 
 
+def _string(value: Any) -> str:
+    """A field that should hold text: cleaned (``lib.untrusted``) if it does, "" if it holds
+    anything else (a number, a list, an object)."""
+    return clean_text(value) if isinstance(value, str) else ""
+
+
+def _target(raw: Any) -> dict:
+    target = raw.get("target") if isinstance(raw, dict) else None
+    return target if isinstance(target, dict) else {}
+
+
 def is_relevant(raw: Any) -> bool:
     """Cheap triage: only manifest pushes with a tag and deletes change what we show."""
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not isinstance(raw.get("target"), dict):
         return True  # let parse_event reject it
-    action = raw.get("action")
-    target = raw.get("target")
-    if not isinstance(target, dict):
-        return True
+    action = _string(raw.get("action"))
+    target = _target(raw)
     if action == "delete":
         return True
     if action != "push":
         return False  # pull, mount and anything newer
-    is_manifest = target.get("mediaType") in MANIFEST_TYPES or "/manifests/" in str(
-        target.get("url") or ""
+    is_manifest = _string(target.get("mediaType")) in MANIFEST_TYPES or "/manifests/" in _string(
+        target.get("url")
     )
     # A manifest pushed by digest only (an index's children) shows nowhere until a tag points
     # at it, and the tag's own event fetches it then.
-    return is_manifest and bool(target.get("tag"))
+    return is_manifest and bool(_string(target.get("tag")))
 
 
 def parse_event(raw: Any) -> Event:
+    """The fields we use, checked against the Distribution grammar; ``InvalidEvent`` if not.
+
+    Names, tags and digests must match the grammar exactly (which leaves no room for NUL or
+    surrogates); the id is free text, so it is cleaned; the time is unknown (None) when it is
+    malformed, out of range, or further ahead of our clock than ``MAX_CLOCK_AHEAD``.
+    """
     if not isinstance(raw, dict):
         raise InvalidEvent("an event is not a JSON object")
-    event_id = raw.get("id")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 100:
+    event_id = _string(raw.get("id"))
+    if not 0 < len(event_id) <= 100:
         raise InvalidEvent("an event has no usable id")
     target = raw.get("target")
     if not isinstance(target, dict):
@@ -135,16 +165,21 @@ def parse_event(raw: Any) -> Event:
     digest = target.get("digest") or ""
     if not isinstance(digest, str) or (digest and not is_valid_digest(digest)):
         raise InvalidEvent(f"event {event_id} has an invalid digest")
-    action = str(raw.get("action") or "")
-    if action == "push" and not digest:
-        raise InvalidEvent(f"push event {event_id} has no digest")
+    action = _string(raw.get("action"))
+    if action not in ("push", "delete"):
+        raise InvalidEvent(f"event {event_id} has an unknown action")
+    if action == "push" and not (digest and tag):
+        raise InvalidEvent(f"push event {event_id} has no tag or no digest")
+    timestamp = parse_timestamp(raw.get("timestamp"))
+    if timestamp is not None and timestamp > timezone.now() + MAX_CLOCK_AHEAD:
+        timestamp = None
     return Event(
         id=event_id,
         action=action,
         repository=repository,
         tag=tag,
         digest=digest,
-        timestamp=parse_timestamp(raw.get("timestamp")),
+        timestamp=timestamp,
     )
 
 
@@ -195,7 +230,7 @@ class EventHandler:
 
     def handle_envelope(self, events: list[Any]) -> dict[str, int]:
         counts = dict.fromkeys((APPLIED, UNCHANGED, IGNORED, DUPLICATE, DEFERRED, REJECTED), 0)
-        last, last_repository, deferred = "", "", None
+        last, last_repository, deferred, rejected = "", "", None, ""
         for raw in events:
             if not is_relevant(raw):
                 counts[IGNORED] += 1
@@ -207,6 +242,7 @@ class EventHandler:
                 counts[REJECTED] += 1
                 last, last_repository = f"rejected: {exc}", _repository_of(raw)
                 log.warning("rejected a registry event: %s", exc)
+                rejected = f"invalid event: {exc}"
                 continue
             result = self.handle(event)
             counts[result.outcome] += 1
@@ -214,6 +250,10 @@ class EventHandler:
             last, last_repository = f"{event.describe()} ({result.outcome}{note})", event.repository
             if result.outcome == DEFERRED:
                 deferred = (f"{event.describe()}: {result.note}", event.repository)
+            elif result.outcome == REJECTED:
+                # No repository name here: this line is shown to all staff, while the event
+                # list (which names it) is filtered by what each one may see.
+                rejected = f"a {event.action} event the registry contradicts"
         now = timezone.now()
         fields: dict[str, Any] = {
             "last_received_at": now,
@@ -226,6 +266,8 @@ class EventHandler:
                 last_deferred_reason=deferred[0][:400],
                 last_deferred_repository=deferred[1][:255],
             )
+        if rejected:
+            fields.update(last_rejected_at=now, last_rejected_reason=rejected[:255])
         EventStats.bump({"received": len(events), **counts}, **fields)
         return counts
 
@@ -244,6 +286,11 @@ class EventHandler:
         except IntegrityError:
             # Delivered before (the registry retries after a timeout with the same id).
             return Result(DUPLICATE)
+        except DatabaseError as exc:
+            # Checked fields cannot get here; if one still does, the event is refused alone
+            # rather than failing the delivery (and every later event behind it).
+            log.warning("could not record registry event %r: %s", event.id, exc)
+            return Result(REJECTED, "the event could not be recorded")
         try:
             if event.action == "push":
                 result = self._push(event)
@@ -290,7 +337,27 @@ class EventHandler:
                 repository=event.repository, timestamp__gt=event.timestamp
             )
             .exclude(event_id=event.id)
+            # The registry contradicted those: they tell nothing about the tag's history.
+            .exclude(outcome=ProcessedEvent.Outcome.REJECTED)
             .filter(touching)
+            .exists()
+        )
+
+    @staticmethod
+    def _seen_after(event: Event, names: Iterable[str] = ()) -> bool:
+        """The UI recorded one of these tags after the event's time.
+
+        What counts is what the UI itself observed: when it first saw the tag (an event, a
+        sync) and when it saw it change. A tag imported by a sync carries its image's build
+        time as ``changed_at``, which may be years old; ``first_seen_at`` is when we saw it,
+        so an event dated before that is older than what we know.
+        """
+        if event.timestamp is None:
+            return True
+        after = event.timestamp
+        return (
+            Tag.objects.filter(repository__name=event.repository, name__in=list(names))
+            .filter(Q(changed_at__gt=after) | Q(first_seen_at__gt=after))
             .exists()
         )
 
@@ -303,19 +370,28 @@ class EventHandler:
                 return None
             raise Deferred(f"could not ask the registry about {repository}:{tag}: {exc}") from exc
 
+    def _has_repository(self, repository: str) -> bool:
+        """Whether the registry knows the repository (its tags list is not ``NAME_UNKNOWN``)."""
+        try:
+            self.client.list_tags(repository)
+        except RegistryError as exc:
+            if exc.status == 404 and exc.code == "NAME_UNKNOWN":
+                return False
+            raise Deferred(f"could not ask the registry about {repository}: {exc}") from exc
+        return True
+
+    def _has_manifest(self, repository: str, digest: str) -> bool:
+        """Whether the registry has this manifest in this repository (one HEAD)."""
+        return self._current_digest(repository, digest) is not None
+
     # -- actions ----------------------------------------------------------------------------
 
     def _push(self, event: Event) -> Result:
-        stored = (
-            Tag.objects.filter(repository__name=event.repository, name=event.tag)
-            .values_list("changed_at", flat=True)
-            .first()
-        )
-        ambiguous = self._newer_event_known(event) or (
-            stored is not None and event.timestamp is not None and stored > event.timestamp
-        )
+        ambiguous = self._newer_event_known(event) or self._seen_after(event, [event.tag])
         if not ambiguous:
             return self._upsert(event, event.digest, when=_not_after_now(event.timestamp))
+        if self._superseded(event):
+            return Result(UNCHANGED, "out of order; superseded by a later event on this tag")
         # The registry sends a push event just before it links the tag, so a HEAD could race a
         # *fresh* event; that is why in-order events are trusted without one. A late event is
         # older than a change we already know of, whose tag link is long written.
@@ -323,11 +399,36 @@ class EventHandler:
         if digest is None:
             # A push never deletes: the tag's own delete event, or the sync, removes it.
             return Result(UNCHANGED, "out of order; the registry no longer has this tag")
-        result = self._upsert(event, digest, when=timezone.now(), lag=False)
+        result = self._upsert(event, digest, when=timezone.now(), lag=False, confirmed=True)
         result.note = f"out of order; the registry says {digest[:19]}…"
         return result
 
-    def _upsert(self, event: Event, digest: str, *, when: datetime, lag: bool = True) -> Result:
+    @staticmethod
+    def _superseded(event: Event) -> bool:
+        """A newer event on this tag was applied already (a cheap look before any HEAD; the
+        write itself checks again under the clock's lock)."""
+        if event.timestamp is None:
+            return False
+        return TagClock.objects.filter(
+            repository=event.repository, tag=event.tag, event_time__gte=event.timestamp
+        ).exists()
+
+    def _upsert(
+        self,
+        event: Event,
+        digest: str,
+        *,
+        when: datetime,
+        lag: bool = True,
+        confirmed: bool = False,
+    ) -> Result:
+        """Point ``event.tag`` at ``digest``, if no newer event on the tag was applied.
+
+        ``confirmed``: the registry itself named the digest (a HEAD of the tag). Otherwise the
+        digest is the event's word: a repository we do not know is created only once the
+        registry shows the manifest in it (the GET that fetches a new manifest, else a HEAD).
+        """
+        known_repository = confirmed or Repository.objects.filter(name=event.repository).exists()
         manifest_id = Manifest.objects.filter(digest=digest).values_list("id", flat=True).first()
         if manifest_id is None:
             fetcher = ManifestFetcher(self.client, _StoredDigests())  # type: ignore[arg-type]
@@ -335,20 +436,50 @@ class EventHandler:
                 fetched = fetcher.ensure(event.repository, digest)
             except RegistryError as exc:
                 if exc.not_found:
-                    # Gone already (e.g. the throw-away manifest of a tag delete on 2.8).
-                    return Result(UNCHANGED, "the manifest is no longer in the registry")
+                    return self._missing_manifest(event, known_repository)
                 raise
             with transaction.atomic():
                 ids = store_manifests(fetched)
-            manifest_id = ids[digest]
-        repository, _ = Repository.objects.get_or_create(name=event.repository)
-        if not set_tag(repository, event.tag, manifest_id, when=when):
+            # A concurrent delivery may have stored it between our look and the fetch (the
+            # fetcher then skips it): read its id back rather than trust our own batch.
+            manifest_id = ids.get(digest) or manifest_ids([digest]).get(digest)
+            if manifest_id is None:
+                raise Deferred(f"manifest {digest[:19]}… was not stored")
+        elif not known_repository and not self._has_manifest(event.repository, digest):
+            return self._missing_manifest(event, known_repository)
+        with transaction.atomic():
+            if not TagClock.advance(event.repository, event.tag, event.timestamp):
+                return Result(UNCHANGED, "superseded by a later event on this tag")
+            repository, _ = Repository.objects.get_or_create(name=event.repository)
+            changed = set_tag(repository, event.tag, manifest_id, when=when)
+        if not changed:
             return Result(UNCHANGED)
         lag_ms = None
         if lag and event.timestamp is not None:
             elapsed_ms = int((timezone.now() - event.timestamp).total_seconds() * 1000)
             lag_ms = min(max(0, elapsed_ms), MAX_LAG_MS)
         return Result(APPLIED, f"tag → {digest[:19]}…", lag_ms=lag_ms)
+
+    def _missing_manifest(self, event: Event, known_repository: bool) -> Result:
+        """The registry has no such manifest in the event's repository: say why (one tags list
+        when the repository is new to us)."""
+        if not known_repository and not self._has_repository(event.repository):
+            return Result(
+                REJECTED, "the registry has no such repository: not creating it on an event"
+            )
+        # Gone already (e.g. the throw-away manifest of a tag delete on 2.8).
+        return Result(UNCHANGED, "the manifest is no longer in the registry")
+
+    def _remove(self, event: Event, repository: Repository, names: Iterable[str]) -> int:
+        """Remove these tags, each only if no newer event on it was applied (see TagClock)."""
+        with transaction.atomic():
+            # Sorted: two deliveries claiming overlapping tags lock them in the same order.
+            due = [
+                name
+                for name in sorted(set(names))
+                if TagClock.advance(event.repository, name, event.timestamp)
+            ]
+            return remove_tags(repository, due) if due else 0
 
     def _delete_tag(self, event: Event) -> Result:
         tag = (
@@ -358,19 +489,21 @@ class EventHandler:
         )
         if tag is None:
             return Result(UNCHANGED)
-        ambiguous = self._newer_event_known(event) or (
-            event.timestamp is not None and tag.changed_at > event.timestamp
-        )
-        if not ambiguous:
-            remove_tags(tag.repository, [tag.name])
-            return Result(APPLIED, "tag removed")
+        late = self._newer_event_known(event) or self._seen_after(event, [event.tag])
+        # Never on the event's word alone: the registry must no longer have the tag.
         digest = self._current_digest(event.repository, event.tag)
         if digest is None:
-            remove_tags(tag.repository, [tag.name])
-            return Result(APPLIED, "out of order; the registry confirms the tag is gone")
-        result = self._upsert(event, digest, when=timezone.now(), lag=False)
-        result.note = f"out of order; the tag still exists at {digest[:19]}…"
-        return result
+            if not self._remove(event, tag.repository, [tag.name]):
+                return Result(UNCHANGED, "superseded by a later event on this tag")
+            note = "out of order; the registry confirms the tag is gone" if late else "tag removed"
+            return Result(APPLIED, note)
+        note = f"the registry says the tag still exists at {digest[:19]}…"
+        if late:
+            note = f"out of order; {note}"
+        if digest != tag.manifest.digest:
+            self._upsert(event, digest, when=timezone.now(), lag=False, confirmed=True)
+            note += " (stored)"
+        return Result(REJECTED, note)
 
     def _delete_digest(self, event: Event) -> Result:
         rows = list(
@@ -382,7 +515,14 @@ class EventHandler:
             return Result(UNCHANGED)  # also every blob delete: no tag points at a blob
         repository = Repository.objects.get(name=event.repository)
         names = [name for name, _ in rows]
-        if self._newer_event_known(event, tags=names, digest=event.digest):
+        late = self._newer_event_known(event, tags=names, digest=event.digest)
+        # Never on the event's word alone: the registry must no longer have the manifest.
+        if self._has_manifest(event.repository, event.digest):
+            note = "the registry still has this manifest"
+            if late or self._seen_after(event, names):
+                note = f"out of order; {note}: its tags are back"
+            return Result(REJECTED, note)
+        if late:
             doubtful = set(names)
         else:
             doubtful = {
@@ -391,16 +531,16 @@ class EventHandler:
                 if event.timestamp is None or changed > event.timestamp
             }
         certain = [name for name in names if name not in doubtful]
-        removed = remove_tags(repository, certain) if certain else 0
+        removed = self._remove(event, repository, certain) if certain else 0
         notes = []
         for name in sorted(doubtful):
-            # The tag moved or came back after this delete: believe the registry.
+            # The tag moved after this delete: believe the registry.
             digest = self._current_digest(event.repository, name)
             if digest is None:
-                removed += remove_tags(repository, [name])
+                removed += self._remove(event, repository, [name])
             elif digest != event.digest:
-                moved = Event(event.id, "push", event.repository, name, digest, event.timestamp)
-                self._upsert(moved, digest, when=timezone.now(), lag=False)
+                moved = Event(event.id, "push", event.repository, name, digest, None)
+                self._upsert(moved, digest, when=timezone.now(), lag=False, confirmed=True)
                 notes.append(f"{name} moved")
             else:
                 notes.append(f"{name} is back")
@@ -425,19 +565,17 @@ def _not_after_now(timestamp: datetime | None) -> datetime:
 
 
 def _repository_of(raw: Any) -> str:
-    target = raw.get("target") if isinstance(raw, dict) else None
-    name = target.get("repository") if isinstance(target, dict) else None
-    # Anything that names no valid repository could still be a name to hide: keep it as is.
-    return name if isinstance(name, str) else ""
+    # Anything that names no valid repository could still be a name to hide: keep it (cleaned).
+    return _string(_target(raw).get("repository"))[:255]
 
 
 def _describe_raw(raw: Any) -> str:
     if not isinstance(raw, dict):
         return "?"
-    target = raw.get("target") if isinstance(raw.get("target"), dict) else {}
-    text = f"{raw.get('action', '?')} {target.get('repository', '?')}"
-    if target.get("tag"):
-        text += f":{target['tag']}"
-    if target.get("mediaType"):
-        text += f" [{target['mediaType']}]"
+    target = _target(raw)
+    text = f"{_string(raw.get('action')) or '?'} {_string(target.get('repository'))[:255] or '?'}"
+    if tag := _string(target.get("tag"))[:128]:
+        text += f":{tag}"
+    if media_type := _string(target.get("mediaType"))[:100]:
+        text += f" [{media_type}]"
     return text[:300]

@@ -2,6 +2,8 @@
 
 - ``ProcessedEvent``: one row per manifest push/delete event, keyed by the registry's event id,
   so that a redelivered event changes nothing and a late (out-of-order) one can be recognised.
+- ``TagClock``: per tag, the registry time of the latest event applied to it, so that two
+  deliveries racing on one tag (registry replicas) are applied in event-time order.
 - ``EventStats``: one row of counters and "last seen" facts for the status page.
 - ``SyncLock``: the lock row that keeps two syncs from running at once on SQLite (PostgreSQL
   uses an advisory lock; the row then only tells who holds it).
@@ -11,7 +13,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -27,6 +29,9 @@ class ProcessedEvent(models.Model):
         APPLIED = "applied", "Applied"
         UNCHANGED = "unchanged", "Nothing to change"
         DEFERRED = "deferred", "Deferred to the next sync"
+        #: Invalid, or contradicted by the registry (a delete of a tag it still has, a push into
+        #: a repository it does not have): nothing was changed.
+        REJECTED = "rejected", "Rejected"
 
     #: The registry's event id (a UUID); redeliveries of one event carry the same id.
     event_id = models.CharField(max_length=100, unique=True)
@@ -59,6 +64,59 @@ class ProcessedEvent(models.Model):
         if self.digest:
             target += f"@{self.digest[:19]}"
         return f"{self.action} {target} ({self.outcome})"
+
+
+class TagClock(models.Model):
+    """The registry's time of the latest event applied to a tag (a push or a delete).
+
+    A delivery changes a tag only after moving this clock forward, in the same transaction: the
+    conditional UPDATE locks the row until the commit, so a concurrent delivery for the same tag
+    waits, then finds the clock moved and applies only if its own event is newer. Whatever the
+    order the deliveries arrive or finish in, and on SQLite and PostgreSQL alike, the newest
+    event wins.
+    """
+
+    #: Where a new row starts: earlier than any event, so the first claim always moves it.
+    ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
+
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128)
+    event_time = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "tag"], name="tagclock_repository_tag")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag} @ {self.event_time:%Y-%m-%d %H:%M:%S.%f}"
+
+    @classmethod
+    def advance(cls, repository: str, tag: str, when: datetime | None) -> bool:
+        """Move the tag's clock to ``when`` if that is later; True when it moved.
+
+        Call inside ``transaction.atomic()`` and write the tag in the same transaction: the row
+        stays locked until the commit. The row is made with ``ignore_conflicts`` (an INSERT …
+        ON CONFLICT DO NOTHING, which waits for a concurrent insert of the same key to finish),
+        then moved with one UPDATE whose WHERE is re-checked after any concurrent writer commits.
+        An event of unknown time cannot be ordered: it only takes the row's lock (True), and the
+        caller writes what the registry itself said rather than what the event said.
+        """
+        cls.objects.bulk_create(
+            [cls(repository=repository, tag=tag, event_time=cls.ORIGIN)], ignore_conflicts=True
+        )
+        if when is None:
+            list(
+                cls.objects.select_for_update()
+                .filter(repository=repository, tag=tag)
+                .values_list("pk", flat=True)
+            )
+            return True
+        return bool(
+            cls.objects.filter(repository=repository, tag=tag, event_time__lt=when).update(
+                event_time=when
+            )
+        )
 
 
 class EventStats(models.Model):

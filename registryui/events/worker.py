@@ -34,7 +34,7 @@ from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 
 from .lock import SyncBusy, SyncLockHandle
-from .models import ProcessedEvent, SyncRequest, SyncWorker
+from .models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ RUN_RETENTION = timedelta(days=30)
 __all__ = ["SyncBusy", "Worker", "locked_run", "run_loop"]
 
 
+#: The error of a run whose process died (``kill -9``, a crash, the machine lost): the schedule
+#: does not count such a run, so the next worker syncs at once instead of an interval later.
+ABANDONED = "Abandoned: the process running this sync stopped without finishing it."
+
+
 def close_abandoned_runs() -> int:
     """Mark runs left "running" by a process that died as failed.
 
@@ -58,9 +63,7 @@ def close_abandoned_runs() -> int:
     marked as running was abandoned.
     """
     return SyncRun.objects.filter(status=SyncRun.Status.RUNNING, finished_at__isnull=True).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="Abandoned: the process running this sync stopped without finishing it.",
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=ABANDONED
     )
 
 
@@ -77,6 +80,9 @@ def prune() -> None:
     """Forget old event ids, settled requests and long-stopped workers (bounded tables)."""
     now = timezone.now()
     ProcessedEvent.objects.filter(received_at__lt=now - EVENT_RETENTION).delete()
+    # A week-old event that comes again finds the UI's own history newer (tags seen, syncs)
+    # and is checked with the registry: the clocks need not outlive the event ids.
+    TagClock.objects.filter(event_time__lt=now - EVENT_RETENTION).delete()
     SyncRequest.objects.filter(
         status=SyncRequest.Status.DONE, requested_at__lt=now - REQUEST_RETENTION
     ).delete()
@@ -201,11 +207,24 @@ class Worker:
         return self.sync()
 
     def due(self) -> str | None:
-        """The trigger of the sync that is due now ("sync_now", "worker"), or None."""
+        """The trigger of the sync that is due now ("sync_now", "worker"), or None.
+
+        The interval is measured from the start of the last full sync that *completed* (or
+        ended in an error of its own), never from a run still marked running or abandoned: a
+        run whose worker was killed must not hold the next sync back for an interval. While a
+        live worker syncs, this says "due" and the lock decides (the holder keeps it; the
+        others get ``SyncBusy`` and wait); a dead holder's lock is free at once on PostgreSQL
+        and once its lease runs out (at once on its own host) on SQLite.
+        """
         if SyncRequest.pending().exists():
             return "sync_now"
         since = timezone.now() - timedelta(seconds=self.interval)
-        if not SyncRun.objects.filter(scope="", started_at__gt=since).exists():
+        completed = (
+            SyncRun.objects.filter(scope="", started_at__gt=since, finished_at__isnull=False)
+            .exclude(status=SyncRun.Status.RUNNING)
+            .exclude(error=ABANDONED)
+        )
+        if not completed.exists():
             return "worker"
         return None
 

@@ -306,3 +306,82 @@ def sync_runs(env: dict[str, str]) -> list[dict[str, Any]]:
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if line.startswith("JSON"))
     return json.loads(line[4:])
+
+
+def django_state(env: dict[str, str], code: str) -> Any:
+    """Run ``code`` (which sets ``result`` to something JSON can hold) with Django in a
+    subprocess on the subprocesses' database, and return ``result``."""
+    script = f"import json\n{code}\nprint('JSON' + json.dumps(result))\n"
+    done = manage("shell", "-c", script, env=env)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("JSON"))
+    return json.loads(line[4:])
+
+
+@dataclass
+class EventServer:
+    """The app under gunicorn (several worker processes) on a free port, for deliveries that
+    really run at the same time: each worker process has its own database connection, as in
+    production behind two registry replicas."""
+
+    env: dict[str, str]
+    log: Path
+    workers: int = 4
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EventServer:
+        from registryui.devtools.registry import free_port
+
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "registryui.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--timeout",
+                "60",
+            ],
+            cwd=BASE_DIR,
+            env={**self.env, "REGISTRY_EVENTS_TOKEN": TOKEN},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+        )
+        wait_for(self._answers, timeout=60, interval=0.2, what="gunicorn to answer")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited:\n{self.log.read_text()}")
+        try:
+            requests.get(f"{self.url}/healthz", timeout=2)
+        except requests.ConnectionError:
+            return False
+        return True
+
+    def post(self, *events: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{self.url}/events/registry",
+            data=json.dumps({"events": list(events)}),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": V1},
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
