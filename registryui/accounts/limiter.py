@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Value, When
 from django.utils import timezone
 
 from registryui.core.audit import client_ip
@@ -66,6 +66,7 @@ def reserve(request, username: str) -> Attempt:
         When(last_at__lte=stale, then=Value(1)),
         When(attempts__gt=limit, then=F("attempts")),
         default=F("attempts") + 1,
+        output_field=PositiveIntegerField(),
     )
     moved = Case(When(last_at__gt=stale, attempts__gt=limit, then=F("last_at")), default=Value(now))
     for _ in range(3):
