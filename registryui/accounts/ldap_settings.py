@@ -35,10 +35,18 @@ def ldap_settings(server_uri: str) -> dict[str, Any]:
         )
     type_name, group_filter = GROUP_TYPES[group_type]
     timeout = env_float("LDAP_TIMEOUT", 5.0)
-    global_options: dict[int, Any] = {}
+    connection_options: dict[int, Any] = {
+        ldap.OPT_NETWORK_TIMEOUT: timeout,
+        ldap.OPT_TIMEOUT: timeout,
+        ldap.OPT_REFERRALS: 0,
+    }
     ca_file = env_str("LDAP_CA_CERT_FILE", "")
     if ca_file:
-        global_options[ldap.OPT_X_TLS_CACERTFILE] = ca_file
+        # Per connection, not python-ldap's global options (read once per process); a new
+        # TLS context, made last, is what makes OpenSSL take the CA file.
+        connection_options[ldap.OPT_X_TLS_CACERTFILE] = ca_file
+        connection_options[ldap.OPT_X_TLS_REQUIRE_CERT] = ldap.OPT_X_TLS_DEMAND
+        connection_options[ldap.OPT_X_TLS_NEWCTX] = 0
     return {
         "AUTH_LDAP_SERVER_URI": server_uri,
         "AUTH_LDAP_BIND_DN": env_str("LDAP_BIND_DN", ""),
@@ -64,10 +72,5 @@ def ldap_settings(server_uri: str) -> dict[str, Any]:
         # Groups are read at each login, never cached: removing someone at the directory
         # takes the team away at their next login.
         "AUTH_LDAP_CACHE_TIMEOUT": 0,
-        "AUTH_LDAP_GLOBAL_OPTIONS": global_options,
-        "AUTH_LDAP_CONNECTION_OPTIONS": {
-            ldap.OPT_NETWORK_TIMEOUT: timeout,
-            ldap.OPT_TIMEOUT: timeout,
-            ldap.OPT_REFERRALS: 0,
-        },
+        "AUTH_LDAP_CONNECTION_OPTIONS": connection_options,
     }
