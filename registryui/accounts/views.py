@@ -61,7 +61,14 @@ def logout(request: HttpRequest) -> HttpResponse:
         target = oidc.provider_logout_url(request)
     auth.logout(request)
     if target:
-        return HttpResponseRedirect(target)
+        # A page that moves on by itself (meta refresh) rather than a redirect: browsers apply
+        # the CSP's form-action 'self' to redirects after a form's POST, and this one leaves
+        # for the provider's origin.
+        return render(
+            request,
+            "accounts/provider_logout.html",
+            {"target": target, "provider_name": settings.OIDC_PROVIDER_NAME},
+        )
     return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
 
 
