@@ -68,7 +68,11 @@ def reserve(request, username: str) -> Attempt:
         default=F("attempts") + 1,
         output_field=PositiveIntegerField(),
     )
-    moved = Case(When(last_at__gt=stale, attempts__gt=limit, then=F("last_at")), default=Value(now))
+    moved = Case(
+        When(last_at__gt=stale, attempts__gt=limit, then=F("last_at")),
+        default=Value(now),
+        output_field=DateTimeField(),
+    )
     for _ in range(3):
         # The UPDATE takes the row's lock (PostgreSQL) or the database's write lock (SQLite)
         # until the end of the transaction, so the read below sees this request's own count.

@@ -56,9 +56,7 @@ class Slapd:
 
     def start(self, *, tls: tuple[Path, Path] | None = None) -> Slapd:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        tls_lines = (
-            f"TLSCertificateFile {tls[0]}\nTLSCertificateKeyFile {tls[1]}" if tls else ""
-        )
+        tls_lines = f"TLSCertificateFile {tls[0]}\nTLSCertificateKeyFile {tls[1]}" if tls else ""
         conf = self.root / "slapd.conf"
         conf.write_text(
             CONFIG.format(

@@ -96,8 +96,8 @@ def test_a_directory_user_logs_in_with_the_directory_password(client, directory)
     assert (entry.actor, entry.via, entry.details) == (user, "ui", {"method": "LDAP"})
 
 
-def test_groups_become_teams_and_follow_the_directory(client, directory, teams) -> None:
-    developers, operators = teams
+@pytest.mark.usefixtures("teams")
+def test_groups_become_teams_and_follow_the_directory(client, directory) -> None:
     login(client, "carol", "carol-directory-pw")
     assert sources("carol") == {"developers": "ldap", "operators": "ldap"}
     login(Client(), "dave", "dave-directory-pw")

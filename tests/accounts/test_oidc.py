@@ -158,9 +158,7 @@ def test_sign_in_maps_groups_to_teams_and_follows_the_provider(context, provider
     assert not identity.user.has_usable_password()
     assert identity.groups == ["devs", "ops", "unmapped"]
     assert teams_of("erin") == {"developers": "oidc", "operators": "oidc"}
-    assert AuditEntry.objects.get(action="login").details == {
-        "method": f"OIDC ({provider.issuer})"
-    }
+    assert AuditEntry.objects.get(action="login").details == {"method": f"OIDC ({provider.issuer})"}
 
     # The provider takes "ops" away. Logging out here ends the session at the provider too:
     # the next sign-in asks for the password again, and brings the new groups.

@@ -13,8 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("redirect_uri")
         parser.add_argument("post_logout_redirect_uri")
 
-    def handle(self, *args, client_id, client_secret, redirect_uri, post_logout_redirect_uri,
-               **options) -> None:
+    def handle(
+        self, *args, client_id, client_secret, redirect_uri, post_logout_redirect_uri, **options
+    ) -> None:
         Application.objects.filter(client_id=client_id).delete()
         Application.objects.create(
             name="Registry UI",
