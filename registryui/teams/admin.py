@@ -91,6 +91,10 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
     extra = 0
 
+    def get_queryset(self, request):
+        # Each row's label names its user and team.
+        return super().get_queryset(request).select_related("team", "user")
+
     # Memberships have their own model permissions (teams.*_membership); team admins
     # additionally see their own teams' members, read-only.
     def has_view_permission(self, request, obj=None) -> bool:
@@ -447,7 +451,12 @@ class UserTeamsInline(admin.TabularInline):
     extra = 0
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("team").prefetch_related("team__grants")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("team", "user")
+            .prefetch_related("team__grants")
+        )
 
     @admin.display(description="grants")
     def team_grants(self, membership) -> str:
