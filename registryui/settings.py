@@ -179,7 +179,6 @@ OIDC_STORE_ID_TOKEN = True
 OIDC_CREATE_USER = True
 OIDC_OP_LOGOUT_URL_METHOD = "registryui.accounts.oidc.provider_logout_url"
 OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
-LOGIN_REDIRECT_URL_FAILURE = "login"
 
 #: LDAP / Active Directory (django-auth-ldap): the server URI turns it on.
 LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")

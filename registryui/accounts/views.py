@@ -83,12 +83,16 @@ class OIDCStartView(oidc_views.OIDCAuthenticationRequestView):
 
     def get(self, request):
         if not oidc.enabled():
-            return render(request, "accounts/sso_failed.html", {"reason": "not_enabled"}, 404)
+            return render(
+                request, "accounts/sso_failed.html", {"reason": "not_enabled"}, status=404
+            )
         try:
             self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
         except oidc.ProviderError as exc:
             log.warning("%s", exc)
-            return render(request, "accounts/sso_failed.html", {"reason": "unreachable"}, 503)
+            return render(
+                request, "accounts/sso_failed.html", {"reason": "unreachable"}, status=503
+            )
         self.OIDC_RP_CLIENT_ID = self.get_settings("OIDC_RP_CLIENT_ID")
         return super().get(request)
 
@@ -100,7 +104,9 @@ class OIDCCallbackView(oidc_views.OIDCAuthenticationCallbackView):
 
     def get(self, request):
         if not oidc.enabled():
-            return render(request, "accounts/sso_failed.html", {"reason": "not_enabled"}, 404)
+            return render(
+                request, "accounts/sso_failed.html", {"reason": "not_enabled"}, status=404
+            )
         try:
             return super().get(request)
         except SuspiciousOperation as exc:
@@ -108,10 +114,12 @@ class OIDCCallbackView(oidc_views.OIDCAuthenticationCallbackView):
             # refused, recorded, and never a 500.
             audit_failure(request, "(oidc)", via="oidc", reason=str(exc))
             log.warning("OIDC login refused: %s", exc)
-            return render(request, "accounts/sso_failed.html", {"reason": "refused"}, 400)
+            return render(request, "accounts/sso_failed.html", {"reason": "refused"}, status=400)
         except oidc.ProviderError as exc:
             log.warning("%s", exc)
-            return render(request, "accounts/sso_failed.html", {"reason": "unreachable"}, 503)
+            return render(
+                request, "accounts/sso_failed.html", {"reason": "unreachable"}, status=503
+            )
 
     def login_failure(self):
         error = self.request.GET.get("error", "")

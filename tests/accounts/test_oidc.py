@@ -194,7 +194,9 @@ def test_a_tampered_state_is_refused(context, provider, app) -> None:
     provider.user("frank", "frank-idp-pw", groups=["devs"])
     page = context.new_page()
     tamper_authorization_request(context, "state", "x" * 32)
-    sign_in(page, "frank", "frank-idp-pw")
+    with page.expect_response(lambda r: "/accounts/oidc/callback/" in r.url) as callback:
+        sign_in(page, "frank", "frank-idp-pw")
+    assert callback.value.status == 400
     page.wait_for_load_state()
     screenshot(page, "oidc-tampered-state")
     assert "could not be trusted" in page.content()
@@ -215,7 +217,9 @@ def test_a_tampered_nonce_is_refused(context, provider, app) -> None:
     provider.user("grace", "grace-idp-pw", groups=["devs"])
     page = context.new_page()
     tamper_authorization_request(context, "nonce", "tampered")
-    sign_in(page, "grace", "grace-idp-pw")
+    with page.expect_response(lambda r: "/accounts/oidc/callback/" in r.url) as callback:
+        sign_in(page, "grace", "grace-idp-pw")
+    assert callback.value.status == 400
     page.wait_for_load_state()
     assert "could not be trusted" in page.content()
     failed = AuditEntry.objects.get(action="login_failed", via="oidc")
