@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "registryui.core",
     "registryui.catalog",
     "registryui.teams",
+    "registryui.accounts",
     "registryui.cleanup",
     "registryui.events",
     "registryui.tokens",
@@ -142,9 +143,56 @@ TOKEN_KEY_FILE = env_str("TOKEN_KEY_FILE", str(VAR_DIR / "token" / "key.pem"))
 TOKEN_CERT_FILE = env_str("TOKEN_CERT_FILE", str(VAR_DIR / "token" / "cert.pem"))
 #: Seconds a registry token lives.
 TOKEN_EXPIRY = env_int("TOKEN_EXPIRY", 300, minimum=30)
-#: Failed logins per client address within the window before /auth/token answers 429.
-TOKEN_LOGIN_FAILURE_LIMIT = env_int("TOKEN_LOGIN_FAILURE_LIMIT", 10, minimum=1)
-TOKEN_LOGIN_FAILURE_WINDOW = env_int("TOKEN_LOGIN_FAILURE_WINDOW", 300, minimum=1)
+# The login rate limit (LOGIN_FAILURE_LIMIT, below) covers /auth/token too; the old names
+# TOKEN_LOGIN_FAILURE_LIMIT and TOKEN_LOGIN_FAILURE_WINDOW are still read as its defaults.
+
+# -- sign-in: passwords, OIDC, LDAP (registryui.accounts; README "Single sign-on") -----------
+#: Password checks per user name and client address (web, admin, /auth/token, LDAP) before
+#: the next one is refused unchecked until LOGIN_FAILURE_WINDOW seconds after the last one.
+LOGIN_FAILURE_LIMIT = env_int(
+    "LOGIN_FAILURE_LIMIT", env_int("TOKEN_LOGIN_FAILURE_LIMIT", 10, minimum=1), minimum=1
+)
+LOGIN_FAILURE_WINDOW = env_int(
+    "LOGIN_FAILURE_WINDOW", env_int("TOKEN_LOGIN_FAILURE_WINDOW", 300, minimum=1), minimum=1
+)
+#: Show the password form on /accounts/login/ (off: only "Sign in with …"; the admin's login
+#: page still takes local passwords, e.g. the first superuser's).
+LOGIN_PASSWORD_FORM = env_bool("LOGIN_PASSWORD_FORM", True)
+
+#: OpenID Connect: the provider's discovery URL turns it on (mozilla-django-oidc).
+OIDC_DISCOVERY_URL = env_str("OIDC_DISCOVERY_URL", "")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", "")
+#: "Sign in with <name>" on the login page.
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+#: The claim (in the ID token or the userinfo answer) listing the user's groups.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+OIDC_DISCOVERY_TTL = env_int("OIDC_DISCOVERY_TTL", 3600, minimum=0)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+#: Kept in the session for the provider's logout (``id_token_hint``).
+OIDC_STORE_ID_TOKEN = True
+OIDC_CREATE_USER = True
+OIDC_OP_LOGOUT_URL_METHOD = "registryui.accounts.oidc.provider_logout_url"
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+
+#: LDAP / Active Directory (django-auth-ldap): the server URI turns it on.
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
+#: LDAP users may give their directory password to `docker login` (/auth/token).
+LDAP_TOKEN_PASSWORDS = env_bool("LDAP_TOKEN_PASSWORDS", False)
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_DISCOVERY_URL:
+    AUTHENTICATION_BACKENDS.append("registryui.accounts.oidc.OIDCBackend")
+if LDAP_SERVER_URI:
+    from registryui.accounts.ldap_settings import ldap_settings
+
+    AUTHENTICATION_BACKENDS.append("registryui.accounts.ldap.LDAPBackend")
+    globals().update(ldap_settings(LDAP_SERVER_URI))
 
 # -- browse pages (registryui.catalog: freshness banners) --------------------------------------
 #: Seconds after the last complete sync when pages say the data may be out of date.

@@ -5,6 +5,8 @@ from django.urls import include, path
 # catalog's catch-all ``/r/<ref>``.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Login and logout (rate limit, audit, "Sign in with …") before Django's own views.
+    path("accounts/", include("registryui.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("registryui.events.urls")),
     path("", include("registryui.tokens.urls")),

@@ -30,9 +30,8 @@ from registryui.core.audit import record
 
 from . import permissions
 from .forms import EffectivePermissionsForm, GrantForm, level_labels
-from .models import Grant, Level, SiteSettings, Team
+from .models import Grant, Level, Membership, SiteSettings, Team
 
-Membership = Team.members.through
 VIA = "admin"
 
 
@@ -85,12 +84,19 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     verbose_name = "member"
     verbose_name_plural = "members"
-    fields = ["user"]
+    fields = ["user", "source"]
+    # Where a membership comes from is set by whoever made it: a login through the identity
+    # provider (which also removes it) or an admin here (always "added by hand").
+    readonly_fields = ["source"]
     autocomplete_fields = ["user"]
     extra = 0
 
-    # Auto-created through models take their permissions from the target model (users);
-    # team admins additionally see their own teams' members, read-only.
+    def get_queryset(self, request):
+        # Each row's label names its user and team.
+        return super().get_queryset(request).select_related("team", "user")
+
+    # Memberships have their own model permissions (teams.*_membership); team admins
+    # additionally see their own teams' members, read-only.
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or _administers(request, obj)
 
@@ -439,13 +445,18 @@ class UserTeamsInline(admin.TabularInline):
     fk_name = "user"
     verbose_name = "team"
     verbose_name_plural = "teams"
-    fields = ["team", "team_grants"]
-    readonly_fields = ["team_grants"]
+    fields = ["team", "source", "team_grants"]
+    readonly_fields = ["source", "team_grants"]
     autocomplete_fields = ["team"]
     extra = 0
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("team").prefetch_related("team__grants")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("team", "user")
+            .prefetch_related("team__grants")
+        )
 
     @admin.display(description="grants")
     def team_grants(self, membership) -> str:

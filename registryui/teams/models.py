@@ -23,7 +23,7 @@ class Team(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="registry_teams", blank=True
+        settings.AUTH_USER_MODEL, related_name="registry_teams", blank=True, through="Membership"
     )
 
     class Meta:
@@ -31,6 +31,34 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Membership(models.Model):
+    """A user in a team, and who put them there: an admin by hand, or a login through the
+    identity provider (OIDC groups, LDAP groups) which also takes it away again."""
+
+    class Source(models.TextChoices):
+        LOCAL = "local", "added by hand"
+        OIDC = "oidc", "OIDC groups"
+        LDAP = "ldap", "LDAP groups"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    source = models.CharField(
+        max_length=8,
+        choices=Source.choices,
+        default=Source.LOCAL,
+        help_text="Memberships from a provider follow its groups at each login.",
+    )
+
+    class Meta:
+        # The table and unique index Django made for the plain many-to-many field before this
+        # model existed (migration 0003 adopts them as they are).
+        db_table = "teams_team_members"
+        unique_together = [("team", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
 
 
 class Grant(models.Model):

@@ -28,6 +28,8 @@ class LoginResult:
     principal: Principal | None
     #: Why a login failed, for the audit log (never shown to the client).
     reason: str = ""
+    #: How a person logged in: "a password" or "LDAP" (for the audit log).
+    method: str = ""
 
 
 def check_credentials(request, username: str, password: str) -> LoginResult:
@@ -40,10 +42,12 @@ def check_credentials(request, username: str, password: str) -> LoginResult:
         if result.principal is not None or result.reason != "unknown token":
             return result
         # Not one of our tokens: it may still be someone's (odd) password.
-    user = authenticate(request, username=username, password=password)
+    # The caller (the token view) has counted this attempt in the login limit already.
+    user = authenticate(request, username=username, password=password, via="token")
     if user is None:
         return LoginResult(None, "wrong username or password")
-    return LoginResult(UserPrincipal(user))
+    method = "LDAP" if "ldap" in getattr(user, "backend", "").lower() else "a password"
+    return LoginResult(UserPrincipal(user), method=method)
 
 
 def _personal_token(username: str, secret: str) -> LoginResult:

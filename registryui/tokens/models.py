@@ -158,20 +158,3 @@ class RobotGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.robot}: {self.get_level_display()} on {self.pattern}"
-
-
-class FailedLogin(models.Model):
-    """One failed login at /auth/token, kept for the rate limit's window (then deleted).
-
-    In the database rather than in memory so that the limit holds across gunicorn workers.
-    """
-
-    client_ip = models.CharField(max_length=64, blank=True)
-    username = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["client_ip", "created_at"], name="failedlogin_ip_time")]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.client_ip} {self.username}"

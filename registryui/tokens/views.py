@@ -17,12 +17,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registryui.core.audit import client_ip, record
-from registryui.core.models import AuditEntry
+from registryui.accounts import limiter
+from registryui.accounts.passwords import audit_failure, audit_success
+from registryui.core.audit import record
 from registryui.teams.decorators import member_required
 from registryui.teams.permissions import administered_teams
 
-from . import throttle
 from .backends import check_credentials
 from .forms import PersonalTokenForm, RobotForm, expiry_from_choice
 from .issuing import issue_for
@@ -83,28 +83,33 @@ def _authenticate(
             WWW_Authenticate=BASIC_REALM,
         )
     username, password = credentials
-    address = client_ip(request) or ""
-    wait = throttle.retry_after(address)
-    if wait:
-        log.warning("token login from %s refused: too many failures", address)
+    # Every Basic login counts against the one login limit (registryui.accounts.limiter),
+    # whatever it turns out to be: a password, a personal access token or a robot's secret.
+    try:
+        attempt = limiter.reserve(request, username)
+    except limiter.Locked as exc:
+        log.warning("token login of %r refused: too many failures", username[:150])
         return _error(
             429,
             "TOOMANYREQUESTS",
-            f"Too many failed logins from your address; try again in {wait} seconds.",
-            Retry_After=str(wait),
+            f"Too many failed logins from your address; try again in {exc.retry_after} seconds.",
+            Retry_After=str(exc.retry_after),
         )
     result = check_credentials(request, username, password)
     if result.principal is not None:
+        attempt.succeeded()
+        if result.principal.kind == "user":
+            # A password (local or LDAP): a login like the web's. Tokens and robots are not
+            # logins; the tokens they get are audited when they reach beyond pull.
+            audit_success(request, result.principal.user, via="token", method=result.method)
         return result.principal
-    throttle.record_failure(address, username)
-    record(
-        "login_failed",
-        request=request,
-        actor_name=username[:150] or "(no username)",
+    audit_failure(
+        request,
+        username,
         via="token",
-        result=AuditEntry.Result.REFUSED,
-        message=result.reason,
-        details={"service": service, "scopes": [str(s) for s in scopes]},
+        reason=result.reason,
+        service=service,
+        scopes=[str(s) for s in scopes],
     )
     return _error(
         401, "UNAUTHORIZED", "Wrong username, password or token.", WWW_Authenticate=BASIC_REALM
@@ -165,6 +170,9 @@ def _token_page(request, form, *, status: int = 200, new_secret: str = "", new_t
             "new_token": new_token,
             "token_auth_enabled": settings.TOKEN_AUTH_ENABLED,
             "registry_host": settings.REGISTRY_PUBLIC_HOST,
+            "ldap_token_passwords": bool(
+                settings.LDAP_SERVER_URI and settings.LDAP_TOKEN_PASSWORDS
+            ),
         },
         status=status,
     )
@@ -234,6 +242,9 @@ def _robot_page(request, form, teams, *, status: int = 200, new_secret: str = ""
             "new_robot": new_robot,
             "token_auth_enabled": settings.TOKEN_AUTH_ENABLED,
             "registry_host": settings.REGISTRY_PUBLIC_HOST,
+            "ldap_token_passwords": bool(
+                settings.LDAP_SERVER_URI and settings.LDAP_TOKEN_PASSWORDS
+            ),
         },
         status=status,
     )

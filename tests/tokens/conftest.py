@@ -50,8 +50,8 @@ def token_mode(settings, key_files: KeyFiles) -> KeyFiles:
     settings.TOKEN_KEY_FILE = str(key_files.key)
     settings.TOKEN_CERT_FILE = str(key_files.cert)
     settings.TOKEN_EXPIRY = 300
-    settings.TOKEN_LOGIN_FAILURE_LIMIT = 10
-    settings.TOKEN_LOGIN_FAILURE_WINDOW = 300
+    settings.LOGIN_FAILURE_LIMIT = 10
+    settings.LOGIN_FAILURE_WINDOW = 300
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return key_files
 

@@ -12,12 +12,12 @@ import jwt
 import pytest
 from django.utils import timezone
 
+from registryui.accounts.models import LoginCounter
 from registryui.core.models import AuditEntry
 from registryui.teams.models import Grant, Level, SiteSettings
 from registryui.tokens.models import (
     PAT_PREFIX,
     ROBOT_PREFIX,
-    FailedLogin,
     PersonalAccessToken,
     RobotAccount,
     RobotGrant,
@@ -180,7 +180,7 @@ def test_bad_credentials_are_401_and_audited(client, token_mode, personas) -> No
     assert entry.result == AuditEntry.Result.REFUSED
     assert entry.client_ip == "127.0.0.1"
     assert entry.details["scopes"] == ["repository:team-a/api:push"]
-    assert FailedLogin.objects.filter(client_ip="127.0.0.1", username="pusher").count() == 1
+    assert LoginCounter.objects.get(client_ip="127.0.0.1", username="pusher").attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_a_nul_in_the_credentials_is_unreadable_not_a_500(client, token_mode, pe
     response = ask(client, "repository:team-a/api:pull", headers=basic(username, "pw-pusher"))
     assert response.status_code == 401
     assert "Basic authentication" in response.json()["errors"][0]["message"]
-    assert not FailedLogin.objects.exists()
+    assert not LoginCounter.objects.exists()
 
 
 @pytest.mark.parametrize("password", ["wrong", "pw-deleter"])
@@ -255,8 +255,8 @@ def test_a_missing_key_is_503_not_500(client, token_mode, settings, tmp_path) ->
 # -- rate limit -------------------------------------------------------------------------------
 
 
-def test_failed_logins_are_rate_limited_per_address(client, token_mode, personas, settings):
-    settings.TOKEN_LOGIN_FAILURE_LIMIT = 3
+def test_failed_logins_are_rate_limited_per_name_and_address(client, token_mode, personas, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
     for _ in range(3):
         assert ask(client, headers=basic("pusher", "guess")).status_code == 401
     # Past the limit even the right password is refused, without being checked.
@@ -276,16 +276,15 @@ def test_failed_logins_are_rate_limited_per_address(client, token_mode, personas
 
 
 def test_failures_older_than_the_window_do_not_count(client, token_mode, personas, settings):
-    settings.TOKEN_LOGIN_FAILURE_LIMIT = 2
+    settings.LOGIN_FAILURE_LIMIT = 2
     old = timezone.now() - dt.timedelta(seconds=301)
-    FailedLogin.objects.bulk_create(
-        [FailedLogin(client_ip="127.0.0.1", username="x", created_at=old) for _ in range(5)]
-    )
+    LoginCounter.objects.create(username="pusher", client_ip="127.0.0.1", attempts=5, last_at=old)
     response = ask(client, "repository:team-a/api:pull", headers=basic("pusher", "pw-pusher"))
     assert response.status_code == 200
+    # A success forgets the streak; the next failure starts a new one.
+    assert not LoginCounter.objects.exists()
     assert ask(client, headers=basic("pusher", "nope")).status_code == 401
-    # Recording a failure drops the rows that left the window.
-    assert FailedLogin.objects.count() == 1
+    assert LoginCounter.objects.get().attempts == 1
 
 
 # -- audit of privileged tokens -------------------------------------------------------------------
