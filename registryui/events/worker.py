@@ -100,8 +100,23 @@ def prune() -> None:
     SyncRun.objects.filter(finished_at__lt=now - RUN_RETENTION).exclude(pk__in=list(keep)).delete()
 
 
-def _run_holding_lock(syncer: Syncer, repository: str | None) -> SyncRun:
+def close_dead_workers(holder: str = "") -> int:
+    """Mark workers still shown as syncing, other than ``holder``, as stopped.
+
+    Only called while holding the sync lock: a worker that was syncing has lost the lock, so
+    it died (``kill -9``) and would otherwise be shown as syncing until its heartbeat ages
+    out. A worker that is in fact alive corrects its row at its next heartbeat.
+    """
+    return (
+        SyncWorker.objects.filter(state=SyncWorker.State.SYNCING)
+        .exclude(name=holder)
+        .update(state=SyncWorker.State.STOPPED)
+    )
+
+
+def _run_holding_lock(syncer: Syncer, repository: str | None, holder: str = "") -> SyncRun:
     close_abandoned_runs()
+    close_dead_workers(holder)
     try:
         return syncer.run(repository=repository)
     finally:
@@ -256,7 +271,7 @@ class Worker:
                 )
                 self.write(f"sync started (trigger: {trigger})")
                 try:
-                    run = _run_holding_lock(syncer, None)
+                    run = _run_holding_lock(syncer, None, self.name)
                 except Exception as exc:
                     # Recorded on the run by the Syncer; the worker carries on.
                     log.exception("sync failed")
