@@ -33,7 +33,7 @@ from registryui.catalog.models import SyncRun
 from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 
-from .lock import SyncBusy, SyncLockHandle
+from .lock import SyncBusy, SyncLockHandle, held_by_a_live_holder
 from .models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 
 log = logging.getLogger(__name__)
@@ -221,15 +221,15 @@ class Worker:
             return None
         return self.sync()
 
-    def due(self) -> str | None:
+    def due(self, *, holding_lock: bool = False) -> str | None:
         """The trigger of the sync that is due now ("sync_now", "worker"), or None.
 
         The interval is measured from the start of the last full sync that *completed* (or
         ended in an error of its own), never from a run still marked running or abandoned: a
-        run whose worker was killed must not hold the next sync back for an interval. While a
-        live worker syncs, this says "due" and the lock decides (the holder keeps it; the
-        others get ``SyncBusy`` and wait); a dead holder's lock is free at once on PostgreSQL
-        and once its lease runs out (at once on its own host) on SQLite.
+        run whose worker was killed must not hold the next sync back for an interval. A run
+        still marked running is waited for only while its lock has a live holder: a dead
+        holder's lock is free at once on PostgreSQL (its connection dropped), and on SQLite
+        once its lease runs out (at once when it ran on this host and its process is gone).
         """
         if SyncRequest.pending().exists():
             return "sync_now"
@@ -239,9 +239,12 @@ class Worker:
             .exclude(status=SyncRun.Status.RUNNING)
             .exclude(error=ABANDONED)
         )
-        if not completed.exists():
-            return "worker"
-        return None
+        if completed.exists():
+            return None
+        running = SyncRun.objects.filter(scope="", status=SyncRun.Status.RUNNING).exists()
+        if running and not holding_lock and held_by_a_live_holder():
+            return None  # someone is syncing now; asking for the lock would only be refused
+        return "worker"
 
     def sync(self) -> SyncRun | None:
         run_stop = threading.Event()
@@ -258,7 +261,7 @@ class Worker:
                 if not lock.acquired:
                     return None
                 # Another worker may have synced between our check and the lock.
-                trigger = self.due()
+                trigger = self.due(holding_lock=True)
                 if trigger is None:
                     return None
                 self.beat(SyncWorker.State.SYNCING, force=True)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from registryui.catalog.models import Repository, SyncRun
 from registryui.devtools.registry import RegistryProcess, htpasswd_line
 from registryui.devtools.seed import seed_registry
-from registryui.events.lock import LOCK_NAME
+from registryui.events.lock import LOCK_NAME, SyncLockHandle
 from registryui.events.models import SyncLock
 from registryui.events.worker import Worker, close_abandoned_runs
 from registryui.registry import RegistryClient
@@ -95,7 +95,11 @@ def test_the_schedule_counts_completed_runs_only():
     worker = Worker(interval=600)
     now = timezone.now()
     dead = SyncRun.objects.create(started_at=now - timedelta(seconds=5))  # still "running"
-    assert worker.due() == "worker"
+    assert worker.due() == "worker"  # nobody holds the lock: that run's worker is gone
+    with SyncLockHandle("worker elsewhere") as lock:
+        assert lock.acquired
+        assert worker.due() is None  # a live holder is syncing: wait, do not ask for the lock
+        assert worker.due(holding_lock=True) == "worker"
 
     close_abandoned_runs()
     dead.refresh_from_db()
