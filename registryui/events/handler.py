@@ -10,8 +10,8 @@ answer, every later event waits, and an event we fail is retried forever. So:
 - A delete by digest removes the repository's tags on that digest; a tag delete removes the tag.
 - Every manifest event's id is recorded first: the same id again changes nothing.
 - When an event is older than what we already know (a later event on the same tag or digest was
-  handled, or the UI saw the tag or synced its repository after the event's time: the history
-  the UI recorded, never an image's build date), we do not trust it: we ask the registry for the
+  handled, or the UI first saw the tag or saw it change after the event's time: the history the
+  UI recorded, never an image's build date), we do not trust it: we ask the registry for the
   tag's current digest (a HEAD) and store that.
 - Nothing is removed and no repository is created on an event's word alone: a delete is applied
   only once the registry confirms (a HEAD answers 404), a push into a repository we do not know

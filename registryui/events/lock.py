@@ -296,3 +296,10 @@ def lock_holder() -> SyncLock | None:
     if row.expires_at is not None and row.expires_at < timezone.now():
         return None
     return row
+
+
+def held_by_a_live_holder() -> bool:
+    """Someone holds the sync lock and may still be syncing: not when the lock is free, its
+    lease ran out (SQLite), or its holder ran on this host and its process is gone."""
+    holder = lock_holder()
+    return holder is not None and not _pid_is_gone(holder.owner)

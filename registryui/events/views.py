@@ -27,6 +27,10 @@ from . import status as status_module
 from .handler import ENVELOPE_TYPES, EventHandler
 from .models import EventStats, SyncRequest, SyncWorker
 
+#: Registries send one event per delivery; a body of thousands is not a registry's, and handling
+#: it would outlast the registry's timeout for everyone queued behind it.
+MAX_EVENTS_PER_DELIVERY = 100
+
 
 def staff_required(view):
     """Anonymous visitors go to the login page; logged-in users who are not staff get 403."""
@@ -101,6 +105,15 @@ def registry_events(request: HttpRequest) -> HttpResponse:
             last_rejected_reason='body is not an {"events": [...]} envelope',
         )
         return _problem(400, 'The body must be a JSON object {"events": [...]}.')
+    if len(envelope["events"]) > MAX_EVENTS_PER_DELIVERY:
+        EventStats.bump(
+            {"rejected": 1},
+            last_rejected_at=timezone.now(),
+            last_rejected_reason=f"{len(envelope['events'])} events in one delivery",
+        )
+        return _problem(
+            413, f"At most {MAX_EVENTS_PER_DELIVERY} events per delivery (registries send one)."
+        )
     counts = EventHandler(get_client(quick=True)).handle_envelope(envelope["events"])
     return JsonResponse(counts)
 

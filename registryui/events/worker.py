@@ -33,7 +33,7 @@ from registryui.catalog.models import SyncRun
 from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 
-from .lock import SyncBusy, SyncLockHandle
+from .lock import SyncBusy, SyncLockHandle, held_by_a_live_holder
 from .models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,23 @@ def prune() -> None:
     SyncRun.objects.filter(finished_at__lt=now - RUN_RETENTION).exclude(pk__in=list(keep)).delete()
 
 
-def _run_holding_lock(syncer: Syncer, repository: str | None) -> SyncRun:
+def close_dead_workers(holder: str = "") -> int:
+    """Mark workers still shown as syncing, other than ``holder``, as stopped.
+
+    Only called while holding the sync lock: a worker that was syncing has lost the lock, so
+    it died (``kill -9``) and would otherwise be shown as syncing until its heartbeat ages
+    out. A worker that is in fact alive corrects its row at its next heartbeat.
+    """
+    return (
+        SyncWorker.objects.filter(state=SyncWorker.State.SYNCING)
+        .exclude(name=holder)
+        .update(state=SyncWorker.State.STOPPED)
+    )
+
+
+def _run_holding_lock(syncer: Syncer, repository: str | None, holder: str = "") -> SyncRun:
     close_abandoned_runs()
+    close_dead_workers(holder)
     try:
         return syncer.run(repository=repository)
     finally:
@@ -206,15 +221,15 @@ class Worker:
             return None
         return self.sync()
 
-    def due(self) -> str | None:
+    def due(self, *, holding_lock: bool = False) -> str | None:
         """The trigger of the sync that is due now ("sync_now", "worker"), or None.
 
         The interval is measured from the start of the last full sync that *completed* (or
         ended in an error of its own), never from a run still marked running or abandoned: a
-        run whose worker was killed must not hold the next sync back for an interval. While a
-        live worker syncs, this says "due" and the lock decides (the holder keeps it; the
-        others get ``SyncBusy`` and wait); a dead holder's lock is free at once on PostgreSQL
-        and once its lease runs out (at once on its own host) on SQLite.
+        run whose worker was killed must not hold the next sync back for an interval. A run
+        still marked running is waited for only while its lock has a live holder: a dead
+        holder's lock is free at once on PostgreSQL (its connection dropped), and on SQLite
+        once its lease runs out (at once when it ran on this host and its process is gone).
         """
         if SyncRequest.pending().exists():
             return "sync_now"
@@ -224,9 +239,12 @@ class Worker:
             .exclude(status=SyncRun.Status.RUNNING)
             .exclude(error=ABANDONED)
         )
-        if not completed.exists():
-            return "worker"
-        return None
+        if completed.exists():
+            return None
+        running = SyncRun.objects.filter(scope="", status=SyncRun.Status.RUNNING).exists()
+        if running and not holding_lock and held_by_a_live_holder():
+            return None  # someone is syncing now; asking for the lock would only be refused
+        return "worker"
 
     def sync(self) -> SyncRun | None:
         run_stop = threading.Event()
@@ -243,7 +261,7 @@ class Worker:
                 if not lock.acquired:
                     return None
                 # Another worker may have synced between our check and the lock.
-                trigger = self.due()
+                trigger = self.due(holding_lock=True)
                 if trigger is None:
                     return None
                 self.beat(SyncWorker.State.SYNCING, force=True)
@@ -256,7 +274,7 @@ class Worker:
                 )
                 self.write(f"sync started (trigger: {trigger})")
                 try:
-                    run = _run_holding_lock(syncer, None)
+                    run = _run_holding_lock(syncer, None, self.name)
                 except Exception as exc:
                     # Recorded on the run by the Syncer; the worker carries on.
                     log.exception("sync failed")

@@ -140,6 +140,21 @@ def test_hostile_notification_fields_never_fail_a_delivery(app, upstream):
     assert tags_of("team-a/api") == {"1.0": digest}
 
 
+@pytest.mark.django_db
+def test_a_delivery_of_thousands_of_events_is_refused_whole(app, upstream):
+    """Registries send one event per delivery; thousands in one body would outlast the
+    registry's timeout for every event queued behind it."""
+    digest = upstream.put("team-a/api", "1.0")
+    events = [push_event("team-a/api", f"t{n}", digest) for n in range(2000)]
+
+    response = deliver(app, *events)
+
+    assert response.status_code == 413
+    assert "At most 100 events" in response.json()["error"]
+    assert not ProcessedEvent.objects.exists() and not Tag.objects.exists()
+    assert EventStats.load().last_rejected_reason == "2000 events in one delivery"
+
+
 _HOSTILE_TEXT = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["\x00", "\ud800", "\udfff", "a\x00b", "x" * 5000, "", " ", "push"]),

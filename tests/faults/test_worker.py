@@ -9,6 +9,7 @@ run, not from the dead run's start.
 
 from __future__ import annotations
 
+import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from django.utils import timezone
 from registryui.catalog.models import Repository, SyncRun
 from registryui.devtools.registry import RegistryProcess, htpasswd_line
 from registryui.devtools.seed import seed_registry
-from registryui.events.lock import LOCK_NAME
+from registryui.events.lock import LOCK_NAME, SyncLockHandle
 from registryui.events.models import SyncLock
 from registryui.events.worker import Worker, close_abandoned_runs
 from registryui.registry import RegistryClient
@@ -75,13 +76,18 @@ def test_a_worker_killed_mid_sync_does_not_hold_the_next_sync_back_an_interval(
     try:
         # Bounded wait on state, not a timing assertion: a minute is far below the interval.
         second.wait_for_line("sync succeeded", timeout=60)
+        assert second.terminate(signal.SIGTERM) == 0
     finally:
         second.kill()
 
-    runs = sync_runs(env)["runs"]
+    state = sync_runs(env)
+    runs = state["runs"]
     assert [run["status"] for run in runs] == ["failed", "succeeded"], runs
     assert runs[0]["id"] == dead["id"] and runs[0]["error"].startswith("Abandoned"), runs
     assert runs[1]["trigger"] == "worker" and runs[1]["synced"] == REPOSITORIES, runs
+    # The status page no longer shows the dead worker as syncing.
+    states = {w["name"].rsplit(":", 1)[1]: w["state"] for w in state["workers"]}
+    assert states == {str(first.process.pid): "stopped", str(second.process.pid): "stopped"}
 
 
 @pytest.mark.django_db
@@ -89,7 +95,11 @@ def test_the_schedule_counts_completed_runs_only():
     worker = Worker(interval=600)
     now = timezone.now()
     dead = SyncRun.objects.create(started_at=now - timedelta(seconds=5))  # still "running"
-    assert worker.due() == "worker"
+    assert worker.due() == "worker"  # nobody holds the lock: that run's worker is gone
+    with SyncLockHandle("worker elsewhere") as lock:
+        assert lock.acquired
+        assert worker.due() is None  # a live holder is syncing: wait, do not ask for the lock
+        assert worker.due(holding_lock=True) == "worker"
 
     close_abandoned_runs()
     dead.refresh_from_db()
