@@ -41,6 +41,11 @@ class LDAPBackend(BaseLDAPBackend):
             return None
         return super().authenticate(request, username=username, password=password)
 
+    def get_user(self, user_id):
+        # Like Django's ModelBackend: deactivating someone ends their sessions too.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def authenticate_ldap_user(self, ldap_user, password):
         user = super().authenticate_ldap_user(ldap_user, password)
         if user is None:

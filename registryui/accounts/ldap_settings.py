@@ -21,8 +21,15 @@ GROUP_TYPES = {
 
 
 def ldap_settings(server_uri: str) -> dict[str, Any]:
-    import ldap
-    from django_auth_ldap import config
+    try:
+        import ldap
+        from django_auth_ldap import config
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"LDAP_SERVER_URI is set but {exc.name} is not installed: "
+            "pip install 'registryui[ldap]' (python-ldap builds against libldap2-dev and "
+            "libsasl2-dev)."
+        ) from exc
 
     user_base = env_str("LDAP_USER_BASE", "")
     group_base = env_str("LDAP_GROUP_BASE", "")

@@ -15,6 +15,7 @@ What this adds to the library:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -119,6 +120,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
         except requests.RequestException as exc:
             raise ProviderError(f"The sign-in provider did not answer: {exc}") from exc
 
+    def get_user(self, user_id):
+        # Like Django's ModelBackend: deactivating someone ends their sessions too.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def get_payload_data(self, token, key):
         payload = super().get_payload_data(token, key)
         # The library verifies the signature, not whom the token is from and for.
@@ -165,7 +171,9 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return user
 
     def _new_user(self, claims: dict[str, Any]):
-        base = str(claims.get("preferred_username") or claims.get("sub"))[:140] or "user"
+        wanted = str(claims.get("preferred_username") or claims.get("sub"))
+        # Django's username characters only: "$" would read as a robot account at /auth/token.
+        base = re.sub(r"[^\w.@+-]", "-", wanted)[:140] or "user"
         for n in range(1, 100):
             username = base if n == 1 else f"{base}-{n}"
             if self.UserModel.objects.filter(username=username).exists():

@@ -10,6 +10,7 @@ from django.contrib.auth import views as auth_views
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from mozilla_django_oidc import views as oidc_views
 
@@ -53,6 +54,7 @@ class LoginView(auth_views.LoginView):
         return response
 
 
+@never_cache
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     """Log out here, and at the provider too when the session came from it."""

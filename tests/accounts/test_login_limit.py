@@ -150,3 +150,14 @@ def test_forty_parallel_wrong_logins_at_auth_token_check_at_most_the_limit(token
         "print(AuditEntry.objects.filter(action='login_failed', via='token').count())"
     )
     assert audited.strip() == "10"
+
+
+def test_refused_attempts_do_not_extend_the_lock(client, alice) -> None:
+    for _ in range(11):
+        login(client, "guess")
+    LoginCounter.objects.update(last_at=timezone.now() - dt.timedelta(seconds=200))
+    response = login(client, PASSWORD)
+    assert response.status_code == 429
+    # The lock ends 300 s after the last *checked* attempt, not after this refused one.
+    assert 95 <= int(response["Retry-After"]) <= 100
+    assert LoginCounter.objects.get().attempts == 11

@@ -101,3 +101,15 @@ def test_the_admin_shows_where_memberships_come_from(client) -> None:
     assert "OIDC groups" in page and "added by hand" in page
     page = client.get(f"/admin/auth/user/{carol.pk}/change/").content.decode()
     assert "OIDC groups" in page
+
+
+def test_a_half_configured_client_is_a_system_check_error(settings) -> None:
+    from registryui.accounts.checks import sign_in_settings
+
+    settings.OIDC_DISCOVERY_URL = "https://sso.example.org/.well-known/openid-configuration"
+    settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = "ui", ""
+    assert [e.msg for e in sign_in_settings(None)] == [
+        "OIDC_DISCOVERY_URL is set but OIDC_CLIENT_SECRET is empty."
+    ]
+    settings.OIDC_RP_CLIENT_SECRET = "s"
+    assert sign_in_settings(None) == []

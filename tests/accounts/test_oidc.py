@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 
 from registryui.accounts import oidc
 from registryui.accounts.models import ExternalIdentity, GroupMapping, Provider
@@ -135,6 +136,8 @@ def with_param(url: str, name: str, value: str) -> str:
 
 def test_sign_in_maps_groups_to_teams_and_follows_the_provider(context, provider, app) -> None:
     provider.user("erin", "erin-idp-pw", groups=["devs", "ops", "unmapped"], email="e@x.org")
+    # A local account with the same name and address is not hers: subjects, never e-mails.
+    local = get_user_model().objects.create_user("erin", email="e@x.org", password="local-pw")
     page = context.new_page()
     authorize_requests: list[str] = []
     page.on(
@@ -144,7 +147,7 @@ def test_sign_in_maps_groups_to_teams_and_follows_the_provider(context, provider
     sign_in(page, "erin", "erin-idp-pw")
     page.wait_for_url(f"{app}/")
     screenshot(page, "oidc-signed-in")
-    assert page.locator("nav").get_by_text("erin").count() == 1
+    assert page.locator("nav").get_by_text("erin-2").count() == 1
 
     # The authorization request carried a state, a nonce and an S256 PKCE challenge.
     sent = parse_qs(urlsplit(authorize_requests[0]).query)
@@ -154,10 +157,12 @@ def test_sign_in_maps_groups_to_teams_and_follows_the_provider(context, provider
 
     identity = ExternalIdentity.objects.get()
     assert identity.issuer == provider.issuer
-    assert identity.user.username == "erin" and identity.user.email == "e@x.org"
+    assert identity.user != local
+    assert identity.user.username == "erin-2" and identity.user.email == "e@x.org"
     assert not identity.user.has_usable_password()
     assert identity.groups == ["devs", "ops", "unmapped"]
-    assert teams_of("erin") == {"developers": "oidc", "operators": "oidc"}
+    assert teams_of("erin-2") == {"developers": "oidc", "operators": "oidc"}
+    assert teams_of("erin") == {}
     assert AuditEntry.objects.get(action="login").details == {"method": f"OIDC ({provider.issuer})"}
 
     # The provider takes "ops" away. Logging out here ends the session at the provider too:
@@ -167,9 +172,9 @@ def test_sign_in_maps_groups_to_teams_and_follows_the_provider(context, provider
     page.wait_for_url(f"{app}/accounts/login/")
     sign_in(page, "erin", "erin-idp-pw")  # waits for the provider's own login form
     page.wait_for_url(f"{app}/")
-    assert teams_of("erin") == {"developers": "oidc"}
+    assert teams_of("erin-2") == {"developers": "oidc"}
     removed = AuditEntry.objects.get(action="team_member_removed")
-    assert removed.details == {"team": "Operators", "user": "erin", "source": "oidc"}
+    assert removed.details == {"team": "Operators", "user": "erin-2", "source": "oidc"}
     # Still the same account: found by issuer and subject.
     assert ExternalIdentity.objects.get().user_id == identity.user_id
 
