@@ -241,12 +241,10 @@ class OutageWatch:
         self.last_error: RegistryError | None = None
 
     def observe(self, error: RegistryError | None) -> None:
-        if error is None or not (error.transient or error.code == "INVALID_RESPONSE"):
-            if error is None or error.code not in ("INTERRUPTED", "SKIPPED"):
-                self.streak, self.since = 0, None
-            return
-        if error.code == "INVALID_RESPONSE" and "cut short" not in error.detail:
-            self.streak, self.since = 0, None  # an answer, even a bad one
+        if error is not None and error.code in ("INTERRUPTED", "SKIPPED"):
+            return  # not a request that reached the registry
+        if error is None or not error.transient:
+            self.streak, self.since = 0, None  # an answer, even an error or a bad one
             return
         self.streak += 1
         self.last_error = error
