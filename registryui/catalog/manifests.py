@@ -9,11 +9,11 @@ is unknown). Nothing past this module needs to distrust a ``FetchedManifest``.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from registryui.lib.reference import is_valid_digest
 from registryui.lib.untrusted import clean_json, clean_text, parse_timestamp, text
 from registryui.registry import mediatypes
 
@@ -217,13 +217,10 @@ def _history_time(value: Any) -> str:
     return parsed.isoformat().replace("+00:00", "Z") if parsed else ""
 
 
-_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
-
-
 def _digest(value: Any) -> str:
     """A descriptor's digest; anything else makes the document unreadable (a digest ends up
     in URLs and in requests to the registry)."""
-    if not isinstance(value, str) or len(value) > 135 or not _DIGEST_RE.fullmatch(value):
+    if not isinstance(value, str) or not is_valid_digest(value):
         raise ValueError(f"not a digest: {text(value)[:80]!r}")
     return value
 

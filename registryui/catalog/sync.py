@@ -47,7 +47,8 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from registryui.lib.iters import chunked
-from registryui.lib.reference import short_digest
+from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
+from registryui.lib.untrusted import text
 from registryui.registry import RegistryClient, RegistryError, mediatypes
 from registryui.registry.client import MAX_CATALOG_PAGE, MAX_DOCUMENT_BYTES
 
@@ -240,12 +241,10 @@ class OutageWatch:
         self.last_error: RegistryError | None = None
 
     def observe(self, error: RegistryError | None) -> None:
-        if error is None or not (error.transient or error.code == "INVALID_RESPONSE"):
-            if error is None or error.code not in ("INTERRUPTED", "SKIPPED"):
-                self.streak, self.since = 0, None
-            return
-        if error.code == "INVALID_RESPONSE" and "cut short" not in error.detail:
-            self.streak, self.since = 0, None  # an answer, even a bad one
+        if error is not None and error.code in ("INTERRUPTED", "SKIPPED"):
+            return  # not a request that reached the registry
+        if error is None or not error.transient:
+            self.streak, self.since = 0, None  # an answer, even an error or a bad one
             return
         self.streak += 1
         self.last_error = error
@@ -349,7 +348,7 @@ class Syncer:
             if repository:
                 self.sync_repositories([repository], single=True)
             else:
-                names = self.list_catalog()
+                names = self.skip_invalid(self.list_catalog())
                 # Only a completely listed catalog says which repositories it left out.
                 unlisted = self.unlisted(names) if self.progress.catalog_complete else []
                 self.sync_repositories(names, unlisted=unlisted)
@@ -431,6 +430,23 @@ class Syncer:
             return names
         self.progress.catalog_complete = True
         return names
+
+    def skip_invalid(self, names: list[str]) -> list[str]:
+        """The catalog's names that follow the grammar; any other is recorded and skipped
+        (a name from the registry's storage is untrusted too, and too long for our columns)."""
+        valid = [name for name in names if is_valid_name(name)]
+        if len(valid) < len(names):
+            assert self.run_record is not None
+            for name in (name for name in names if not is_valid_name(name)):
+                self.progress.repositories_failed += 1
+                SyncRunError.objects.create(
+                    run=self.run_record,
+                    repository=text(name)[:255],
+                    code="NAME_INVALID",
+                    message="The catalog lists this name, which is not a valid repository "
+                    "name; it is skipped.",
+                )
+        return valid
 
     def sync_repositories(
         self, names: Iterable[str], *, single: bool = False, unlisted: Iterable[str] = ()
@@ -810,6 +826,12 @@ class _Pipeline:
         # HEAD answering 404 confirms that they are gone (a list can be wrong: "tags": null
         # from a faulty proxy).
         for tag in dict.fromkeys([*tags, *(snapshot.known or {})]):
+            if not is_valid_tag(tag):
+                snapshot.problems[text(tag)[:200]] = RegistryError(
+                    "The registry lists this tag, whose name is not a valid tag.",
+                    code="TAG_INVALID",
+                )
+                continue
             self._submit(
                 functools.partial(self._tag_resolved, tag=tag),
                 job,

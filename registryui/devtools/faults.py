@@ -55,9 +55,9 @@ class Fault:
     times: int | None = None
     #: Let this many matching requests through before the fault starts.
     after: int = 0
-    #: "answer" (``status``, ``headers``, ``body``), "reset" (close the connection with a TCP
-    #: reset, no answer), "truncate" (the real answer with half its body, then close) or
-    #: "rewrite" (the real answer passed through ``transform``).
+    #: "answer" (``status``, ``headers``, ``body``), "reset" (close the connection without
+    #: an answer, with SO_LINGER 0 so that the close is abrupt), "truncate" (the real answer
+    #: with half its body, then close) or "rewrite" (the real answer through ``transform``).
     action: str = "answer"
     transform: Transform | None = None
     hits: int = 0

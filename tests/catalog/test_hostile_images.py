@@ -24,6 +24,7 @@ from registryui.catalog import sync as sync_module
 from registryui.catalog.models import Label, Manifest, Repository, SyncRun, Tag
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder, plant_manifest, put_image
+from registryui.lib.reference import is_valid_tag
 from registryui.lib.untrusted import REPLACEMENT
 from registryui.registry import RegistryClient, mediatypes
 
@@ -68,10 +69,11 @@ class Corpus:
     seeder: Seeder
 
     def truth(self, names) -> dict[tuple[str, str], str]:
-        """(repository, tag) → digest, asked of the registry itself."""
+        """(repository, tag) → digest, asked of the registry itself (which answers 404 for a
+        tag outside the grammar, though it lists it)."""
         found = {}
         for name in names:
-            for tag in self.client.list_tags(name):
+            for tag in filter(is_valid_tag, self.client.list_tags(name)):
                 found[(name, tag)] = self.client.head_manifest(name, tag).digest
         return found
 
@@ -151,6 +153,12 @@ def push_corpus(process: RegistryProcess, client: RegistryClient) -> Corpus:
         "hostile/index-missing-child", "1", json.dumps(index).encode(), mediatypes.OCI_INDEX
     )
     client.delete_manifest("hostile/index-missing-child", child)
+    # Names that only the storage can hold: a tag and a repository outside the grammar.
+    seeder.put("hostile/tag-name", "ok")
+    plant_manifest(process.storage, "hostile/tag-name", "-dash", child_body)
+    repositories = process.storage / "docker" / "registry" / "v2" / "repositories"
+    (repositories / "hostile" / "Upper" / "_layers").mkdir(parents=True)
+    plant_manifest(process.storage, "hostile/Upper", "1", child_body)
     return corpus
 
 
@@ -192,23 +200,31 @@ def test_hostile_images_are_made_safe_or_recorded_and_the_rest_is_synced_exactly
 
     run = SyncRun.objects.latest()
     readable = [*HEALTHY, "hostile/labels", "hostile/history", "hostile/platform"]
-    readable += ["hostile/created", "hostile/layers", LONG_NAME]
-    # Every readable repository holds exactly what the registry holds.
+    readable += ["hostile/created", "hostile/layers", LONG_NAME, "hostile/tag-name"]
+    # Every readable repository holds exactly what the registry holds (but a tag name outside
+    # the grammar, which only the storage can hold).
     assert stored(readable) == corpus.truth(readable)
-    assert len(stored(readable)) == 4 + 3 + len(BAD_DATES) + 2
+    assert len(stored(readable)) == 4 + 3 + len(BAD_DATES) + 3
     # Every unreadable one is recorded with its reason, and listed without the tag.
     recorded = {}
     for error in run.errors.all():
         recorded.setdefault(error.repository, []).append(error.message)
+    assert recorded.pop("hostile/Upper") == [
+        "The catalog lists this name, which is not a valid repository name; it is skipped."
+    ]
+    assert recorded.pop("hostile/tag-name") == [
+        "tag -dash: The registry lists this tag, whose name is not a valid tag. [TAG_INVALID]"
+    ]
     assert set(recorded) == set(UNREADABLE)
     for name, reason in UNREADABLE.items():
         assert len(recorded[name]) == 1 and reason in recorded[name][0], recorded[name]
         assert recorded[name][0].startswith("tag 1: ")
         repository = Repository.objects.get(name=name)
         assert repository.tag_count == 0 and reason in repository.last_sync_error
+    assert not Repository.objects.filter(name="hostile/Upper").exists()
     assert run.repositories_seen == len(readable) + len(UNREADABLE)
-    assert run.repositories_synced == len(readable)
-    assert run.repositories_failed == len(UNREADABLE)
+    assert run.repositories_synced == len(readable) - 1  # hostile/tag-name is partly synced
+    assert run.repositories_failed == len(UNREADABLE) + 2
     err = capsys.readouterr().err
     assert all(f"  {name}: tag 1:" in err for name in UNREADABLE)
 
@@ -257,7 +273,8 @@ def test_unreadable_images_are_retried_and_nothing_else_is_fetched_again(corpus)
         f"/v2/{name}/manifests/1" for name in UNREADABLE if name != "hostile/not-json"
     )
     run = SyncRun.objects.latest()
-    assert {e.repository for e in run.errors.all()} == set(UNREADABLE)
+    invalid_names = {"hostile/Upper", "hostile/tag-name"}
+    assert {e.repository for e in run.errors.all()} == set(UNREADABLE) | invalid_names
 
 
 @pytest.mark.django_db(transaction=True)

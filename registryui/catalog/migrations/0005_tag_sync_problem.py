@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0004_manifest_config_size_bigint_syncrun_status'),
+        ("catalog", "0004_manifest_config_size_bigint_syncrun_status"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tag',
-            name='sync_problem',
+            model_name="tag",
+            name="sync_problem",
             field=models.TextField(blank=True),
         ),
     ]
