@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.contrib.auth import urls as auth_urls
 from django.urls import URLPattern, include, path
 
+from registryui.core.viewonsite import view_on_site
+
 #: Django's account URLs that send mail: routed only when mail is configured.
 PASSWORD_RESET_NAMES = frozenset(
     {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
@@ -27,6 +29,12 @@ def account_urls(password_reset: bool) -> list[URLPattern]:
 # Order matters: action URLs on a reference (``/r/<ref>/-/<action>``) are matched before the
 # catalog's catch-all ``/r/<ref>``.
 urlpatterns = [
+    # Ahead of the admin's own "view on site" shortcut: this one asks the resolver first.
+    path(
+        "admin/r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(view_on_site),
+        name="admin_view_on_site",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include(account_urls(settings.PASSWORD_RESET_ENABLED))),
     path("", include("registryui.events.urls")),
