@@ -151,6 +151,12 @@ class RegistryClient:
         self.username = username
         self.password = password
         self.timeout = (connect_timeout, read_timeout)
+        #: Hooks of a page's time budget (``registryui.catalog.upstream.interactive``):
+        #: ``before_send(timeout)`` returns the (connect, read) timeouts of the next request or
+        #: raises RegistryError to answer at once; ``after_failure(error)`` hears of each
+        #: transport failure. None (the default, and the sync's): the fixed timeouts above.
+        self.before_send: Callable[[tuple[float, float]], tuple[float, float]] | None = None
+        self.after_failure: Callable[[RegistryError], None] | None = None
         self.token_provider = token_provider
         self.stats = RequestStats()
         self._tokens: dict[str, _Token] = {}
@@ -413,6 +419,7 @@ class RegistryClient:
             request_headers["Authorization"] = f"Bearer {token}"
         elif self.username:
             auth = (self.username, self.password)
+        timeout = self.before_send(self.timeout) if self.before_send else self.timeout
         self.stats.add(kind)
         try:
             response = self.session.request(
@@ -421,13 +428,16 @@ class RegistryClient:
                 headers=request_headers,
                 data=data,
                 auth=auth,
-                timeout=self.timeout,
+                timeout=timeout,
                 stream=stream,
                 allow_redirects=True,
             )
             return response, token
         except requests.RequestException as exc:
-            raise _transport_error(exc) from exc
+            error = _transport_error(exc)
+            if self.after_failure:
+                self.after_failure(error)
+            raise error from exc
 
     def _cached_token(self, scope: str) -> str | None:
         with self._tokens_lock:
@@ -486,7 +496,7 @@ class RegistryClient:
                 challenge["realm"],
                 params=params,
                 auth=auth,
-                timeout=self.timeout,
+                timeout=self.before_send(self.timeout) if self.before_send else self.timeout,
                 # The token server may be another host, with its own proxy (or none).
                 proxies=_proxies_for(challenge["realm"]),
             )
