@@ -222,10 +222,10 @@ class RejectUnsafeInputMiddleware:
 
     @staticmethod
     def problem(request: HttpRequest) -> str:
-        # WSGI hands the path over as Latin-1 text holding the raw bytes; Django has already
-        # re-percent-encoded broken UTF-8 in ``request.path``, so look at the original.
-        raw_path = request.META.get("PATH_INFO", "").encode("latin-1", "replace")
-        where = unsafe_text(raw_path)
+        # Django decodes the path and re-percent-encodes the bytes that are not UTF-8
+        # (``%ED%A0%80`` stays as those nine characters), so decoding once more finds them.
+        # No URL of ours holds a "%", so a path typed with "%25ED..." is refused alike.
+        where = unsafe_text(unquote_to_bytes(request.path_info))
         if where:
             return f"{where} in the address"
         where = unsafe_form(request.META.get("QUERY_STRING", "").encode("latin-1", "replace"))

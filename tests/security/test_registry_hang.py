@@ -1,5 +1,5 @@
 """Issue 11, "the registry hangs": with the registry frozen (SIGSTOP), a delete took 121 s
-(4 × 30 s read timeouts) and then a 502 from the proxy. A person waiting on a page now gets an
+(4 x 30 s read timeouts) and then a 502 from the proxy. A person waiting on a page now gets an
 answer within ``REGISTRY_INTERACTIVE_TIMEOUT`` with a sentence saying why, nothing changed, and
 while the registry is known to be down the next action answers at once. The sync keeps its own
 long timeouts. A real registry process is frozen with SIGSTOP (and thawed in teardown)."""
