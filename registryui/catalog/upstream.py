@@ -134,7 +134,9 @@ class Budget:
         left = self.deadline - time.monotonic()
         if left <= 0.05:
             raise RegistryError(
-                f"The registry did not answer within {self.seconds:g} seconds.", code="TIMEOUT"
+                f"The registry took more than {self.seconds:g} seconds in all for this action, "
+                "so it stopped here.",
+                code="TIMEOUT",
             )
         return (min(timeout[0], left), min(timeout[1], left))
 
