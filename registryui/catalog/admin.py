@@ -37,7 +37,7 @@ class ReadOnlyMixin:
 
 
 class ResolverViewOnSiteMixin:
-    """"View on site" for rows of one repository: ``registryui.core.viewonsite`` redirects only
+    """The "view on site" of rows of one repository: ``registryui.core.viewonsite`` redirects only
     when the resolver lets the user see that repository (``repository_name`` of the object)."""
 
     def repository_name(self, obj: Any) -> str:

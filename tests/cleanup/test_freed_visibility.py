@@ -24,7 +24,11 @@ def test_a_hidden_image_sharing_the_blobs_changes_nothing_for_who_cannot_see_it(
     world.push("other", "team-a/app:2")  # keeps the repository alive after the delete
     world.sync()
     RetentionPolicy.objects.create(
-        name="all-of-1", repository_pattern="team-a/*", keep_last=0, older_than_days=0, keep_regex="2"
+        name="all-of-1",
+        repository_pattern="team-a/*",
+        keep_last=0,
+        older_than_days=0,
+        keep_regex="2",
     )
     policy = RetentionPolicy.objects.get()
     pages = ("/r/team-a/app:1/-/delete-image", f"/retention/{policy.pk}/")
