@@ -21,6 +21,8 @@ from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
 
 BUDGET = 2.0
+#: Room for a loaded test machine: without the budget the first delete waits 4 x 30 s.
+SLACK = 5.0
 
 pytestmark = pytest.mark.django_db
 
@@ -65,19 +67,23 @@ def test_a_delete_answers_within_the_budget_and_then_at_once(frozen, personas, r
 
     response, took = timed(lambda: client.post("/r/team-a/api:1.0/-/delete", confirm))
 
-    assert took < BUDGET + 1.5, took
+    assert took < BUDGET + SLACK, took
     html = response.content.decode()
     assert "The registry did not answer within 2 seconds." in html
     assert tags() == before
     entry = AuditEntry.objects.get(action="delete_tag")
     assert entry.result == AuditEntry.Result.FAILED and entry.details["code"] == "TIMEOUT"
 
-    # Known down: the next action does not wait again.
+    # Known down: the next action does not wait again, nor even send a request.
+    with upstream.interactive():
+        stats = upstream.get_client().stats  # shared by every web request's bound client
+    sent = stats.total
     response, took = timed(
         lambda: client.post("/r/team-a/api:2.0/-/delete-image", {"confirm": f"2.0@{frozen['2.0']}"})
     )
-    assert took < 1.0, took
     assert "The registry did not answer a moment ago" in response.content.decode()
+    assert stats.total == sent
+    assert took < BUDGET + SLACK, took  # (0.06 s on an idle machine)
     assert tags() == before
 
     # Thawed, and the moment past: the registry still has both tags.
@@ -92,7 +98,7 @@ def test_a_retag_answers_within_the_budget(frozen, personas):
     response, took = timed(
         lambda: client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "3.0", "confirmed_old": ""})
     )
-    assert took < BUDGET + 1.5, took
+    assert took < BUDGET + SLACK, took
     assert "The registry did not answer within 2 seconds." in response.content.decode()
     assert tags() == before
 
