@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "registryui.core.middleware.RejectUnsafeInputMiddleware",
+    "registryui.core.middleware.RegistryBudgetMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -127,6 +129,12 @@ REGISTRY_RETRIES = env_int("REGISTRY_RETRIES", 3, minimum=0)
 SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 8, minimum=1)
 #: Repositories asked for per /v2/_catalog page (registry 2.8 rejects more than 1000).
 SYNC_CATALOG_PAGE_SIZE = env_int("SYNC_CATALOG_PAGE_SIZE", 1000, minimum=1)
+#: Seconds a page or action a user waits on (delete, retag, retention run) may spend on the
+#: registry in all, retries included; the sync keeps the longer timeouts above.
+REGISTRY_INTERACTIVE_TIMEOUT = env_float("REGISTRY_INTERACTIVE_TIMEOUT", 10.0)
+#: After a registry request of a page failed to connect or timed out, pages answer "the
+#: registry is not answering" at once for this many seconds instead of waiting again.
+REGISTRY_DOWN_FOR = env_float("REGISTRY_DOWN_FOR", 15.0)
 
 # -- token server for docker push/pull (registryui.tokens; README "Token authentication") ------
 #: The registry runs with ``auth.token`` pointing at /auth/token: the endpoint answers, and the
@@ -204,6 +212,16 @@ SYNC_STALE_AFTER = env_int("SYNC_STALE_AFTER", 3600, minimum=1)
 REGISTRY_EVENTS_TOKEN = env_secret("REGISTRY_EVENTS_TOKEN", "")
 #: Seconds between the starts of two full syncs of ``sync_registry --loop`` (its --interval).
 SYNC_INTERVAL = env_int("SYNC_INTERVAL", 600, minimum=1)
+
+# -- mail (only the password reset form sends any) ---------------------------------------------
+#: An SMTP server; without one the password reset pages are not routed (registryui/urls.py).
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "registryui@localhost")
+PASSWORD_RESET_ENABLED = bool(EMAIL_HOST)
 
 # -- sessions, cookies, security ----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

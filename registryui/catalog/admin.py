@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from registryui.lib.humanize import iec_size
+from registryui.teams.models import Level
+from registryui.teams.permissions import can
 
 from .models import IndexChild, Label, Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
 
@@ -32,6 +34,17 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ResolverViewOnSiteMixin:
+    """The "view on site" of rows of one repository: ``registryui.core.viewonsite`` redirects only
+    when the resolver lets the user see that repository (``repository_name`` of the object)."""
+
+    def repository_name(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def visible_on_site(self, request: HttpRequest, obj: Any) -> bool:
+        return can(request.user, Level.VIEW, self.repository_name(obj))
 
 
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
@@ -166,7 +179,7 @@ class EmptyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RepositoryAdmin(ResolverViewOnSiteMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "tag_count",
@@ -199,6 +212,9 @@ class RepositoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "last_sync_error",
     ]
 
+    def repository_name(self, obj: Repository) -> str:
+        return obj.name
+
     @admin.display(description="size", ordering="size")
     def size_display(self, repository: Repository) -> str:
         return iec_size(repository.size)
@@ -217,7 +233,7 @@ class RepositoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TagAdmin(ResolverViewOnSiteMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["reference", "digest", "kind", "changed_at", "first_seen_at"]
     list_filter = ["manifest__kind", "changed_at"]
     search_fields = ["repository__name", "name", "manifest__digest"]
@@ -225,6 +241,9 @@ class TagAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["repository", "name", "manifest_link", "first_seen_at", "changed_at"]
     readonly_fields = fields
     ordering = ["repository__name", "name"]
+
+    def repository_name(self, obj: Tag) -> str:
+        return obj.repository.name
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # A manifest's raw bytes, history and config can be large: the list needs none of it.

@@ -3,7 +3,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from registryui.teams.models import Level
+from registryui.teams.permissions import repositories_for
+
 from .models import RetentionPolicy
+from .retention import matching_repositories
 
 
 @admin.register(RetentionPolicy)
@@ -46,6 +50,14 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def visible_on_site(self, request, policy: RetentionPolicy) -> bool:
+        """For registryui.core.viewonsite: the rule of the preview page itself (superusers, or
+        who may delete in a repository the policy matches)."""
+        if request.user.is_superuser:
+            return True
+        deletable = repositories_for(request.user, Level.DELETE)
+        return matching_repositories(policy, deletable).exists()
 
     @admin.display(description="Dry run")
     def preview_link(self, policy: RetentionPolicy) -> str:

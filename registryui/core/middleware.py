@@ -9,16 +9,24 @@ they are believed only when the connection comes from an address in ``FORWARDED_
 ``SecurityHeadersMiddleware`` adds the Content-Security-Policy (no inline scripts or styles,
 nothing from other origins) and a Permissions-Policy that turns off browser features the UI
 never uses. It sits before WhiteNoise so that static files get the headers too.
+
+``RejectUnsafeInputMiddleware`` answers 400 to any request whose path, query string or form
+holds a NUL character or bytes that are not UTF-8 (lone surrogates, overlong sequences). No view
+can do anything useful with them, PostgreSQL refuses NUL in any string, and checking them once
+here spares every view, form and admin page (the autocomplete's ``term``) its own check.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest, ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from registryui.catalog.upstream import interactive
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -166,3 +174,88 @@ class SecurityHeadersMiddleware:
         if self.permissions_policy:
             response.headers.setdefault("Permissions-Policy", self.permissions_policy)
         return response
+
+
+#: Form bodies checked byte by byte; anything else (JSON, uploads) is read by its own parser.
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def unsafe_text(raw: bytes) -> str:
+    """Why ``raw`` (decoded URL bytes) is refused, or ``""``: NUL, or not UTF-8.
+
+    Python's strict UTF-8 decoder refuses encoded surrogates (``%ED%A0%80``) and overlong
+    forms (``%C0%AF``) as well as truncated sequences, which is the rule we want.
+    """
+    if b"\x00" in raw:
+        return "a NUL character"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes that are not UTF-8 text"
+    return ""
+
+
+def unsafe_form(encoded: bytes) -> str:
+    """Like ``unsafe_text`` for a query string or urlencoded body (``+`` is a space)."""
+    return unsafe_text(unquote_to_bytes(encoded.replace(b"+", b" ")))
+
+
+class RejectUnsafeInputMiddleware:
+    """400 for NUL or undecodable input in the path, the query string or a form body."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = self.problem(request)
+        if not problem:
+            return self.get_response(request)
+        message = f"The request was refused: it contains {problem}."
+        if "text/html" not in request.headers.get("Accept", ""):
+            # Machine clients (docker login at /auth/token, the registry's notifications) read
+            # errors in the Distribution format, not a page.
+            return JsonResponse(
+                {"errors": [{"code": "INVALID_REQUEST", "message": message}]}, status=400
+            )
+        # Raised, not returned: Django's handler400 renders the site's 400 page.
+        raise BadRequest(message)
+
+    @staticmethod
+    def problem(request: HttpRequest) -> str:
+        # Django decodes the path and re-percent-encodes the bytes that are not UTF-8
+        # (``%ED%A0%80`` stays as those nine characters), so decoding once more finds them.
+        # No URL of ours holds a "%", so a path typed with "%25ED..." is refused alike.
+        where = unsafe_text(unquote_to_bytes(request.path_info))
+        if where:
+            return f"{where} in the address"
+        where = unsafe_form(request.META.get("QUERY_STRING", "").encode("latin-1", "replace"))
+        if where:
+            return f"{where} in the query string"
+        content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if request.method == "POST" and content_type == FORM_CONTENT_TYPE:
+            where = unsafe_form(request.body)
+            if where:
+                return f"{where} in the form"
+        elif request.method == "POST" and content_type == "multipart/form-data":
+            # Multipart fields are decoded by Django with replacement characters; only NUL
+            # survives that, so it is the one thing left to look for.
+            for values in request.POST.lists():
+                if any("\x00" in item for item in (values[0], *values[1])):
+                    return "a NUL character in the form"
+        return ""
+
+
+class RegistryBudgetMiddleware:
+    """Every web request is a person waiting: registry calls share one short budget.
+
+    See ``registryui.catalog.upstream.interactive``: ``REGISTRY_INTERACTIVE_TIMEOUT`` seconds
+    for the whole request, and an immediate answer while the registry is known to be down.
+    Management commands (the sync, ``apply_retention``) run outside it with the long timeouts.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with interactive():
+            return self.get_response(request)

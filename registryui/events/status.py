@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from registryui.catalog.models import Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
 from registryui.teams.models import Level
-from registryui.teams.permissions import access_for, can
+from registryui.teams.permissions import access_for, can, visible_repositories, visible_tags
 
 from .health import RegistryHealth, ping_registry
 from .lock import lock_holder
@@ -56,6 +56,8 @@ class StatusReport:
     recent_events: list[ProcessedEvent]
     lag: Lag
     totals: Totals
+    #: The user sees every repository: registry-wide figures and raw errors are theirs to read.
+    sees_everything: bool = True
     generated_at: datetime = field(default_factory=timezone.now)
 
     @property
@@ -88,10 +90,24 @@ def push_lag(sample: int = LAG_SAMPLE) -> Lag:
     )
 
 
-def totals() -> Totals:
-    live = Manifest.objects.filter(
-        Q(tags__isnull=False) | Q(parent_links__index__tags__isnull=False)
-    ).values("id")
+def totals(user=None) -> Totals:
+    """The database's totals: the whole registry's without ``user`` (pass None for who sees
+    every repository), else counted over the repositories ``user`` may see, so that a team admin
+    does not learn the size of what is hidden from them.
+    """
+    tags = Tag.objects.all() if user is None else visible_tags(user)
+    repositories = Repository.objects.all() if user is None else visible_repositories(user)
+    tagged = tags.values("manifest_id")
+    if user is None:
+        live = Manifest.objects.filter(
+            Q(tags__isnull=False) | Q(parent_links__index__tags__isnull=False)
+        ).values("id")
+        manifest_count = Manifest.objects.count()
+    else:
+        live = Manifest.objects.filter(
+            Q(id__in=tagged) | Q(parent_links__index_id__in=tagged)
+        ).values("id")
+        manifest_count = Manifest.objects.filter(id__in=live).count()
     manifest_bytes = Manifest.objects.filter(id__in=live).aggregate(total=Sum("size"))["total"]
     config_bytes = (
         Manifest.objects.filter(id__in=live)
@@ -107,9 +123,9 @@ def totals() -> Totals:
         .aggregate(total=Sum("size"))["total"]
     )
     return Totals(
-        repositories=Repository.objects.count(),
-        tags=Tag.objects.count(),
-        manifests=Manifest.objects.count(),
+        repositories=repositories.count(),
+        tags=tags.count(),
+        manifests=manifest_count,
         bytes=(manifest_bytes or 0) + (config_bytes or 0) + (layer_bytes or 0),
     )
 
@@ -127,10 +143,14 @@ def status_report(user) -> StatusReport:
 
     Staff includes team admins (they manage their team's grants in the admin), so every
     repository name on the page goes through the resolver: failures, events and scopes of
-    repositories the user may not see are left out. Counts and totals stay whole.
+    repositories the user may not see are left out. So are the figures that would tell them
+    about those repositories: the totals are counted over what they may see, and the last
+    sync's registry-wide counters and its run-level error (which may quote a hidden image's
+    data) are shown only to who sees everything.
     """
     access = access_for(user)
     visible_q = access.q(Level.VIEW, field="repository")  # None: every repository
+    sees_everything = visible_q is None
     last = last_full_sync()
     errors: list[SyncRunError] = []
     errors_total = 0
@@ -172,7 +192,8 @@ def status_report(user) -> StatusReport:
         events=events,
         recent_events=list(recent[:RECENT_EVENTS]),
         lag=push_lag(),
-        totals=totals(),
+        totals=totals(None if sees_everything else user),
+        sees_everything=sees_everything,
     )
 
 

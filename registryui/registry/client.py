@@ -164,6 +164,12 @@ class RegistryClient:
         self.username = username
         self.password = password
         self.timeout = (connect_timeout, read_timeout)
+        #: Hooks of a page's time budget (``registryui.catalog.upstream.interactive``):
+        #: ``before_send(timeout)`` returns the (connect, read) timeouts of the next request or
+        #: raises RegistryError to answer at once; ``after_failure(error)`` hears of each
+        #: transport failure. None (the default, and the sync's): the fixed timeouts above.
+        self.before_send: Callable[[tuple[float, float]], tuple[float, float]] | None = None
+        self.after_failure: Callable[[RegistryError], None] | None = None
         self.token_provider = token_provider
         self.retries = retries
         self.backoff_factor = backoff_factor
@@ -466,6 +472,7 @@ class RegistryClient:
             auth = (self.username, self.password)
         attempt = 0
         while True:
+            timeout = self.before_send(self.timeout) if self.before_send else self.timeout
             self.stats.add(kind)
             try:
                 response = self.session.request(
@@ -474,7 +481,7 @@ class RegistryClient:
                     headers=request_headers,
                     data=data,
                     auth=auth,
-                    timeout=self.timeout,
+                    timeout=timeout,
                     stream=stream,
                     allow_redirects=True,
                 )
@@ -486,7 +493,10 @@ class RegistryClient:
                         "UNREACHABLE", detail=f"the answer was cut short: {_short(exc)}"
                     ) from exc
             except requests.RequestException as exc:
-                raise _transport_error(exc) from exc
+                error = _transport_error(exc)
+                if self.after_failure:
+                    self.after_failure(error)
+                raise error from exc
             attempt += 1
             self._pause(attempt)
 
@@ -547,7 +557,7 @@ class RegistryClient:
                 challenge["realm"],
                 params=params,
                 auth=auth,
-                timeout=self.timeout,
+                timeout=self.before_send(self.timeout) if self.before_send else self.timeout,
                 # The token server may be another host, with its own proxy (or none).
                 proxies=_proxies_for(challenge["realm"]),
             )

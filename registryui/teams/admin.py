@@ -283,6 +283,8 @@ class TeamAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = EffectivePermissionsForm(request.GET or None)
         result = None
+        if form.is_bound and not full:
+            _members_only(request, form)
         if form.is_valid():
             subject = form.cleaned_data["user"]
             name = form.cleaned_data["repository"]
@@ -302,6 +304,26 @@ class TeamAdmin(admin.ModelAdmin):
             "result": result,
         }
         return TemplateResponse(request, "admin/teams/effective_permissions.html", context)
+
+
+def _members_only(request: HttpRequest, form: EffectivePermissionsForm) -> None:
+    """A team admin may ask about the members of the teams they administer (and anonymous
+    visitors), nobody else: an unknown name and someone else's get the same answer, so the
+    page cannot be used to list the site's users or to learn who is a superuser or inactive.
+    """
+    if "user" in form.errors:
+        subject = None  # no such user: answered below exactly like a non-member
+    else:
+        subject = form.cleaned_data.get("user")
+        if subject is not None and not subject.is_authenticated:
+            return
+    teams = permissions.administered_teams(request.user)
+    if subject is None or not teams.filter(members=subject).exists():
+        names = ", ".join(teams.order_by("name").values_list("name", flat=True))
+        form.errors["user"] = form.error_class(
+            [f"You can only ask about members of the teams you administer ({names})."]
+        )
+        form.cleaned_data.pop("user", None)
 
 
 def effective_permissions(subject, name: str, *, show_other_teams: bool) -> dict:

@@ -39,6 +39,11 @@ class Principal(ABC):
     def may_list_catalog(self) -> bool:
         return False
 
+    @property
+    def ceiling(self) -> int:
+        """The highest level the credential itself may use anywhere (a token's own limit)."""
+        return Level.ADMIN
+
 
 class UserPrincipal(Principal):
     """A person, logged in with their password or one of their personal access tokens."""
@@ -52,6 +57,10 @@ class UserPrincipal(Principal):
     def level_on(self, name: str) -> int:
         level = permissions.level_on(self.user, name)
         return min(level, self.token.max_level) if self.token is not None else level
+
+    @property
+    def ceiling(self) -> int:
+        return self.token.max_level if self.token is not None else Level.ADMIN
 
     @property
     def may_list_catalog(self) -> bool:

@@ -25,6 +25,10 @@ MAX_SCOPE_LENGTH = 1024
 #: The registry's repository actions, and the level each one needs.
 ACTION_LEVELS = {"pull": Level.VIEW, "push": Level.PUSH, "delete": Level.DELETE}
 PRIVILEGED_ACTIONS = frozenset({"push", "delete", "*"})
+#: The credential's own limit needed for ``registry:catalog:*``. Listing every repository is a
+#: superuser's privilege, so a personal access token limited below the full registry level
+#: (pull, or pull and push) never lists the catalog, whoever owns it.
+CATALOG_CEILING = Level.DELETE
 
 
 class ScopeError(ValueError):
@@ -94,7 +98,7 @@ def actions_for_level(level: int) -> frozenset[str]:
 def granted_actions(principal, scope: Scope) -> list[str]:
     """The actions of ``scope`` that ``principal`` may take, in the order they were asked.
 
-    ``principal`` has ``level_on(name) -> int`` and ``may_list_catalog``.
+    ``principal`` has ``level_on(name) -> int``, ``may_list_catalog`` and ``ceiling``.
     """
     if scope.type == "repository":
         # A name with a registry host (or anything outside the grammar) is not a repository of
@@ -109,7 +113,8 @@ def granted_actions(principal, scope: Scope) -> list[str]:
         return granted
     if scope.type == "registry" and scope.name == "catalog" and not scope.resource_class:
         # The catalog lists every repository unfiltered: only for who may see all of them.
-        return ["*"] if "*" in scope.actions and principal.may_list_catalog else []
+        allowed = principal.may_list_catalog and principal.ceiling >= CATALOG_CEILING
+        return ["*"] if "*" in scope.actions and allowed else []
     return []
 
 

@@ -55,11 +55,11 @@ def test_an_unreachable_registry_is_a_banner_over_the_synced_data(catalog, setti
     client = catalog.client("a_viewer")
     html = client.get("/").content.decode()
     [banner] = banners(html)
-    assert "The registry could not be reached" in banner
-    assert "The registry cannot be reached." in banner  # the recorded error
+    assert "The registry did not answer" in banner
+    assert "this page shows the data synced" in banner
     assert 'href="/r/team-a/api"' in html  # still served from the database
     tag_page = client.get("/r/team-a/api:1.4").content.decode()
-    assert "The registry could not be reached" in tag_page
+    assert "The registry did not answer" in tag_page
     assert "docker pull registry.example.com/team-a/api:1.4" in tag_page
 
 
@@ -73,7 +73,7 @@ def test_a_failed_repository_sync_is_a_banner_on_its_pages(catalog, settings):
     html = catalog.client().get("/r/team-a/api").content.decode()
     [banner] = banners(html)
     assert "The last sync of team-a/api failed" in banner
-    assert repository.last_sync_error in banner
+    assert repository.last_sync_error in banner  # staff who see the repository get the error
     assert "This page shows what was synced" in banner
     # Other repositories are fine; the list marks the failed one.
     assert banners(catalog.client().get("/r/team-a/web").content.decode()) == []
@@ -119,8 +119,9 @@ def test_a_run_level_failure_that_is_not_the_network(catalog):
     freshness = catalog_freshness()
     assert not freshness.unreachable and not freshness.stale
     [banner] = banners(catalog.client().get("/").content.decode())
-    assert "The last sync failed" in banner
-    assert "refused our credentials" in banner
+    assert "The last sync did not finish" in banner
+    assert "refused our credentials" not in banner  # on the status page and in the log
+    assert 'href="/status/"' in banner  # staff are pointed there
 
 
 @pytest.mark.parametrize("runs", [1, 200])
@@ -133,3 +134,47 @@ def test_freshness_is_one_query_however_many_runs(catalog, django_assert_num_que
     repository = Repository.objects.get(name="team-a/api")
     with django_assert_num_queries(1):
         repository_freshness(repository)
+
+
+# -- issue 11: the banner never shows a recorded error to who may not read it ------------------
+
+HIDDEN_LABEL_ERROR = (
+    'null value in column "value" of relation "catalog_label" violates not-null constraint\n'
+    "DETAIL:  Failing row contains (7, secret/vault, org.example.password, hunter2)."
+)
+
+
+def test_an_unreachable_registrys_address_is_not_shown_to_users(catalog, settings):
+    run = failing_sync(settings)
+    address = settings.REGISTRY_URL.removeprefix("http://")
+    # The recorded error says where the registry is: the status page and the log keep it.
+    run.errors.filter(repository="").update(message=f"HTTPConnectionPool(host={address!r})")
+    SyncRun.objects.filter(pk=run.pk).update(error=f"Connection refused by {address}")
+    for persona in ("public", "a_viewer", "b_admin", "superuser"):
+        settings.REGISTRY_URL = "http://127.0.0.1:9"  # unchanged pages: no registry call
+        html = catalog.client(persona).get("/" if persona != "public" else "/r/hello").content
+        [banner, *_] = banners(html.decode())
+        assert "The registry did not answer" in banner, persona
+        assert address not in html.decode() and "HTTPConnectionPool" not in banner, persona
+        assert ('href="/status/"' in banner) == (persona in ("b_admin", "superuser")), persona
+
+
+def test_a_database_error_quoting_hidden_labels_stays_off_the_banner(catalog):
+    SyncRun.objects.create(
+        scope="", status="failed", finished_at=timezone.now(), error=HIDDEN_LABEL_ERROR
+    )
+    for persona in ("a_viewer", "b_admin", "superuser"):
+        html = catalog.client(persona).get("/").content.decode()
+        [banner] = banners(html)
+        assert "The last sync did not finish" in banner, persona
+        assert "hunter2" not in html and "org.example.password" not in banner, persona
+
+
+def test_a_repositorys_error_is_for_staff_only(catalog, settings):
+    failing_sync(settings, repository="team-a/api")
+    error = Repository.objects.get(name="team-a/api").last_sync_error
+    viewer = catalog.client("a_viewer").get("/r/team-a/api").content.decode()
+    [banner] = banners(viewer)
+    assert "The last sync of team-a/api failed" in banner
+    assert error not in banner
+    assert error in banners(catalog.client().get("/r/team-a/api").content.decode())[0]

@@ -156,6 +156,51 @@ def test_images_the_user_may_not_see_do_not_crowd_out_the_label_results(catalog)
     assert superuser.more_labels
 
 
+def _hidden_images_labelled(prefix: str, count: int) -> None:
+    """``count`` images tagged in secret/vault (superuser only), a label value each."""
+    secret = Repository.objects.get(name="secret/vault")
+    manifests = Manifest.objects.bulk_create(
+        Manifest(
+            digest="sha256:" + hashlib.sha256(f"hidden {prefix}{i}".encode()).hexdigest(),
+            media_type="application/vnd.oci.image.manifest.v1+json",
+            kind=Manifest.Kind.IMAGE,
+            size=400,
+            raw="{}",
+        )
+        for i in range(count)
+    )
+    Label.objects.bulk_create(
+        Label(manifest=m, key="org.opencontainers.image.source", value=f"{prefix}{i:04d}")
+        for i, m in enumerate(manifests)
+    )
+    Tag.objects.bulk_create(
+        Tag(repository=secret, name=f"h{i}", manifest=m) for i, m in enumerate(manifests)
+    )
+
+
+def test_hidden_label_values_are_no_prefix_oracle(catalog):
+    """Issue 11: with many hidden images whose labels matched, the "N+" heading (and the extra
+    windows read, hence the time) told a viewer that hidden label values start so."""
+    viewer = user(catalog, "a_viewer")
+    query = "https://git.example.com/team-a"
+
+    def searched() -> tuple[list, bool, int]:
+        viewer.is_authenticated  # noqa: B018 - load the rules outside the capture
+        with CaptureQueriesContext(connection) as captured:
+            results = search(viewer, query)
+        hits = [(h.repository, h.digest, tuple(h.tags)) for h in results.labels]
+        return hits, results.more_labels, len(captured.captured_queries)
+
+    searched()  # caches filled once per process (the collation, the rules) stay out of the count
+    before = searched()
+    _hidden_images_labelled("https://git.example.com/team-a/aaa-", 1100)
+    after = searched()
+    assert after == before  # the same hits, no "more", and the same number of queries
+    assert not after[1] and {hit[0] for hit in after[0]} == {"team-a/api"}
+    superuser = search(user(catalog), query)
+    assert len(superuser.labels) == LIMIT and superuser.more_labels
+
+
 def test_platform_images_are_found_by_label_through_their_index(catalog):
     index = Manifest.objects.get(digest=catalog.digest("team-a/web:2.0"))
     arm = IndexChild.objects.get(index=index, architecture="arm64").child

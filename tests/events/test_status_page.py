@@ -183,7 +183,35 @@ def test_a_team_admin_sees_no_repository_names_outside_their_grants(
     assert "team-b/worker" in text  # their own failure and event are there
     assert [e.repository for e in response.context["report"].sync_errors] == ["team-b/worker"]
     assert "an event of a repository you cannot see" in text
-    assert "2 failed" in text  # counts stay whole
+    # Registry-wide counters would tell of hidden failures (issue 11): only theirs are counted.
+    assert "2 failed" not in text and "Failures you can see 1" in text
+
+
+def test_a_team_admin_gets_totals_over_what_they_can_see(client, django_user_model, synced):
+    """Issue 11: the totals and the last sync's counters and error were registry-wide."""
+    from registryui.teams.models import Grant, Level, Team
+
+    admin = django_user_model.objects.create_user("b-admin", password="pw", is_staff=True)
+    team = Team.objects.create(name="team-b", slug="team-b")
+    team.members.add(admin)
+    Grant.objects.create(team=team, pattern="team-b/*", level=Level.ADMIN)
+    SyncRun.objects.filter(pk=synced.pk).update(
+        status=SyncRun.Status.FAILED, error="label org.example.secret=hunter2 of team-a/api"
+    )
+    client.force_login(admin)
+
+    response = client.get("/status/")
+
+    text = text_of(response)
+    totals = response.context["report"].totals
+    assert (totals.repositories, totals.tags, totals.manifests) == (1, 1, 1)
+    worker = Manifest.objects.get(tags__repository__name="team-b/worker")
+    assert totals.bytes == worker.size + worker.config_size + worker.layers.get().size
+    assert "Repositories 1 Tags 1 Manifests 1" in text
+    assert "Counted over the repositories you can see" in text
+    assert "hunter2" not in text and "team-a" not in text
+    assert "2 synced of 2" not in text and "3 seen" not in text
+    assert "Failed (the error is in the log)" in text
 
 
 def test_an_unreachable_registry_is_reported(staff_client, settings):

@@ -374,13 +374,36 @@ def test_effective_permissions_explain_bad_input(personas, user, repository, mes
     assert 'id="effective-level"' not in html
 
 
-def test_team_admins_ask_only_about_what_they_administer(team_admin):
+def test_team_admins_ask_only_about_what_they_administer(team_admin, personas):
+    member = personas["b_admin"].user
+    Team.objects.get(name="team-b").members.add(personas["a_viewer"].user)
     html = effective(team_admin, "a-viewer", "team-b/worker")
-    assert cell(html, "effective-level").startswith("none")
+    assert cell(html, "effective-level") == "admin"  # now a member of team-b
+    Team.objects.get(name="team-b").members.remove(personas["a_viewer"].user)
+    html = effective(team_admin, member.username, "team-b/worker")
+    assert cell(html, "effective-level") == "admin"
     assert 'id="effective-other-grants"' not in html  # other teams' grants are not theirs
-    html = effective(team_admin, "a-viewer", "team-a/api")
+    html = effective(team_admin, member.username, "team-a/api")
     assert "You can only look at repositories you administer (team-b/*)" in html
     assert 'id="effective-level"' not in html
+
+
+def test_team_admins_cannot_enumerate_users(team_admin, personas, django_user_model):
+    """Issue 11: "no user called X" vs an answer listed the site's users, and the answer said
+    who is a superuser or inactive. Outside their teams' members, every name answers alike."""
+    django_user_model.objects.create_user("gone", is_active=False)
+    refusal = "You can only ask about members of the teams you administer (team-b)."
+    answers = set()
+    for name in ("superuser", "a-viewer", "gone", "nobody-here"):
+        html = effective(team_admin, name, "team-b/worker")
+        assert refusal in html, name
+        assert 'id="effective-level"' not in html, name
+        answers.add(html.replace(name, "NAME").split('id="effective', 1)[0][-2000:])
+    assert len(answers) == 1  # the same page whatever the name
+    # Anonymous visitors and their own members are fine; a superuser may ask about anyone.
+    assert 'id="effective-level"' in effective(team_admin, "", "team-b/worker")
+    everyone = personas["superuser"].client()
+    assert cell(effective(everyone, "gone", "team-b/worker"), "effective-level").startswith("none")
 
 
 def test_the_admin_links_to_effective_permissions(personas, team_admin):

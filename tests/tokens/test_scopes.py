@@ -81,9 +81,10 @@ def test_it_refuses_too_many_scopes() -> None:
 class Fixed:
     """A principal with one level everywhere (the matrix does not need patterns)."""
 
-    def __init__(self, level: int, *, catalog: bool = False) -> None:
+    def __init__(self, level: int, *, catalog: bool = False, ceiling: int = Level.ADMIN) -> None:
         self.level = level
         self.may_list_catalog = catalog
+        self.ceiling = ceiling
 
     def level_on(self, name: str) -> int:
         return self.level
@@ -131,6 +132,10 @@ def test_catalog_only_for_who_may_list_it() -> None:
     scope = parse_scope("registry:catalog:*")
     assert granted_actions(Fixed(Level.ADMIN), scope) == []
     assert granted_actions(Fixed(Level.ADMIN, catalog=True), scope) == ["*"]
+    # A credential limited below the full registry level never lists it (a pull-only token).
+    for ceiling in (Level.VIEW, Level.PUSH):
+        assert granted_actions(Fixed(Level.ADMIN, catalog=True, ceiling=ceiling), scope) == []
+    assert granted_actions(Fixed(Level.ADMIN, catalog=True, ceiling=Level.DELETE), scope) == ["*"]
     # Other registry resources and unknown types grant nothing.
     assert granted_actions(Fixed(Level.ADMIN, catalog=True), parse_scope("registry:x:*")) == []
     assert granted_actions(Fixed(Level.ADMIN), parse_scope("plugin:x:pull")) == []

@@ -208,7 +208,8 @@ def test_a_nul_in_a_scope_is_400_not_a_500(client, token_mode, personas, passwor
     scopes = ["repository:team-a/api:pull,delete", "repository:team-a/a\x00pi:pull"]
     response = ask(client, *scopes, headers=basic("deleter", password))
     assert response.status_code == 400
-    assert "control characters" in response.json()["errors"][0]["message"]
+    # Refused before the view by registryui.core.middleware.RejectUnsafeInputMiddleware.
+    assert "NUL character" in response.json()["errors"][0]["message"]
     assert not AuditEntry.objects.exists()
 
 
@@ -351,6 +352,23 @@ def test_a_personal_access_token_is_capped_by_its_level(client, token_mode, pers
     assert access_of(response, token_mode) == [
         {"type": "repository", "name": "team-a/api", "actions": ["pull"]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("max_level", "listed"), [(Level.VIEW, False), (Level.PUSH, False), (Level.DELETE, True)]
+)
+def test_a_personal_access_tokens_limit_applies_to_the_catalog(
+    client, token_mode, personas, max_level, listed
+) -> None:
+    """Issue 11: a superuser's pull-only token still listed every repository."""
+    _, secret = make_token(personas.root, max_level=max_level)
+    username = personas.root.get_username()
+    response = ask(client, "registry:catalog:*", headers=basic(username, secret))
+    catalog = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
+    assert access_of(response, token_mode) == (catalog if listed else [])
+    # The same superuser's password still lists it.
+    password = ask(client, "registry:catalog:*", headers=basic(username, f"pw-{username}"))
+    assert access_of(password, token_mode) == catalog
 
 
 def test_a_personal_access_token_never_exceeds_its_user(client, token_mode, personas) -> None:

@@ -61,3 +61,10 @@ def bytes_freed(value) -> str:
     if number < 1024:  # "512 bytes" already is exact
         return readable
     return f"{readable} ({intcomma(number)} bytes)"
+
+
+@register.filter
+def seen_by(freed, user):
+    """``freed|seen_by:user``: the figure this user may see (``Freed.as_seen_by``)."""
+    as_seen_by = getattr(freed, "as_seen_by", None)
+    return as_seen_by(user) if as_seen_by is not None else freed
