@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0004_manifest_config_size_bigint_syncrun_status"),
+        ("catalog", "0005_tag_first_seen"),
     ]
 
     operations = [
