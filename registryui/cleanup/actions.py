@@ -627,6 +627,13 @@ class Deleter:
         changed = _Changed(ref.digest, tag, digest)
         return untag.Untagged("changed", changed.message, now=ref.digest, method="tag")
 
+    def _head_or_unknown(self, tag: str) -> str | None:
+        """The tag's digest now, '' when it has none, None when the registry does not say."""
+        try:
+            return self.client.head_manifest(self.repository.name, tag).digest
+        except RegistryError as exc:
+            return "" if (exc.not_found or exc.status == 404) else None
+
     def _image_state(self, digest: str) -> Literal["present", "absent", "unknown"]:
         """After a DELETE answered with an error: is the manifest still there?"""
         try:
@@ -655,6 +662,8 @@ class Deleter:
             body, media_type = self._originals.get(digest, (b"", ""))
             outcome = deleted[digest]
             for tag in tags:
+                if self._head_or_unknown(tag) != "":
+                    continue  # it has an image (pushed again since), or we cannot tell: leave it
                 ok = False
                 if body:
                     try:

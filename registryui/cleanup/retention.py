@@ -158,9 +158,18 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
             "name", "manifest__digest", "changed_at", "first_seen"
         )
     ]
-    # Newest first by the age retention counts; a tag of unknown age ranks as the newest.
+    # Newest first by the age retention counts, to the minute: the tags one sync imported
+    # (stored within milliseconds of each other) then keep their order of last change (build
+    # time, as the repository page shows), and a tag pushed later ranks above all of them.
+    # A tag of unknown age ranks as the newest.
+    newest = datetime.max.replace(tzinfo=now.tzinfo)
+    oldest = datetime.min.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda row: row[0])
-    rows.sort(key=lambda row: row[3] or datetime.max.replace(tzinfo=now.tzinfo), reverse=True)
+    rows.sort(key=lambda row: row[2] or oldest, reverse=True)
+    rows.sort(
+        key=lambda row: row[3].replace(second=0, microsecond=0) if row[3] else newest,
+        reverse=True,
+    )
     cutoff = now - timedelta(days=policy.older_than_days) if policy.older_than_days else None
     verdicts: list[Verdict] = []
     rank = 0

@@ -97,7 +97,6 @@ class Sequence:
     original: tuple[bytes, str] = (b"", "")
     throwaway: placeholder.Placeholder | None = None
     started: datetime = field(default_factory=timezone.now)
-    log: list[str] = field(default_factory=list)
 
     @property
     def placeholder_digest(self) -> str:
@@ -114,7 +113,12 @@ class Sequence:
         self.client.upload_blob(self.name, self.throwaway.config)
         # The last look before the tag is pointed elsewhere: never clobber a fresh push.
         self.started = timezone.now()
-        ref = self._head(self.tag)
+        try:
+            ref = self.client.head_manifest(self.name, self.tag)
+        except RegistryError as exc:
+            if not (exc.not_found or exc.status == 404):
+                raise  # nothing has been changed yet
+            ref = None
         if ref is None:
             return Untagged("gone", "already gone")
         if ref.digest != self.digest:

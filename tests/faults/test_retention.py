@@ -120,3 +120,16 @@ def test_the_migration_dates_existing_rows_by_their_own_creation_never_later_tha
     rows = dict(Tag.objects.filter(repository__name=REPO).values_list("name", "first_seen"))
     assert rows["old"] == imported  # its own creation time, not its build time
     assert timezone.now() - timedelta(minutes=1) < rows["zz-new"] <= timezone.now()
+
+
+def test_the_most_recent_tags_are_the_most_recently_seen_not_the_newest_builds(builds, people):
+    """A "keep the last 1" policy kept the tag with the newest build date, and deleted the
+    one pushed minutes ago with an old build."""
+    builds.policy.older_than_days, builds.policy.keep_last = None, 1
+    builds.policy.save()
+
+    html = preview_page(people, builds.policy)
+
+    assert re.search(r'data-tag="zz-new">.*?keep: one of the 1 most recent', html, re.S)
+    assert apply(people, builds.policy, html).status_code == 200
+    assert builds.tags(REPO) == ["zz-new"]
