@@ -238,22 +238,21 @@ def base_image(pm: Podman) -> str:
     return name
 
 
-#: Stand-in → the names docker-compose.yml and the Dockerfile use (plus our own prefix).
-def standin_names() -> dict[str, list[str]]:
-    compose = (BASE_DIR / "docker-compose.yml").read_text()
-    dockerfile = (BASE_DIR / "Dockerfile").read_text()
-    python = re.search(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)[1]
-    registry = re.search(r"^\s+image:\s+(registry:\S+)", compose, re.MULTILINE)[1]
-    postgres = re.search(r"^\s+image:\s+(postgres:\S+)", compose, re.MULTILINE)[1]
-    return {
-        "python": [python],
-        "registry": [registry],
-        "postgres": [postgres],
-    }
+def standin_names(*trees: Path) -> dict[str, set[str]]:
+    """Each stand-in's names: the images the Dockerfile and docker-compose.yml of these trees
+    (this checkout, and the previous commit's for the upgrade) name."""
+    names: dict[str, set[str]] = {"python": set(), "registry": set(), "postgres": set()}
+    for tree in trees:
+        compose = (tree / "docker-compose.yml").read_text()
+        dockerfile = (tree / "Dockerfile").read_text()
+        names["python"].add(re.search(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)[1])
+        for kind in ("registry", "postgres"):
+            names[kind].add(re.search(rf"^\s+image:\s+({kind}:\S+)", compose, re.MULTILINE)[1])
+    return names
 
 
-def standin_images(pm: Podman, base: str) -> None:
-    for kind, names in standin_names().items():
+def standin_images(pm: Podman, base: str, *trees: Path) -> None:
+    for kind, names in standin_names(*trees).items():
         containerfile = CI_DIR / f"{kind}.Containerfile"
         # The Containerfile and its files decide the image: rebuilt when they change.
         digest = hashlib.sha256(base.encode() + containerfile.read_bytes())
@@ -261,7 +260,7 @@ def standin_images(pm: Podman, base: str) -> None:
             digest.update((CI_DIR / "postgres-entrypoint.sh").read_bytes())
         own = f"localhost/{PREFIX}/{kind}:{digest.hexdigest()[:12]}"
         if not pm.image_exists(own):
-            log(f"building the {kind} stand-in ({', '.join(names)})")
+            log(f"building the {kind} stand-in ({', '.join(sorted(names))})")
             pm.podman(
                 "build",
                 "--format",
@@ -677,11 +676,11 @@ class ComposeTest:
     # The checks ------------------------------------------------------------------------------
     def run(self) -> None:
         with self.timer.phase("images"):
-            base = base_image(self.pm)
-            standin_images(self.pm, base)
-            build_app(self.pm, BASE_DIR, f"localhost/{PREFIX}/app:current")
             revision = os.environ.get("COMPOSE_TEST_PREVIOUS", "HEAD~1")
             previous = previous_tree(self.workdir, revision)
+            base = base_image(self.pm)
+            standin_images(self.pm, base, BASE_DIR, *([previous] if previous else []))
+            build_app(self.pm, BASE_DIR, f"localhost/{PREFIX}/app:current")
             if previous is not None:
                 build_app(self.pm, previous, f"localhost/{PREFIX}/app:previous")
             else:
@@ -739,7 +738,9 @@ class ComposeTest:
         plan = stack.manage("showmigrations", "--plan")
         check("[ ]" not in plan, f"migrations left unapplied:\n{plan}")
         new = plan.count("[X]") - applied_before
-        logs = [stack.pm.podman("logs", name).stdout for name in (stack.container("ui"), replica)]
+        # Both streams: migrate prints to stdout, a traceback goes to stderr.
+        outputs = [stack.pm.podman("logs", name) for name in (stack.container("ui"), replica)]
+        logs = [done.stdout + done.stderr for done in outputs]
         applied = [
             line.split()[1]
             for text in logs
@@ -1012,7 +1013,6 @@ class ComposeTest:
                 self.caddy.kill()
         for stack in self.stacks:
             stack.remove()
-        self.pm.podman("rm", "-f", "--filter", f"name={PREFIX}-", check=False)
 
 
 def main() -> int:
