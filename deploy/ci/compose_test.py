@@ -283,6 +283,7 @@ def standin_images(pm: Podman, base: str, *trees: Path) -> None:
 def build_app(pm: Podman, context: Path, tag: str) -> None:
     """The project's Dockerfile as `docker compose build` would run it."""
     log(f"podman build {context} -> {tag}")
+    before = pm.podman("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
     pm.podman(
         "build",
         "--format",
@@ -298,6 +299,11 @@ def build_app(pm: Podman, context: Path, tag: str) -> None:
         str(context),
         timeout=900,
     )
+    # The image this tag named before is of no use now (its layers shared with the new one
+    # stay): remove it, so that runs on one machine do not pile images up.
+    after = pm.podman("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+    if before and before != after:
+        pm.podman("rmi", before, check=False)
 
 
 def previous_tree(workdir: Path, revision: str) -> Path | None:
