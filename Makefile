@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test compose-test lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -21,6 +21,11 @@ demo: $(STAMP)
 ## Run the whole suite (against SQLite, or DATABASE_URL when set)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Build the image and run docker-compose.yml for real with podman (needs root, podman,
+## podman-compose, debootstrap, caddy; CI runs it after the suite). deploy/ci/compose_test.py
+compose-test: $(STAMP)
+	$(PY) deploy/ci/compose_test.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -21,7 +21,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 #: Filled with a new random value each time (URL-safe: no "$" for Compose, no "@" or "/" for
 #: DATABASE_URL).
-SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN")
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN", "REGISTRY_HTTP_SECRET")
 
 #: A trial on one machine: plain HTTP on localhost, no reverse proxy.
 LOCAL = {

@@ -275,10 +275,11 @@ if BEHIND_HTTPS_PROXY:
 SECURE_HSTS_SECONDS = env_int(
     "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if BEHIND_HTTPS_PROXY else 0, minimum=0
 )
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-# Turning these off is a deliberate choice (e.g. other hosts under the domain still use plain
-# HTTP), so `check --deploy` need not repeat it at every start.
+# Off unless asked for: both reach beyond this host (every subdomain; browsers' built-in preload
+# lists) and are hard to undo, so they are an operator's choice (docs/OPERATIONS.md), and
+# `check --deploy` need not repeat them at every start.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [
     *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
     *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),

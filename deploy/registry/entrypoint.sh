@@ -44,8 +44,8 @@ if is_true "${TOKEN_AUTH_ENABLED:-false}"; then
         wait=$((wait - 1))
     done
     if [ ! -s "$cert" ]; then
-        echo "registry: TOKEN_AUTH_ENABLED is true but $cert does not exist: set" \
-            "COMPOSE_PROFILES=token in .env so that the token-keys service creates it." >&2
+        echo "registry: TOKEN_AUTH_ENABLED is true but $cert does not exist: the token-keys" \
+            "service creates it (docker compose logs token-keys)." >&2
         exit 1
     fi
     export REGISTRY_AUTH_TOKEN_REALM="$realm"

@@ -123,10 +123,26 @@ def env_example() -> tuple[dict[str, str], set[str]]:
 def compose_env(**overrides: str) -> dict[str, str]:
     """What Compose interpolates with: .env.example, its secrets filled in, plus overrides."""
     values, _ = env_example()
-    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN"):
+    for name in (
+        "SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "REGISTRY_EVENTS_TOKEN",
+        "REGISTRY_HTTP_SECRET",
+    ):
         values[name] = values.get(name) or secrets.token_urlsafe(50)
     values.update(overrides)
     return values
+
+
+def token_key_files(folder: Path, issuer: str = "registryui") -> dict[str, str]:
+    """TOKEN_KEY_FILE and TOKEN_CERT_FILE of a fresh pair, as the stack's token-keys job makes
+    it (token authentication is on in .env.example, and the app's checks need the key)."""
+    from registryui.tokens.keys import write_key_pair
+
+    key, cert = folder / "token/key.pem", folder / "token/cert.pem"
+    if not key.exists():
+        write_key_pair(key, cert, common_name=issuer, days=365)
+    return {"TOKEN_KEY_FILE": str(key), "TOKEN_CERT_FILE": str(cert)}
 
 
 def random_secret_key() -> str:

@@ -13,6 +13,7 @@ import yaml
 
 from .support import (
     BASE_DIR,
+    COMPOSE_FILE,
     MissingVariable,
     compose_env,
     dockerfile_instructions,
@@ -51,15 +52,32 @@ def environment(service: dict) -> dict[str, str]:
 def test_it_has_the_services_of_the_issue(compose):
     services = compose["services"]
     assert set(services) == {"registry", "db", "ui", "worker", "token-keys"}
-    assert services["registry"]["image"] == "registry:2"
-    assert services["db"]["image"].startswith("postgres:")
     for name in APP_SERVICES:
         assert services[name]["build"] == "."
         assert services[name]["image"] == services["ui"]["image"]
         assert services[name]["env_file"] == ".env"
-    # Only token-keys is opt-in.
-    assert {n for n, s in services.items() if s.get("profiles")} == {"token-keys"}
-    assert services["token-keys"]["profiles"] == ["token"]
+
+
+def test_third_party_images_are_pinned_to_exact_versions(compose):
+    """A floating tag (registry:2, postgres:16-alpine) changes under a running installation at
+    the next pull; upgrades are deliberate (docs/OPERATIONS.md, "Upgrading")."""
+    services = compose["services"]
+    assert re.fullmatch(r"registry:2\.8\.\d+", services["registry"]["image"])
+    assert re.fullmatch(r"postgres:16\.\d+-alpine", services["db"]["image"])
+    operations = (BASE_DIR / "docs/OPERATIONS.md").read_text()
+    for image in (services["registry"]["image"], services["db"]["image"]):
+        assert f"`{image}`" in operations  # the upgrade section names the pinned versions
+
+
+def test_podman_compose_runs_the_same_file(compose):
+    """CI runs this very file with podman-compose 1.0.3 (deploy/ci/compose_test.py), which
+    ignores profiles, and 1.6.0 crashes on `required: false`: the stack uses neither. 1.0.3
+    also leaves a reference with an empty default (``${A:-}``) unexpanded."""
+    assert not re.search(r"\$\{\w+:?-\}", COMPOSE_FILE.read_text())
+    for name, service in compose["services"].items():
+        assert "profiles" not in service, name
+        for dependency in (service.get("depends_on") or {}).values():
+            assert "required" not in dependency, name
 
 
 def test_every_variable_it_reads_is_documented_in_env_example(compose):
@@ -99,7 +117,12 @@ def test_what_the_registry_entrypoint_reads_comes_from_its_service(compose):
 
 
 def test_required_secrets_stop_compose_with_a_message(compose):
-    for name in ("POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN", "ALLOWED_HOSTS"):
+    for name in (
+        "POSTGRES_PASSWORD",
+        "REGISTRY_EVENTS_TOKEN",
+        "REGISTRY_HTTP_SECRET",
+        "ALLOWED_HOSTS",
+    ):
         with pytest.raises(MissingVariable, match=f"{name}: set {name} in .env"):
             interpolate(compose, compose_env(**{name: ""}))
 
@@ -111,10 +134,10 @@ def test_services_start_in_order_on_health(compose, resolved):
         "ui": {"condition": "service_healthy"},  # healthy = migrated and serving
         "registry": {"condition": "service_healthy"},
     }
+    # The token key exists before the registry (which trusts its certificate) and the UI start.
     for name in ("ui", "registry"):
         assert services[name]["depends_on"]["token-keys"] == {
-            "condition": "service_completed_successfully",
-            "required": False,
+            "condition": "service_completed_successfully"
         }
     assert "pg_isready" in services["db"]["healthcheck"]["test"]
     assert services["registry"]["healthcheck"]["test"][-1] == "http://127.0.0.1:5000/"
@@ -205,7 +228,31 @@ def test_every_named_volume_is_declared(compose):
     assert compose["services"]["db"]["volumes"] == ["db-data:/var/lib/postgresql/data"]
 
 
-def test_the_token_profile_shares_the_certificate_but_not_the_key(resolved):
+def test_token_authentication_is_the_default_with_an_explicit_opt_out(compose, resolved, env):
+    registry = environment(resolved["services"]["registry"])
+    assert env["TOKEN_AUTH_ENABLED"] == "true"  # .env.example
+    for name in APP_SERVICES:
+        assert environment(resolved["services"][name])["TOKEN_AUTH_ENABLED"] == "true"
+    assert registry["TOKEN_AUTH_ENABLED"] == "true"
+    # A .env without the line (older installations) still gets tokens on both sides.
+    without = {k: v for k, v in env.items() if k != "TOKEN_AUTH_ENABLED"}
+    unset = interpolate(compose, without)
+    for name in ("registry", *APP_SERVICES):
+        assert environment(unset["services"][name])["TOKEN_AUTH_ENABLED"] == "true", name
+    # The opt-out reaches the registry and the app alike.
+    off = interpolate(compose, compose_env(TOKEN_AUTH_ENABLED="false"))
+    for name in ("registry", *APP_SERVICES):
+        assert environment(off["services"][name])["TOKEN_AUTH_ENABLED"] == "false", name
+
+
+def test_the_registry_http_secret_comes_from_env(resolved, env):
+    registry = environment(resolved["services"]["registry"])
+    assert registry["REGISTRY_HTTP_SECRET"] == env["REGISTRY_HTTP_SECRET"]
+    made = (BASE_DIR / "deploy/make-env.py").read_text()
+    assert '"REGISTRY_HTTP_SECRET"' in made  # generated like the other secrets
+
+
+def test_the_token_keys_job_shares_the_certificate_but_not_the_key(resolved):
     services = resolved["services"]
     app = environment(services["ui"])
     key_dir = str(PurePosixPath(app["TOKEN_KEY_FILE"]).parent)

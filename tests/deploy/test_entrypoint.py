@@ -1,5 +1,5 @@
 """deploy/entrypoint.sh apart from ``web`` (which test_server.py runs): the token-keys job of
-the ``token`` profile, and passing other commands through (the worker's)."""
+the Compose stack, and passing other commands through (the worker's)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ def entrypoint(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_token_keys_refuses_without_token_auth(tmp_path):
+def test_token_keys_does_nothing_and_succeeds_without_token_auth(tmp_path):
+    """The stack's opt-out: the job still runs (ui and registry wait for its success)."""
     done = entrypoint(
         "token-keys",
         TOKEN_AUTH_ENABLED="false",
         TOKEN_KEY_FILE=str(tmp_path / "private/key.pem"),
         TOKEN_CERT_FILE=str(tmp_path / "public/cert.pem"),
     )
-    assert done.returncode == 1
-    assert "COMPOSE_PROFILES=token and TOKEN_AUTH_ENABLED=true" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "TOKEN_AUTH_ENABLED is not true" in done.stdout
     assert not (tmp_path / "private").exists()
 
 

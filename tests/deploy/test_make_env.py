@@ -6,10 +6,17 @@ import stat
 import subprocess
 import sys
 
-from .support import BASE_DIR, app_env, env_example, interpolate, load_compose
+from .support import (
+    BASE_DIR,
+    app_env,
+    env_example,
+    interpolate,
+    load_compose,
+    token_key_files,
+)
 
 SCRIPT = BASE_DIR / "deploy" / "make-env.py"
-SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN")
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REGISTRY_EVENTS_TOKEN", "REGISTRY_HTTP_SECRET")
 
 
 def make_env(*args: str) -> subprocess.CompletedProcess:
@@ -68,7 +75,11 @@ def test_the_local_variant_serves_plain_http_on_localhost(tmp_path):
     # And the app starts with it (DEBUG off, a real key).
     done = subprocess.run(
         [str(BASE_DIR / ".venv/bin/python"), str(BASE_DIR / "manage.py"), "check"],
-        env=app_env(**values, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        env=app_env(
+            **values,
+            **token_key_files(tmp_path),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ),
         capture_output=True,
         text=True,
         timeout=120,
@@ -84,7 +95,11 @@ def test_the_production_variant_passes_check_deploy(tmp_path):
     check = subprocess.run(
         [str(BASE_DIR / ".venv/bin/python"), str(BASE_DIR / "manage.py"), "check", "--deploy",
          "--fail-level", "WARNING"],
-        env=app_env(**values, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        env=app_env(
+            **values,
+            **token_key_files(tmp_path),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ),
         capture_output=True,
         text=True,
         timeout=120,
