@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from registryui.core.views import favicon
+
 # Order matters: action URLs on a reference (``/r/<ref>/-/<action>``) are matched before the
 # catalog's catch-all ``/r/<ref>``.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("registryui.events.urls")),
     path("", include("registryui.tokens.urls")),

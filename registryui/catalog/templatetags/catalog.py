@@ -130,6 +130,19 @@ def short_hex(digest: str, length: int = 12) -> str:
 
 
 @register.filter
+def media_type(value: Any) -> str:
+    """A media type that may break after its "/" and nowhere else: each side is kept whole
+    (``application/`` and ``vnd.oci.image.manifest.v1+json``), with a break point between."""
+    text = "" if value is None else str(value)
+    head, slash, tail = text.partition("/")
+    if not slash:
+        return format_html('<span class="nowrap">{}</span>', text)
+    return format_html(
+        '<span class="nowrap">{}/</span><wbr><span class="nowrap">{}</span>', head, tail
+    )
+
+
+@register.filter
 def is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("https://", "http://"))
 
