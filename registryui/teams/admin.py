@@ -86,9 +86,16 @@ PREVIEW_NAMES = 5
 
 
 def _membership_label(membership) -> str:
-    """A member row reads as the user's name, not "Team_members object (1)" (the auto-created
-    through model has no ``__str__`` of its own)."""
-    return str(membership.user)
+    """A member row reads "a-viewer in team-a", not "Team_members object (1)" (the
+    auto-created through model has no ``__str__`` of its own). Only relations already loaded
+    are used, so that a list of rows costs no query per row."""
+    user = membership.user if Membership.user.is_cached(membership) else None
+    team = membership.team if Membership.team.is_cached(membership) else None
+    if user is not None and team is not None:
+        return f"{user} in {team}"
+    if user is not None or team is not None:
+        return str(user if user is not None else team)
+    return f"membership {membership.pk}"
 
 
 Membership.__str__ = _membership_label
@@ -101,6 +108,9 @@ class MembershipInline(admin.StackedInline):
     fields = ["user"]
     autocomplete_fields = ["user"]
     extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -223,8 +223,9 @@ class Audit:
                 self.findings.append(
                     Finding(full, f"axe {violation['id']} ({violation['impact']}): {targets}")
                 )
-        self.keyboard(page, full)
+        # The screenshot shows the page as loaded: tabbing scrolls boxes to their links.
         screenshot(page, f"audit-{self.label}-{name}")
+        self.keyboard(page, full)
 
     def keyboard(self, page, full: str) -> None:
         expected = page.evaluate(WATCH_FOCUS)
