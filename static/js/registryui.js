@@ -111,6 +111,15 @@
         if (box.classList.contains("table-wrap")) {
           box.setAttribute("role", "region");
           box.setAttribute("aria-label", tableName(box) + " (scrolls sideways)");
+          // Said in words too, above the table: the edge shadow alone is easy to miss.
+          const before = box.previousElementSibling;
+          if (!before || !before.classList.contains("scroll-hint")) {
+            const hint = document.createElement("p");
+            hint.className = "scroll-hint";
+            hint.setAttribute("aria-hidden", "true");
+            hint.textContent = "More columns to the right: scroll the table sideways →";
+            box.before(hint);
+          }
         }
       } else if (!scrolls && "scrollStop" in box.dataset) {
         box.removeAttribute("tabindex");
@@ -118,6 +127,8 @@
         if (box.classList.contains("table-wrap")) {
           box.removeAttribute("role");
           box.removeAttribute("aria-label");
+          const hint = box.previousElementSibling;
+          if (hint && hint.classList.contains("scroll-hint")) hint.remove();
         }
       }
     });
