@@ -458,7 +458,7 @@ def test_the_audit_sees_a_broken_word_overflow_and_a_missing_focus_ring(
     """The audit's own checks can fail: a page with a digest squeezed into a narrow cell, a
     wide element and a button without a focus ring is reported on each count."""
     url, _ = audit_site
-    audit = Audit(url, browser, 390, "light", make_personas())
+    audit = Audit(url, browser, 1280, "light", make_personas())
     try:
         page = audit.visit("superuser", "/profile/", "self-test")
         audit.findings.clear()
