@@ -147,9 +147,11 @@ class GrantInline(admin.StackedInline):
         if grant is None or not grant.pk:
             return "Save to see which repositories this pattern matches."
         user = getattr(self, "_preview_user", None)
-        repositories = Repository.objects.filter(pattern_q(grant.pattern)).order_by("name")
-        if user is not None:
-            repositories = permissions.visible_repositories(user, repositories)
+        if user is None:  # never without a user to narrow it for
+            return "—"
+        repositories = permissions.visible_repositories(
+            user, Repository.objects.filter(pattern_q(grant.pattern)).order_by("name")
+        )
         names = list(repositories.values_list("name", flat=True)[: PREVIEW_NAMES + 1])
         if not names:
             return "No repository in the catalog matches it today."
