@@ -6,6 +6,7 @@ from django.contrib.auth import urls as auth_urls
 from django.urls import URLPattern, include, path
 
 from registryui.core.viewonsite import view_on_site
+from registryui.core.views import favicon
 
 #: Django's account URLs that send mail: routed only when mail is configured.
 PASSWORD_RESET_NAMES = frozenset(
@@ -36,6 +37,7 @@ urlpatterns = [
         name="admin_view_on_site",
     ),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     # Login and logout (rate limit, audit, "Sign in with …") before Django's own views.
     path("accounts/", include("registryui.accounts.urls")),
     path("accounts/", include(account_urls(settings.PASSWORD_RESET_ENABLED))),

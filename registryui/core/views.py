@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template import loader
+from django.templatetags.static import static
 from django.views.decorators.csrf import requires_csrf_token
 
 from registryui.catalog.lookup import BadReference
@@ -77,3 +78,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "Go back, reload the page and try again."
     )
     return render(request, "403.html", {"message": message}, status=403)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers (and the admin's pages, which name no icon) ask for
+    whatever the page says: a permanent redirect to the vendored icon, not a logged 404."""
+    return redirect(static("favicon.ico"), permanent=True)

@@ -23,7 +23,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from registryui.catalog.models import Repository
 from registryui.core.audit import record
@@ -31,6 +31,7 @@ from registryui.core.audit import record
 from . import permissions
 from .forms import EffectivePermissionsForm, GrantForm, level_labels
 from .models import Grant, Level, Membership, SiteSettings, Team
+from .patterns import pattern_q
 
 VIA = "admin"
 
@@ -79,8 +80,11 @@ def grant_summary(team: Team) -> str:
 
 # -- inlines ----------------------------------------------------------------------------------
 
+#: How many repository names the grant preview lists before "and N more".
+PREVIEW_NAMES = 5
 
-class MembershipInline(admin.TabularInline):
+
+class MembershipInline(admin.StackedInline):
     model = Membership
     verbose_name = "member"
     verbose_name_plural = "members"
@@ -95,17 +99,61 @@ class MembershipInline(admin.TabularInline):
         # Each row's label names its user and team.
         return super().get_queryset(request).select_related("team", "user")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user":
+            field.label = "User"
+            field.help_text = "A member gets every grant of this team. Type to find a user by name."
+        return field
+
     # Memberships have their own model permissions (teams.*_membership); team admins
     # additionally see their own teams' members, read-only.
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or _administers(request, obj)
 
 
-class GrantInline(admin.TabularInline):
+class GrantInline(admin.StackedInline):
     model = Grant
     form = GrantForm
-    fields = ["pattern", "level"]
+    fields = ["pattern", "level", "matches_today"]
+    readonly_fields = ["matches_today"]
     extra = 1
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The preview counts only repositories this user may see (the resolver decides); the
+        # inline instance lives for one request, so it may keep it.
+        self._preview_user = request.user
+        if _restricted(request):
+            kwargs["form"] = self.form.limited_to(request.user)
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="Matches today")
+    def matches_today(self, grant: Grant) -> str:
+        """How many repositories (of those the user may see) the saved pattern matches now,
+        and the first few names."""
+        if grant is None or not grant.pk:
+            return "Save to see which repositories this pattern matches."
+        user = getattr(self, "_preview_user", None)
+        if user is None:  # never without a user to narrow it for
+            return "—"
+        repositories = permissions.visible_repositories(
+            user, Repository.objects.filter(pattern_q(grant.pattern)).order_by("name")
+        )
+        names = list(repositories.values_list("name", flat=True)[: PREVIEW_NAMES + 1])
+        if not names:
+            return "No repository in the catalog matches it today."
+        total = len(names) if len(names) <= PREVIEW_NAMES else repositories.count()
+        shown = format_html_join(
+            ", ", "<code>{}</code>", ((name,) for name in names[:PREVIEW_NAMES])
+        )
+        more = total - min(total, PREVIEW_NAMES)
+        return format_html(
+            '<span class="pattern-preview">{} repositor{}: {}{}</span>',
+            total,
+            "y" if total == 1 else "ies",
+            shown,
+            f" and {more} more" if more else "",
+        )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -115,11 +163,6 @@ class GrantInline(admin.TabularInline):
             mine = queryset.filter(team_id__in=request._teams_admin_ids).select_related("team")
             queryset = queryset.filter(pk__in=[g.pk for g in mine if _covered(request, g)])
         return queryset
-
-    def get_formset(self, request, obj=None, **kwargs):
-        if _restricted(request):
-            kwargs["form"] = self.form.limited_to(request.user)
-        return super().get_formset(request, obj, **kwargs)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or _administers(request, obj)

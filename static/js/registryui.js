@@ -86,4 +86,69 @@
     const field = event.target.closest && event.target.closest(".command input[readonly]");
     if (field) field.select();
   });
+
+  // A box that scrolls sideways (a wide table on a phone, a long digest or token) must be
+  // reachable with the keyboard, so that its arrow keys scroll it: such boxes get a tab stop
+  // and, for tables, a name that says they scroll. Boxes that fit get neither.
+  const SCROLLERS = ".table-wrap, .scroll-x, code";
+
+  function tableName(wrap) {
+    const caption = wrap.querySelector("caption");
+    if (caption) return caption.textContent.trim();
+    let previous = wrap.previousElementSibling;
+    while (previous && !/^H[1-6]$/.test(previous.tagName)) previous = previous.previousElementSibling;
+    return previous ? previous.textContent.trim() : "Table";
+  }
+
+  function markScrollers(root) {
+    const boxes = root.querySelectorAll ? root.querySelectorAll(SCROLLERS) : [];
+    boxes.forEach(function (box) {
+      if (box.closest("pre")) return;
+      const scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.dataset.scrollStop = "";
+        if (box.classList.contains("table-wrap")) {
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", tableName(box) + " (scrolls sideways)");
+          // Said in words too, above the table: the edge shadow alone is easy to miss.
+          const before = box.previousElementSibling;
+          if (!before || !before.classList.contains("scroll-hint")) {
+            const hint = document.createElement("p");
+            hint.className = "scroll-hint";
+            hint.setAttribute("aria-hidden", "true");
+            hint.textContent = "More columns to the right: scroll the table sideways →";
+            box.before(hint);
+          }
+        }
+      } else if (!scrolls && "scrollStop" in box.dataset) {
+        box.removeAttribute("tabindex");
+        delete box.dataset.scrollStop;
+        if (box.classList.contains("table-wrap")) {
+          box.removeAttribute("role");
+          box.removeAttribute("aria-label");
+          const hint = box.previousElementSibling;
+          if (hint && hint.classList.contains("scroll-hint")) hint.remove();
+        }
+      }
+    });
+  }
+
+  function markAll() {
+    markScrollers(document);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", markAll);
+  } else {
+    markAll();
+  }
+  let resizing = 0;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(markAll, 150);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    markScrollers(event.target);
+  });
 })();

@@ -289,6 +289,7 @@ ROWS: list[Row] = [
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
     get("/healthz", OPEN),
+    get("/favicon.ico", OPEN, ok=301),  # the vendored icon, for browsers that ask anyway
     # A session is no credential for the registry's notifications.
     post(
         "/events/registry",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +128,59 @@ def exec_form(value: Any) -> str:
 def short_hex(digest: str, length: int = 12) -> str:
     """``sha256:0123…`` → its first ``length`` hex characters."""
     return short_digest(digest or "", int(length))
+
+
+@register.filter
+def media_type(value: Any) -> str:
+    """A media type that may break after its "/" and nowhere else: each side is kept whole
+    (``application/`` and ``vnd.oci.image.manifest.v1+json``), with a break point between."""
+    text = "" if value is None else str(value)
+    head, slash, tail = text.partition("/")
+    if not slash:
+        return format_html('<span class="nowrap">{}</span>', text)
+    return format_html(
+        '<span class="nowrap">{}/</span><wbr><span class="nowrap">{}</span>', head, tail
+    )
+
+
+#: Architectures (and os/arch[/variant] forms) people type when they look for a platform.
+PLATFORM_RE = re.compile(
+    r"((linux|windows|darwin|freebsd)/)?"
+    r"(amd64|arm64|aarch64|arm|386|i386|x86_64|ppc64le|s390x|riscv64|mips64le|wasm)"
+    r"(/v[5-8])?",
+    re.IGNORECASE,
+)
+SHORT_HEX_RE = re.compile(r"(sha256:)?[0-9a-fA-F]+")
+
+
+@register.simple_tag
+def search_hints(query: str) -> list[str]:
+    """Why a search found nothing, for the queries people try first: too few hex characters
+    for a digest, a platform (which search does not look at), capitals (names are lowercase)."""
+    from registryui.catalog.search import MIN_DIGEST_PREFIX
+
+    text = (query or "").strip()
+    hints: list[str] = []
+    match = SHORT_HEX_RE.fullmatch(text)
+    if match:
+        digits = len(text) - len(match.group(1) or "")
+        if digits < MIN_DIGEST_PREFIX:
+            hints.append(
+                f"“{text}” has {digits} hex character{'s' if digits != 1 else ''}: a digest "
+                f"is searched from {MIN_DIGEST_PREFIX} on. Type more of it, or paste the "
+                "whole sha256:… digest."
+            )
+    if PLATFORM_RE.fullmatch(text):
+        hints.append(
+            f"Platforms are not searched: “{text}” was looked for in repository names, tags "
+            "and label values. A multi-platform image lists its platforms on its page "
+            "(open a tag such as latest)."
+        )
+    if text != text.lower():
+        hints.append(
+            "Repository names are lowercase: search matches them as typed, so try it in lowercase."
+        )
+    return hints
 
 
 @register.filter
