@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Tests are independent: one xdist worker per core (`make test PYTEST_ARGS=` runs them in one).
+PYTEST_ARGS ?= -n auto
 
 .PHONY: demo test compose-test lint format bench clean
 

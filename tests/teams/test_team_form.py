@@ -26,7 +26,7 @@ def test_members_and_grants_have_labels_help_and_names(personas):  # noqa: F811
     page = team_page(personas["superuser"].client(), "team-a")
     assert "object (" not in page
     assert re.search(r"class=\"inline_label\">a-viewer\b", page)
-    assert re.search(r'<label[^>]*for="id_Team_members-0-user"[^>]*>User', page)
+    assert re.search(r'<label[^>]*for="id_membership_set-0-user"[^>]*>User', page)
     assert "A member gets every grant of this team" in page
     assert re.search(r'<label[^>]*for="id_grants-0-pattern"', page)
     assert re.search(r'<label[^>]*for="id_grants-0-level"', page)
