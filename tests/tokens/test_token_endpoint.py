@@ -256,7 +256,9 @@ def test_a_missing_key_is_503_not_500(client, token_mode, settings, tmp_path) ->
 # -- rate limit -------------------------------------------------------------------------------
 
 
-def test_failed_logins_are_rate_limited_per_name_and_address(client, token_mode, personas, settings):
+def test_failed_logins_are_rate_limited_per_name_and_address(
+    client, token_mode, personas, settings
+):
     settings.LOGIN_FAILURE_LIMIT = 3
     for _ in range(3):
         assert ask(client, headers=basic("pusher", "guess")).status_code == 401
