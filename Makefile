@@ -10,6 +10,10 @@ PYTEST_ARGS ?= -n auto
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	@# python-ldap (the LDAP sign-in and its tests) has no wheels: it builds against these headers.
+	@[ -e /usr/include/ldap.h ] && [ -e /usr/include/sasl/sasl.h ] || { \
+	  echo "python-ldap needs its build headers: apt-get install -y libldap2-dev libsasl2-dev"; \
+	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
