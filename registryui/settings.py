@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "registryui.accounts",
     "registryui.cleanup",
     "registryui.events",
+    "registryui.sync",
+    "registryui.browse",
+    "registryui.ops",
     "registryui.tokens",
 ]
 

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registryui.catalog.lookup import Resolved, parse_url_reference, resolve
+from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.core.models import AuditEntry
 from registryui.lib.reference import is_valid_tag, short_digest
 from registryui.teams.models import Level

@@ -15,8 +15,8 @@ from django.template import loader
 from django.templatetags.static import static
 from django.views.decorators.csrf import requires_csrf_token
 
-from registryui.catalog.lookup import BadReference
-from registryui.catalog.search import name_part
+from registryui.browse.lookup import BadReference
+from registryui.browse.search import name_part
 from registryui.lib.reference import GRAMMAR
 
 #: Longest exception message shown on a page (a pasted reference can be long).

@@ -157,7 +157,7 @@ SHORT_HEX_RE = re.compile(r"(sha256:)?[0-9a-fA-F]+")
 def search_hints(query: str) -> list[str]:
     """Why a search found nothing, for the queries people try first: too few hex characters
     for a digest, a platform (which search does not look at), capitals (names are lowercase)."""
-    from registryui.catalog.search import MIN_DIGEST_PREFIX
+    from registryui.browse.search import MIN_DIGEST_PREFIX
 
     text = (query or "").strip()
     hints: list[str] = []

@@ -30,11 +30,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
+from registryui.events.models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
+from registryui.sync.syncer import Syncer
 
 from .lock import SyncBusy, SyncLockHandle, held_by_a_live_holder
-from .models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 
 log = logging.getLogger(__name__)
 

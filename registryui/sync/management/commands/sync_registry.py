@@ -7,11 +7,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from registryui.catalog.models import SyncRun
-from registryui.catalog.sync import Progress, Syncer, stop_on_signals
 from registryui.catalog.upstream import get_client
-from registryui.events.worker import SyncBusy, locked_run, run_loop
 from registryui.lib.reference import is_valid_name
 from registryui.registry.client import MAX_CATALOG_PAGE
+from registryui.sync.syncer import Progress, Syncer, stop_on_signals
+from registryui.sync.worker import SyncBusy, locked_run, run_loop
 
 
 class Command(BaseCommand):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
         if options.get("loop"):
-            run_loop(self, options)  # registryui.events.worker: the loop, signals and the lock
+            run_loop(self, options)  # registryui.sync.worker: the loop, signals and the lock
             return
         run = self.sync_once(options)
         if not run.ok:
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         )
         with stop_on_signals(syncer.stop_event):
             try:
-                run = locked_run(syncer, name)  # never two syncs at once (registryui.events.lock)
+                run = locked_run(syncer, name)  # never two syncs at once (registryui.sync.lock)
             except SyncBusy as exc:
                 raise CommandError(str(exc)) from None
         if progress is not None:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from django.core.exceptions import BadRequest
 from django.http import Http404
 
+from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.lib.reference import InvalidReference, Reference, parse_reference
 from registryui.teams.models import Level
 from registryui.teams.permissions import get_repository_or_404
-
-from .models import Manifest, Repository, Tag
 
 
 class BadReference(BadRequest):

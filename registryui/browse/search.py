@@ -34,6 +34,7 @@ from django.db import connection
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.http import Http404
 
+from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
 from registryui.lib.reference import (
     DOMAIN,
     HEX_RE,
@@ -45,7 +46,6 @@ from registryui.lib.reference import (
 from registryui.teams.permissions import visible_repositories, visible_tags
 
 from .lookup import BadReference, resolve
-from .models import IndexChild, Label, Manifest, Repository, Tag
 
 #: Results shown per kind; one more is fetched to know whether there are more.
 LIMIT = 20
