@@ -4,6 +4,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from registryui.catalog.models import SyncRun
@@ -48,11 +49,32 @@ class Command(BaseCommand):
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
         if options.get("loop"):
-            run_loop(self, options)  # registryui.sync.worker: the loop, signals and the lock
+            self.loop(options)
             return
         run = self.sync_once(options)
         if not run.ok:
             sys.exit(1)
+
+    def loop(self, options: dict[str, Any]) -> None:
+        """Check the options of ``--loop`` and hand them to the worker (``registryui.sync.worker``:
+        the loop, signals and the lock)."""
+        if options.get("repository"):
+            raise CommandError("--loop syncs the whole registry; --repository is for one-off runs.")
+        interval = options.get("interval")
+        interval = settings.SYNC_INTERVAL if interval is None else interval
+        if not interval > 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+
+        def write(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        run_loop(
+            interval=interval,
+            concurrency=options.get("concurrency"),
+            page_size=options.get("page_size"),
+            write=write,
+        )
 
     def sync_once(self, options: dict[str, Any]) -> SyncRun:
         """One run with the command's (checked) options; prints progress on a terminal and the
