@@ -1,7 +1,7 @@
 """The pages people use every day: repositories, search, a repository's tags, a tag or digest.
 
 Views are thin: access goes through the resolver (``registryui.teams.permissions``) and the
-reference lookup (``catalog.lookup.resolve``), search through ``catalog.search``, freshness
+reference lookup (``browse.lookup.resolve``), search through ``browse.search``, freshness
 through ``catalog.freshness``. Every page renders from the database alone and issues a
 constant number of queries, however many tags a repository has.
 

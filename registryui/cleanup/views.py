@@ -1,7 +1,7 @@
 """Delete a tag, delete an image, bulk delete, retag, and retention previews and runs.
 
 GET shows a confirmation built from the database (what goes, which siblings stay, the bytes
-garbage-collect would reclaim); POST acts. Access goes through ``catalog.lookup.resolve`` and
+garbage-collect would reclaim); POST acts. Access goes through ``browse.lookup.resolve`` and
 the teams resolver before anything reaches the registry.
 """
 
