@@ -139,7 +139,6 @@ def soak(args, registry, proxy, faults, on_postgres: bool) -> int:
     from django.utils import timezone
 
     from registryui.catalog.models import Manifest, Repository, Tag
-    from registryui.catalog.sync import Syncer
     from registryui.catalog.upstream import get_client
     from registryui.cleanup import retention
     from registryui.cleanup.actions import Actor, delete_tags
@@ -147,6 +146,7 @@ def soak(args, registry, proxy, faults, on_postgres: bool) -> int:
     from registryui.cleanup.retag import retag
     from registryui.devtools.seed import Seeder
     from registryui.registry import RegistryClient, RegistryError
+    from registryui.sync.syncer import Syncer
 
     rng = random.Random(args.seed)
     direct = RegistryClient(registry.url, retries=0)

@@ -160,8 +160,8 @@ class RawHeads:
 
 
 def timed_sync(url: str, concurrency: int):
-    from registryui.catalog.sync import Syncer
     from registryui.registry import RegistryClient
+    from registryui.sync.syncer import Syncer
 
     with RegistryClient(url, pool_size=concurrency) as client:
         started = time.perf_counter()

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "registryui.accounts",
     "registryui.cleanup",
     "registryui.events",
+    "registryui.sync",
+    "registryui.browse",
+    "registryui.ops",
     "registryui.tokens",
 ]
 
@@ -61,7 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "registryui.core.middleware.RejectUnsafeInputMiddleware",
-    "registryui.core.middleware.RegistryBudgetMiddleware",
+    "registryui.catalog.middleware.RegistryBudgetMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -81,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registryui.core.context_processors.site",
+                "registryui.teams.context_processors.access",
             ],
         },
     }

@@ -7,6 +7,8 @@ from django.urls import URLPattern, include, path
 
 from registryui.core.viewonsite import view_on_site
 from registryui.core.views import favicon
+from registryui.events import urls as events_urls
+from registryui.ops import urls as ops_urls
 
 #: Django's account URLs that send mail: routed only when mail is configured.
 PASSWORD_RESET_NAMES = frozenset(
@@ -41,11 +43,13 @@ urlpatterns = [
     # Login and logout (rate limit, audit, "Sign in with …") before Django's own views.
     path("accounts/", include("registryui.accounts.urls")),
     path("accounts/", include(account_urls(settings.PASSWORD_RESET_ENABLED))),
-    path("", include("registryui.events.urls")),
+    # The notification endpoint (events) and the status page and /healthz (ops) share the
+    # ``events`` namespace, so the URL names stayed the same when the pages moved to ops.
+    path("", include((events_urls.urlpatterns + ops_urls.urlpatterns, "events"))),
     path("", include("registryui.tokens.urls")),
     path("", include("registryui.teams.urls")),
     path("", include("registryui.cleanup.urls")),
-    path("", include("registryui.catalog.urls")),
+    path("", include("registryui.browse.urls")),
 ]
 
 # Error pages (registryui/core/views.py): 400 shows the reference grammar, 404 a search link.

@@ -17,8 +17,6 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from registryui.lib.humanize import iec_size
-from registryui.teams.models import Level
-from registryui.teams.permissions import can
 
 from .models import IndexChild, Label, Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
 
@@ -38,13 +36,13 @@ class ReadOnlyMixin:
 
 class ResolverViewOnSiteMixin:
     """The "view on site" of rows of one repository: ``registryui.core.viewonsite`` redirects only
-    when the resolver lets the user see that repository (``repository_name`` of the object)."""
+    when the resolver lets the user see that repository (``repository_name`` of the object).
+
+    The resolver sits above the catalog, so this only names the repository; the check itself
+    is the one the teams app registers with ``viewonsite.register_repository_check``."""
 
     def repository_name(self, obj: Any) -> str:
         raise NotImplementedError
-
-    def visible_on_site(self, request: HttpRequest, obj: Any) -> bool:
-        return can(request.user, Level.VIEW, self.repository_name(obj))
 
 
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):

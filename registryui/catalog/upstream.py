@@ -3,7 +3,7 @@
 Two kinds of callers wait on the registry. The sync (a management command) may wait: it has the
 long timeouts and the retries of the settings. A person waiting on a page may not: with the
 registry frozen, a delete used to take 4 x 30 s and then hit the proxy's own timeout. So every
-web request runs inside ``interactive()`` (``registryui.core.middleware.
+web request runs inside ``interactive()`` (``registryui.catalog.middleware.
 RegistryBudgetMiddleware``), and ``get_client()`` called there hands out a client bound to that
 request's budget:
 

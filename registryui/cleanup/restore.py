@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from registryui.catalog import store
 from registryui.catalog.models import Manifest, Repository
-from registryui.catalog.sync import ManifestFetcher
 from registryui.catalog.upstream import get_client
 from registryui.core.models import AuditEntry
 from registryui.lib.reference import short_digest
 from registryui.registry import RegistryError
+from registryui.sync.syncer import ManifestFetcher
 
 from .actions import Actor
 from .messages import describe

@@ -1,7 +1,7 @@
 """Delete a tag, delete an image, bulk delete, retag, and retention previews and runs.
 
 GET shows a confirmation built from the database (what goes, which siblings stay, the bytes
-garbage-collect would reclaim); POST acts. Access goes through ``catalog.lookup.resolve`` and
+garbage-collect would reclaim); POST acts. Access goes through ``browse.lookup.resolve`` and
 the teams resolver before anything reaches the registry.
 """
 
@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registryui.catalog.lookup import Resolved, parse_url_reference, resolve
+from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.core.models import AuditEntry
 from registryui.lib.reference import is_valid_tag, short_digest
 from registryui.teams.models import Level

@@ -26,8 +26,6 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from registryui.catalog.upstream import interactive
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -243,19 +241,3 @@ class RejectUnsafeInputMiddleware:
                 if any("\x00" in item for item in (values[0], *values[1])):
                     return "a NUL character in the form"
         return ""
-
-
-class RegistryBudgetMiddleware:
-    """Every web request is a person waiting: registry calls share one short budget.
-
-    See ``registryui.catalog.upstream.interactive``: ``REGISTRY_INTERACTIVE_TIMEOUT`` seconds
-    for the whole request, and an immediate answer while the registry is known to be down.
-    Management commands (the sync, ``apply_retention``) run outside it with the long timeouts.
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        with interactive():
-            return self.get_response(request)

@@ -5,12 +5,18 @@ id, so a team admin (staff, to manage their grants) could walk the ids of reposi
 and retention policies and read hidden names in the ``Location`` header. This one answers only
 for objects the admin itself would show the user: the model is registered, the object is in
 its ModelAdmin's queryset for this request, the ModelAdmin grants view permission, and, for
-models that hold repository data, the ModelAdmin's ``visible_on_site(request, obj)`` (which
-asks the resolver) agrees. Everything else is the same 404, whether the object exists or not.
-It is routed in ``registryui/urls.py`` ahead of the admin's own URL of the same path.
+models that hold repository data, the resolver agrees: a ModelAdmin's
+``visible_on_site(request, obj)``, or for one that names the object's repository
+(``repository_name(obj)``) the check registered with ``register_repository_check``.
+The resolver sits above core, so the teams app registers that check in its ``ready()``; with
+no check registered, rows of a repository are never shown (it fails closed). Everything else is
+the same 404, whether the object exists or not. It is routed in ``registryui/urls.py`` ahead of
+the admin's own URL of the same path.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
@@ -18,6 +24,19 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 
 NOT_FOUND = "There is no such object, or it is not yours to see."
+
+#: ``check(user, repository name) -> bool``: whether the user may see that repository.
+_repository_checks: list[Callable[[object, str], bool]] = []
+
+
+def register_repository_check(check: Callable[[object, str], bool]) -> None:
+    """Let ``check(user, name)`` decide on rows of repository ``name`` (the resolver's layer)."""
+    if check not in _repository_checks:
+        _repository_checks.append(check)
+
+
+def _repository_visible(user, name: str) -> bool:
+    return bool(_repository_checks) and all(check(user, name) for check in _repository_checks)
 
 
 def view_on_site(request: HttpRequest, content_type_id: int, object_id: str):
@@ -37,6 +56,9 @@ def view_on_site(request: HttpRequest, content_type_id: int, object_id: str):
         raise Http404(NOT_FOUND)
     visible_on_site = getattr(model_admin, "visible_on_site", None)
     if visible_on_site is not None and not visible_on_site(request, obj):
+        raise Http404(NOT_FOUND)
+    repository_name = getattr(model_admin, "repository_name", None)
+    if repository_name is not None and not _repository_visible(request.user, repository_name(obj)):
         raise Http404(NOT_FOUND)
     get_absolute_url = getattr(obj, "get_absolute_url", None)
     if get_absolute_url is None:

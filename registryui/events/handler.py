@@ -45,10 +45,10 @@ from django.utils import timezone
 
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_manifests
-from registryui.catalog.sync import ManifestFetcher
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
+from registryui.sync.syncer import ManifestFetcher
 
 from .models import EventStats, ProcessedEvent, TagClock
 

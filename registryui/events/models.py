@@ -245,7 +245,7 @@ class SyncWorker(models.Model):
     @property
     def alive(self) -> bool:
         """Seen recently enough: a waiting worker reports every few seconds; a syncing one
-        every lease renewal (see events.lock)."""
+        every lease renewal (see sync.lock)."""
         if self.state == self.State.STOPPED:
             return False
         return self.last_seen_at >= timezone.now() - timedelta(minutes=2)

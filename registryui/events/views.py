@@ -1,50 +1,29 @@
-"""The notification endpoint, the status page with "sync now", and ``/healthz``.
+"""The notification endpoint.
 
-Thin views: the work is in ``handler``, ``status`` and ``worker``.
+A thin view: the work is in ``handler``. The status page and ``/healthz`` are in
+``registryui.ops``.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_POST
 
 from registryui.catalog.upstream import get_client
-from registryui.core.audit import record
 
-from . import status as status_module
 from .handler import ENVELOPE_TYPES, EventHandler
-from .models import EventStats, SyncRequest, SyncWorker
+from .models import EventStats
 
 #: Registries send one event per delivery; a body of thousands is not a registry's, and handling
 #: it would outlast the registry's timeout for everyone queued behind it.
 MAX_EVENTS_PER_DELIVERY = 100
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in users who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise PermissionDenied("Only staff members can see the status page.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _problem(status: int, message: str, **headers: str) -> JsonResponse:
@@ -116,48 +95,3 @@ def registry_events(request: HttpRequest) -> HttpResponse:
         )
     counts = EventHandler(get_client(quick=True)).handle_envelope(envelope["events"])
     return JsonResponse(counts)
-
-
-@staff_required
-def status(request: HttpRequest) -> HttpResponse:
-    report = status_module.status_report(request.user)
-    return render(
-        request,
-        "events/status.html",
-        {"report": report, "interval": settings.SYNC_INTERVAL},
-    )
-
-
-@require_POST
-@staff_required
-def sync_now(request: HttpRequest) -> HttpResponse:
-    """Ask the worker for a full sync now (it runs under the same lock as every sync)."""
-    pending = SyncRequest.pending().order_by("requested_at").first()
-    created = pending is None
-    if created:
-        pending = SyncRequest.objects.create(requested_by=request.user)
-    worker_alive = any(worker.alive for worker in SyncWorker.objects.all()[:10])
-    record(
-        "sync_now",
-        request=request,
-        via="ui",
-        details={"request": pending.pk, "new": created, "worker_alive": worker_alive},
-    )
-    if not created:
-        messages.info(request, "A sync was already requested; the worker runs it next.")
-    elif worker_alive:
-        messages.success(request, "Sync requested: the worker starts it within a few seconds.")
-    else:
-        messages.warning(
-            request,
-            "Sync requested, but no sync worker is running: start one with "
-            "'python manage.py sync_registry --loop'.",
-        )
-    return redirect("events:status")
-
-
-@never_cache
-@require_safe
-def healthz(request: HttpRequest) -> HttpResponse:
-    code, body = status_module.health()
-    return JsonResponse(body, status=code)

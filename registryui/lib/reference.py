@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.core.exceptions import BadRequest
+
 NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 128
 
@@ -39,6 +41,14 @@ GRAMMAR = (
     "tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\n"
     'digest     := "sha256:" 64 lowercase hex digits  (or sha512: 128)'
 )
+
+
+#: The shortest hex prefix a digest is searched by (shorter ones match too much to be useful).
+MIN_DIGEST_PREFIX = 6
+
+
+class BadReference(BadRequest):
+    """A reference that does not follow the Distribution grammar (rendered as a 400 page)."""
 
 
 class InvalidReference(ValueError):
@@ -144,3 +154,10 @@ def parse_reference(text: str, *, allow_domain: bool = True) -> Reference:
     if at:
         validate_digest(digest)
     return Reference(name=name, tag=tag, digest=digest or None, domain=domain)
+
+
+def name_part(reference: str) -> str:
+    """The repository name of ``name[:tag][@digest]`` (split as ``parse_reference`` does)."""
+    name = reference.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name

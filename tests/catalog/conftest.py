@@ -64,8 +64,8 @@ def registry_settings(samples: Samples) -> override_settings:
 
 
 def sync(samples: Samples):
-    from registryui.catalog.sync import Syncer
     from registryui.catalog.upstream import get_client
+    from registryui.sync.syncer import Syncer
 
     run = Syncer(get_client(), concurrency=4).run()
     assert run.ok, run.error

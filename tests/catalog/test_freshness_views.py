@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
 from registryui.catalog.models import Repository, SyncRun
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import build_client
 from registryui.devtools.registry import free_port
+from registryui.sync.syncer import Syncer
 
 
 def failing_sync(settings, repository: str | None = None) -> SyncRun:

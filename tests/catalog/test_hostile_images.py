@@ -20,13 +20,13 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from registryui.catalog import sync as sync_module
 from registryui.catalog.models import Label, Manifest, Repository, SyncRun, Tag
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder, plant_manifest, put_image
 from registryui.lib.reference import is_valid_tag
 from registryui.lib.untrusted import REPLACEMENT
 from registryui.registry import RegistryClient, mediatypes
+from registryui.sync import syncer as sync_module
 
 HEALTHY = ["healthy/one", "healthy/two"]
 LONG_NAME = "limits/" + "x" * 248  # 255 characters: the grammar's total limit

@@ -1,4 +1,4 @@
-"""``registryui.catalog.search``: what each kind of query finds, what the resolver hides, full
+"""``registryui.browse.search``: what each kind of query finds, what the resolver hides, full
 references, and that no query scans the tags, labels, manifests or layers tables."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from registryui.browse.search import LIMIT, clean_query, search
 from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
-from registryui.catalog.search import LIMIT, clean_query, search
 
 
 def user(catalog, persona: str = "superuser"):

@@ -15,12 +15,12 @@ import pytest
 from django.core.management import call_command
 
 from registryui.catalog.models import IndexChild, Label, Layer, Manifest, Repository, SyncRun, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.images import ImageSpec, Layout, Platform, skopeo_copy, skopeo_inspect_raw
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.samples import push_samples
 from registryui.registry import RegistryClient, mediatypes
+from registryui.sync.syncer import Syncer
 
 
 @dataclass

@@ -9,10 +9,10 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from registryui.sync.syncer import Syncer
 
 
 @pytest.fixture

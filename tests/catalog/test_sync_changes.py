@@ -14,12 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from registryui.catalog.models import Manifest, Repository, SyncRun, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import OCI_LAYER, Seeder
 from registryui.registry import RegistryClient, mediatypes
+from registryui.sync.syncer import Syncer
 
 
 @dataclass

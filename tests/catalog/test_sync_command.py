@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from registryui.catalog.management.commands.sync_registry import ProgressLine
 from registryui.catalog.models import SyncRun
-from registryui.catalog.sync import Progress
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from registryui.sync.management.commands.sync_registry import ProgressLine
+from registryui.sync.syncer import Progress
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -7,12 +7,12 @@ import pytest
 from django.core.management import call_command
 
 from registryui.catalog.models import Repository, SyncRun, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.registry import free_port
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from registryui.sync.syncer import Syncer
 
 NAMES = [f"team-{i % 2}/app-{i:02d}" for i in range(40)]
 

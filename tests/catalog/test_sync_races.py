@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.catalog.store import remove_tags, set_tag
-from registryui.catalog.sync import RepositorySnapshot, Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from registryui.sync.syncer import RepositorySnapshot, Syncer
 
 pytestmark = pytest.mark.django_db
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from registryui.catalog.models import Repository, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.core.models import AuditEntry
 from registryui.devtools.images import ImageSpec, Layout, Platform, skopeo_copy, skopeo_digest
 from registryui.devtools.registry import RegistryProcess
+from registryui.sync.syncer import Syncer
 from tests.personas import personas  # noqa: F401
 
 

@@ -8,7 +8,7 @@ from django.db import connection
 
 from registryui.devtools.registry import free_port
 from registryui.devtools.seed import Seeder
-from registryui.events import health
+from registryui.ops import health
 from registryui.registry import RegistryClient
 
 from .support import DB_LOCK, TOKEN, NotifyingRegistry, endpoint, manage, subprocess_env

@@ -11,9 +11,9 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
-from registryui.events.lock import LOCK_NAME, SyncLockHandle, lock_holder
 from registryui.events.models import SyncLock, SyncRequest
-from registryui.events.worker import Worker, close_abandoned_runs
+from registryui.sync.lock import LOCK_NAME, SyncLockHandle, lock_holder
+from registryui.sync.worker import Worker, close_abandoned_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_a_one_off_sync_refuses_to_start_while_the_lock_is_held(use_registry):
 
 
 def test_a_one_off_sync_holds_the_lock_while_it_runs(use_registry, monkeypatch):
-    from registryui.catalog.sync import Syncer
+    from registryui.sync.syncer import Syncer
 
     seen = {}
     real_run = Syncer.run

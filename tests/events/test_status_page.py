@@ -13,11 +13,11 @@ from django.test import Client
 from django.utils import timezone
 
 from registryui.catalog.models import Layer, Manifest, SyncRun, SyncRunError
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.core.models import AuditEntry
 from registryui.events.models import EventStats, ProcessedEvent, SyncRequest, SyncWorker
-from registryui.events.worker import Worker
+from registryui.sync.syncer import Syncer
+from registryui.sync.worker import Worker
 
 from .support import TOKEN, post_events, push_event, stamp
 
@@ -317,7 +317,7 @@ def test_healthz_stays_200_when_the_registry_is_down(client, settings):
 def test_healthz_is_503_when_the_database_does_not_answer(client, monkeypatch):
     """A database that stops answering cannot be produced on demand under a test transaction;
     the check's query is made to fail instead."""
-    from registryui.events import status
+    from registryui.ops import status
 
     def broken() -> bool:
         raise DatabaseError("connection refused")
@@ -337,7 +337,7 @@ def test_healthz_reuses_a_recent_registry_check(client, use_registry):
 
 
 def test_the_lag_percentiles_cover_the_latest_pushes():
-    from registryui.events.status import push_lag
+    from registryui.ops.status import push_lag
 
     for i, lag in enumerate([100, 200, 300, 400, 5000]):
         ProcessedEvent.objects.create(

@@ -15,10 +15,10 @@ from django.utils import timezone
 from registryui.catalog.models import SyncRun
 from registryui.devtools.registry import RegistryProcess, htpasswd_line
 from registryui.devtools.seed import seed_registry
-from registryui.events.lock import SyncLockHandle
 from registryui.events.models import ProcessedEvent, SyncRequest, SyncWorker
-from registryui.events.worker import Worker, prune
 from registryui.registry import RegistryClient
+from registryui.sync.lock import SyncLockHandle
+from registryui.sync.worker import Worker, prune
 
 from .support import WorkerProcess, subprocess_env, sync_runs, wait_for
 
@@ -63,7 +63,7 @@ def test_a_stop_request_interrupts_the_sync_and_the_run_is_recorded(use_registry
 
     # A stop arriving while the sync runs: the Syncer sees its stop event between requests.
     worker = Worker(interval=1, concurrency=1)
-    from registryui.catalog import sync
+    from registryui.sync import syncer as sync
 
     real = sync.Syncer.list_catalog
 

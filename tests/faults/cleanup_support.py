@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from registryui.catalog.models import Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient, RegistryError
 from registryui.registry.mediatypes import OCI_MANIFEST
+from registryui.sync.syncer import Syncer
 
 EVENTS_TOKEN = "cleanup-faults-token"
 

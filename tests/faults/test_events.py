@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registryui.catalog.models import Repository, Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.seed import Seeder
 from registryui.events.models import EventStats, ProcessedEvent
 from registryui.registry import RegistryClient
+from registryui.sync.syncer import Syncer
 from tests.events.conftest import (  # noqa: F401 (fixtures)
     _fresh_quick_clients,
     events_token,

@@ -20,11 +20,11 @@ import pytest
 import requests
 
 from registryui.catalog.models import Repository, SyncRun, Tag
-from registryui.catalog.sync import Syncer
 from registryui.devtools.faults import FaultProxy, digest_header, drop_repository, null_tags
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder, put_image
 from registryui.registry import RegistryClient, mediatypes
+from registryui.sync.syncer import Syncer
 
 pytestmark = pytest.mark.django_db
 

@@ -20,10 +20,10 @@ from django.utils import timezone
 from registryui.catalog.models import Repository, SyncRun
 from registryui.devtools.registry import RegistryProcess, htpasswd_line
 from registryui.devtools.seed import seed_registry
-from registryui.events.lock import LOCK_NAME, SyncLockHandle
 from registryui.events.models import SyncLock
-from registryui.events.worker import Worker, close_abandoned_runs
 from registryui.registry import RegistryClient
+from registryui.sync.lock import LOCK_NAME, SyncLockHandle
+from registryui.sync.worker import Worker, close_abandoned_runs
 from tests.events.conftest import seeder_for, worker_database  # noqa: F401 (fixtures)
 from tests.events.support import WorkerProcess, subprocess_env, sync_runs
 

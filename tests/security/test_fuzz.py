@@ -29,11 +29,11 @@ from django.db import transaction
 from django.test import Client, override_settings
 
 from registryui.catalog.models import Tag
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from registryui.sync.syncer import Syncer
 from tests.personas import Persona, make_personas
 from tests.teams.matrix import DIGESTS, ROWS, Row
 

@@ -15,10 +15,10 @@ import pytest
 
 from registryui.catalog import upstream
 from registryui.catalog.models import Tag
-from registryui.catalog.sync import Syncer
 from registryui.core.models import AuditEntry
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
+from registryui.sync.syncer import Syncer
 
 BUDGET = 2.0
 #: Room for a loaded test machine: without the budget the first delete waits 4 x 30 s.

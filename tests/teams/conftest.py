@@ -95,8 +95,8 @@ def world(samples_registry, django_db_setup, django_db_blocker) -> Iterator[Worl
     module; each test runs in a savepoint inside it (pytest-django's ``db``), so what a test
     changes in the database is undone after it.
     """
-    from registryui.catalog.sync import Syncer
     from registryui.catalog.upstream import get_client
+    from registryui.sync.syncer import Syncer
 
     registry_settings = override_settings(
         REGISTRY_URL=samples_registry.process.url,

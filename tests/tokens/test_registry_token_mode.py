@@ -17,15 +17,15 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from registryui.catalog import lookup
+from registryui.browse import lookup
 from registryui.catalog.models import Repository
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
 from registryui.core.models import AuditEntry
 from registryui.devtools.images import SKOPEO, ImageSpec, Layout, skopeo_copy
 from registryui.devtools.registry import RegistryProcess
 from registryui.registry import RegistryClient, RegistryError
 from registryui.registry.client import parse_challenge
+from registryui.sync.syncer import Syncer
 from registryui.teams.models import SiteSettings
 from registryui.tokens.signing import issue
 

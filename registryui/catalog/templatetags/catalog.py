@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from registryui.lib import humanize
-from registryui.lib.reference import short_digest
+from registryui.lib.reference import MIN_DIGEST_PREFIX, short_digest
 
 register = template.Library()
 
@@ -157,8 +157,6 @@ SHORT_HEX_RE = re.compile(r"(sha256:)?[0-9a-fA-F]+")
 def search_hints(query: str) -> list[str]:
     """Why a search found nothing, for the queries people try first: too few hex characters
     for a digest, a platform (which search does not look at), capitals (names are lowercase)."""
-    from registryui.catalog.search import MIN_DIGEST_PREFIX
-
     text = (query or "").strip()
     hints: list[str] = []
     match = SHORT_HEX_RE.fullmatch(text)

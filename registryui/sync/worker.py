@@ -21,20 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from django.conf import settings
-from django.core.management.base import CommandError
 from django.db import DatabaseError, connections
 from django.db.models import Q
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
-from registryui.catalog.sync import Syncer
 from registryui.catalog.upstream import get_client
+from registryui.events.models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
+from registryui.sync.syncer import Syncer
 
 from .lock import SyncBusy, SyncLockHandle, held_by_a_live_holder
-from .models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 
 log = logging.getLogger(__name__)
 
@@ -315,25 +312,18 @@ class Worker:
             log.warning("could not record the worker's heartbeat: %s", exc)
 
 
-def run_loop(command, options: dict[str, Any]) -> None:
-    """``sync_registry --loop``: validate the options, then loop until SIGTERM/SIGINT.
+def run_loop(
+    *,
+    interval: float,
+    concurrency: int | None = None,
+    page_size: int | None = None,
+    write: Callable[[str], None] | None = None,
+) -> None:
+    """``sync_registry --loop``: full syncs every ``interval`` seconds until SIGTERM/SIGINT.
 
-    Lines go to the command's stdout, flushed one by one so that a supervisor (or a test) sees
-    progress as it happens.
+    The command has checked the options; ``write`` gets one line per event (the command flushes
+    each, so that a supervisor or a test sees progress as it happens).
     """
-    if options.get("repository"):
-        raise CommandError("--loop syncs the whole registry; --repository is for one-off runs.")
-    interval = options.get("interval")
-    interval = settings.SYNC_INTERVAL if interval is None else interval
-    if not interval > 0:
-        raise CommandError("--interval must be a positive number of seconds.")
-    # --page-size and --concurrency were checked by the command before it got here.
-    page_size, concurrency = options.get("page_size"), options.get("concurrency")
-
-    def write(line: str) -> None:
-        command.stdout.write(line)
-        command.stdout.flush()
-
     worker = Worker(interval=interval, concurrency=concurrency, page_size=page_size, write=write)
     worker.install_signal_handlers()
     worker.run_forever()

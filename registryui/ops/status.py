@@ -10,12 +10,12 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from registryui.catalog.models import Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
+from registryui.events.models import EventStats, ProcessedEvent, SyncLock, SyncRequest, SyncWorker
+from registryui.sync.lock import lock_holder
 from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, can, visible_repositories, visible_tags
 
 from .health import RegistryHealth, ping_registry
-from .lock import lock_holder
-from .models import EventStats, ProcessedEvent, SyncLock, SyncRequest, SyncWorker
 
 #: How many recent pushes the lag percentiles are taken over.
 LAG_SAMPLE = 100

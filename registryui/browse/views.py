@@ -1,7 +1,7 @@
 """The pages people use every day: repositories, search, a repository's tags, a tag or digest.
 
 Views are thin: access goes through the resolver (``registryui.teams.permissions``) and the
-reference lookup (``catalog.lookup.resolve``), search through ``catalog.search``, freshness
+reference lookup (``browse.lookup.resolve``), search through ``browse.search``, freshness
 through ``catalog.freshness``. Every page renders from the database alone and issues a
 constant number of queries, however many tags a repository has.
 
@@ -25,13 +25,13 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
+from registryui.catalog.freshness import catalog_freshness, repository_freshness
+from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
 from registryui.lib.reference import is_valid_component
 from registryui.teams.decorators import viewer_required
 from registryui.teams.permissions import visible_repositories, visible_tags
 
-from .freshness import catalog_freshness, repository_freshness
 from .lookup import Resolved, resolve
-from .models import IndexChild, Layer, Manifest, Repository, Tag
 from .search import clean_query, search
 
 REPOSITORIES_PER_PAGE = 50

@@ -4,14 +4,15 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from registryui.catalog.models import SyncRun
-from registryui.catalog.sync import Progress, Syncer, stop_on_signals
 from registryui.catalog.upstream import get_client
-from registryui.events.worker import SyncBusy, locked_run, run_loop
 from registryui.lib.reference import is_valid_name
 from registryui.registry.client import MAX_CATALOG_PAGE
+from registryui.sync.syncer import Progress, Syncer, stop_on_signals
+from registryui.sync.worker import SyncBusy, locked_run, run_loop
 
 
 class Command(BaseCommand):
@@ -48,11 +49,32 @@ class Command(BaseCommand):
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
         if options.get("loop"):
-            run_loop(self, options)  # registryui.events.worker: the loop, signals and the lock
+            self.loop(options)
             return
         run = self.sync_once(options)
         if not run.ok:
             sys.exit(1)
+
+    def loop(self, options: dict[str, Any]) -> None:
+        """Check the options of ``--loop`` and hand them to the worker (``registryui.sync.worker``:
+        the loop, signals and the lock)."""
+        if options.get("repository"):
+            raise CommandError("--loop syncs the whole registry; --repository is for one-off runs.")
+        interval = options.get("interval")
+        interval = settings.SYNC_INTERVAL if interval is None else interval
+        if not interval > 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+
+        def write(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        run_loop(
+            interval=interval,
+            concurrency=options.get("concurrency"),
+            page_size=options.get("page_size"),
+            write=write,
+        )
 
     def sync_once(self, options: dict[str, Any]) -> SyncRun:
         """One run with the command's (checked) options; prints progress on a terminal and the
@@ -69,7 +91,7 @@ class Command(BaseCommand):
         )
         with stop_on_signals(syncer.stop_event):
             try:
-                run = locked_run(syncer, name)  # never two syncs at once (registryui.events.lock)
+                run = locked_run(syncer, name)  # never two syncs at once (registryui.sync.lock)
             except SyncBusy as exc:
                 raise CommandError(str(exc)) from None
         if progress is not None:

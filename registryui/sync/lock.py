@@ -28,7 +28,7 @@ from django.db import DatabaseError, IntegrityError, connection, connections, tr
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import SyncLock
+from registryui.events.models import SyncLock
 
 log = logging.getLogger(__name__)
 

@@ -46,15 +46,19 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from registryui.catalog.manifests import (
+    FetchedManifest,
+    ManifestFormatError,
+    apply_config,
+    parse_manifest,
+)
+from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
+from registryui.catalog.store import manifest_ids, replace_tags, store_manifests
 from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
 from registryui.lib.untrusted import text
 from registryui.registry import RegistryClient, RegistryError, mediatypes
 from registryui.registry.client import MAX_CATALOG_PAGE, MAX_DOCUMENT_BYTES
-
-from .manifests import FetchedManifest, ManifestFormatError, apply_config, parse_manifest
-from .models import Manifest, Repository, SyncRun, SyncRunError, Tag
-from .store import manifest_ids, replace_tags, store_manifests
 
 log = logging.getLogger(__name__)
 

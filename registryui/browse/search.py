@@ -34,31 +34,26 @@ from django.db import connection
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.http import Http404
 
+from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
 from registryui.lib.reference import (
     DOMAIN,
     HEX_RE,
+    MIN_DIGEST_PREFIX,
+    BadReference,
     InvalidReference,
     is_valid_name,
     is_valid_tag,
+    name_part,
     parse_reference,
 )
 from registryui.teams.permissions import visible_repositories, visible_tags
 
-from .lookup import BadReference, resolve
-from .models import IndexChild, Label, Manifest, Repository, Tag
+from .lookup import resolve
 
 #: Results shown per kind; one more is fetched to know whether there are more.
 LIMIT = 20
-MIN_DIGEST_PREFIX = 6
 #: Longer input is cut: nothing we store is longer than a label value.
 MAX_QUERY_LENGTH = Label.VALUE_MAX_LENGTH
-
-
-def name_part(reference: str) -> str:
-    """The repository name of ``name[:tag][@digest]`` (split as ``parse_reference`` does)."""
-    name = reference.partition("@")[0]
-    colon = name.rfind(":")
-    return name[:colon] if colon > name.rfind("/") else name
 
 
 _TOP = "\U0010ffff"  # sorts after every other character, in UTF-8 bytes and in code points

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 
+# The namespace stayed "catalog" when the views moved here, so URL names are unchanged.
 app_name = "catalog"
 
 urlpatterns = [
