@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 
 from .forms import AdminLoginForm
 from .models import ExternalIdentity, GroupMapping, LoginCounter
@@ -24,7 +25,7 @@ class GroupMappingAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         record(
-            "group_mapping_saved",
+            AuditEntry.Action.GROUP_MAPPING_SAVED,
             request=request,
             via="admin",
             details={"provider": obj.provider, "group": obj.group, "team": obj.team.name},
@@ -36,7 +37,7 @@ class GroupMappingAdmin(admin.ModelAdmin):
         details = {"provider": obj.provider, "group": obj.group, "team": obj.team.name}
         super().delete_model(request, obj)
         record(
-            "group_mapping_deleted",
+            AuditEntry.Action.GROUP_MAPPING_DELETED,
             request=request,
             via="admin",
             details=details,

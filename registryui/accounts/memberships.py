@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 from registryui.teams.models import Membership, Team
 
 from .models import GroupMapping, Provider
@@ -34,8 +35,8 @@ def follow_groups(user, groups: Iterable[str], provider: Provider, *, request=No
     for team_id in sorted(removed):
         teams[team_id].members.remove(user)
     for team_id, action, verb in [
-        *((t, "team_member_added", "Added") for t in sorted(added)),
-        *((t, "team_member_removed", "Removed") for t in sorted(removed)),
+        *((t, AuditEntry.Action.TEAM_MEMBER_ADDED, "Added") for t in sorted(added)),
+        *((t, AuditEntry.Action.TEAM_MEMBER_REMOVED, "Removed") for t in sorted(removed)),
     ]:
         record(
             action,

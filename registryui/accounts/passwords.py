@@ -21,7 +21,7 @@ __all__ = ["Locked", "audit_failure", "audit_success", "authenticate"]
 
 def audit_success(request, user, *, via: str, method: str) -> None:
     record(
-        "login",
+        AuditEntry.Action.LOGIN,
         request=request,
         user=user,
         via=via,
@@ -32,7 +32,7 @@ def audit_success(request, user, *, via: str, method: str) -> None:
 
 def audit_failure(request, username: str, *, via: str, reason: str, **details) -> None:
     record(
-        "login_failed",
+        AuditEntry.Action.LOGIN_FAILED,
         request=request,
         actor_name=username[:150] or "(no username)",
         via=via,

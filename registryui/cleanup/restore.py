@@ -17,8 +17,8 @@ from registryui.lib.reference import short_digest
 from registryui.registry import RegistryError
 from registryui.sync.syncer import ManifestFetcher
 
-from .actions import Actor
 from .messages import describe
+from .outcomes import Actor, RetagStatus, Step
 from .retag import RetagResult
 from .untag import original_bytes
 
@@ -28,7 +28,7 @@ def offered(repository: Repository, tag: str, digest: str) -> bool:
     return AuditEntry.objects.filter(
         repository=repository.name,
         reference=tag,
-        action="delete_tag",
+        action=AuditEntry.Action.DELETE_TAG,
         details__restore__tag=tag,
         details__restore__digest=digest,
     ).exists()
@@ -38,11 +38,12 @@ def restore(repository: Repository, tag: str, digest: str, actor: Actor) -> Reta
     client = get_client()
     name = repository.name
     details = {"restore": {"tag": tag, "digest": digest}}
+    step = Step(AuditEntry.Action.RESTORE_TAG, name, tag, digest)
     try:
         try:
             now = client.head_manifest(name, tag).digest
         except RegistryError as exc:
-            if not (exc.not_found or exc.status == 404):
+            if not exc.missing:
                 raise
             now = ""
         if now and now != digest:
@@ -50,16 +51,8 @@ def restore(repository: Repository, tag: str, digest: str, actor: Actor) -> Reta
                 f"{tag} now points at {short_digest(now)}: it was pushed again, so "
                 f"{short_digest(digest)} was not put back on it. Nothing was changed."
             )
-            actor.record(
-                "restore_tag",
-                repository=name,
-                reference=tag,
-                digest=digest,
-                details={**details, "now": now},
-                result=AuditEntry.Result.REFUSED,
-                message=message,
-            )
-            return RetagResult("confirm", message, old_digest=now)
+            step.audit(actor, RetagStatus.CONFIRM.audit_result, message, **details, now=now)
+            return RetagResult(RetagStatus.CONFIRM, message, old_digest=now)
         if not now:
             body, media_type = original_bytes(client, name, digest)
             client.put_manifest(name, tag, body, media_type)
@@ -74,24 +67,9 @@ def restore(repository: Repository, tag: str, digest: str, actor: Actor) -> Reta
             manifest_id = store.store_manifests(fetched)[digest]
     except RegistryError as exc:
         message = describe(exc) + f" Look at {tag} to see whether it was put back."
-        actor.record(
-            "restore_tag",
-            repository=name,
-            reference=tag,
-            digest=digest,
-            details={**details, "code": exc.code},
-            result=AuditEntry.Result.FAILED,
-            message=message,
+        return RetagResult.report(
+            actor, step, RetagStatus.FAILED, message, **details, code=exc.code
         )
-        return RetagResult("failed", message)
     store.set_tag(repository, tag, manifest_id)
     message = f"{tag} points at {short_digest(digest)} again."
-    actor.record(
-        "restore_tag",
-        repository=name,
-        reference=tag,
-        digest=digest,
-        details=details,
-        message=message,
-    )
-    return RetagResult("done", message)
+    return RetagResult.report(actor, step, RetagStatus.DONE, message, **details)

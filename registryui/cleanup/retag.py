@@ -9,7 +9,8 @@ meantime, nothing is written and the new state is shown for another confirmation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from registryui.catalog import store
 from registryui.catalog.models import Manifest, Repository, Tag
@@ -19,21 +20,46 @@ from registryui.lib.reference import short_digest
 from registryui.registry import RegistryError
 from registryui.registry.client import sha256_digest
 
-from .actions import Actor
 from .messages import describe
+from .outcomes import Actor, RetagStatus, Step
 
 
 @dataclass
 class RetagResult:
-    #: done (tag added) · moved · unchanged · confirm (a move needs confirming) · failed
-    status: str
+    status: RetagStatus
     message: str
     #: The digest the tag pointed at before (for a move, or one that needs confirming).
     old_digest: str = ""
 
+    @classmethod
+    def report(
+        cls,
+        actor: Actor,
+        step: Step,
+        status: RetagStatus,
+        message: str,
+        *,
+        old_digest: str | None = None,
+        **details: Any,
+    ) -> RetagResult:
+        """The result, its audit entry written: ``details`` go to the log, and so does
+        ``old_digest`` when it is given."""
+        if old_digest is not None:
+            details["old_digest"] = old_digest
+        step.audit(actor, status.audit_result, message, **details)
+        return cls(status, message, old_digest or "")
+
     @property
     def http_status(self) -> int:
-        return {"failed": 502, "confirm": 409}.get(self.status, 200)
+        return self.status.http_status
+
+    @property
+    def failed(self) -> bool:
+        return self.status == RetagStatus.FAILED
+
+    @property
+    def moved(self) -> bool:
+        return self.status == RetagStatus.MOVED
 
 
 def manifest_bytes(manifest: Manifest, repository: Repository) -> bytes:
@@ -68,25 +94,20 @@ def retag(
     client = get_client()
     name = repository.name
     details = {"source": source, "new_tag": new_tag}
+    step = Step(AuditEntry.Action.RETAG, name, new_tag, manifest.digest)
     try:
         try:
             current = client.head_manifest(name, new_tag).digest
         except RegistryError as exc:
-            if not (exc.not_found or exc.status == 404):
+            if not exc.missing:
                 raise
             current = ""
         if current == manifest.digest:
             changed = store.set_tag(repository, new_tag, manifest.id)
             message = f"{new_tag} already points at {short_digest(manifest.digest)}."
-            actor.record(
-                "retag",
-                repository=name,
-                reference=new_tag,
-                digest=manifest.digest,
-                details={**details, "db_corrected": changed},
-                message=message,
+            return RetagResult.report(
+                actor, step, RetagStatus.UNCHANGED, message, **details, db_corrected=changed
             )
-            return RetagResult("unchanged", message)
         if current and current != confirmed_old:
             # A move that was not confirmed, or the tag moved since the confirmation.
             message = (
@@ -96,19 +117,17 @@ def retag(
                 else f"{new_tag} changed since you confirmed: it now points at "
                 f"{short_digest(current)}. Confirm again to move it."
             )
-            return RetagResult("confirm", message, old_digest=current)
+            return RetagResult(RetagStatus.CONFIRM, message, old_digest=current)
         body = manifest_bytes(manifest, repository)
     except RegistryError as exc:
-        return _failed(actor, name, new_tag, manifest, details, confirmed_old, exc)
+        return _failed(actor, step, details, confirmed_old, exc)
     try:
         put_digest = client.put_manifest(name, new_tag, body, manifest.media_type)
     except RegistryError as exc:
         # The PUT may have been applied though the answer was an error: read the tag back.
         now = _read_back(client, name, new_tag)
         if now != manifest.digest:
-            return _failed(
-                actor, name, new_tag, manifest, details, confirmed_old, exc, now=now, was=current
-            )
+            return _failed(actor, step, details, confirmed_old, exc, now=now, was=current)
         details["recovered"] = exc.code or str(exc.status)
     else:
         # The answer's digest is checked against the bytes sent; when they disagree, a look
@@ -122,41 +141,26 @@ def retag(
                 f"{short_digest(manifest.digest)}, and the tag now serves "
                 f"{short_digest(now) if now else 'nothing'}. The next sync will show it."
             )
-            actor.record(
-                "retag",
-                repository=name,
-                reference=new_tag,
-                digest=manifest.digest,
-                details={**details, "reported": put_digest, "now": now},
-                result=AuditEntry.Result.FAILED,
-                message=message,
+            return RetagResult.report(
+                actor, step, RetagStatus.FAILED, message, **details, reported=put_digest, now=now
             )
-            return RetagResult("failed", message)
     store.set_tag(repository, new_tag, manifest.id)
     if current:
         untagged = left_untagged(repository, current, new_tag)
         message = (
             f"Moved {new_tag} from {short_digest(current)} to {short_digest(manifest.digest)}."
         )
-        actor.record(
-            "move_tag",
-            repository=name,
-            reference=new_tag,
-            digest=manifest.digest,
-            details={**details, "old_digest": current, "old_digest_untagged": untagged},
-            message=message,
+        return RetagResult.report(
+            actor,
+            replace(step, action=AuditEntry.Action.MOVE_TAG),
+            RetagStatus.MOVED,
+            message,
+            old_digest=current,
+            **details,
+            old_digest_untagged=untagged,
         )
-        return RetagResult("moved", message, old_digest=current)
     message = f"Tagged {short_digest(manifest.digest)} as {new_tag}."
-    actor.record(
-        "retag",
-        repository=name,
-        reference=new_tag,
-        digest=manifest.digest,
-        details=details,
-        message=message,
-    )
-    return RetagResult("done", message)
+    return RetagResult.report(actor, step, RetagStatus.DONE, message, **details)
 
 
 _UNKNOWN = "?"
@@ -168,16 +172,14 @@ def _read_back(client, name: str, tag: str) -> str:
     try:
         return client.head_manifest(name, tag).digest
     except RegistryError as exc:
-        if exc.not_found or exc.status == 404:
+        if exc.missing:
             return ""
         return _UNKNOWN
 
 
 def _failed(
     actor: Actor,
-    name: str,
-    new_tag: str,
-    manifest: Manifest,
+    step: Step,
     details: dict,
     confirmed_old: str,
     exc: RegistryError,
@@ -186,6 +188,7 @@ def _failed(
     was: str | None = None,
 ) -> RetagResult:
     """A failed retag, saying what the tag holds now when a write may have been applied."""
+    new_tag = step.reference
     if now is None or now == was:
         message = describe(exc, nothing_changed=True)
     elif now == _UNKNOWN:
@@ -198,13 +201,15 @@ def _failed(
             f"{describe(exc)} {new_tag} now serves "
             f"{short_digest(now) if now else 'nothing'}; the next sync will show it."
         )
-    actor.record(
-        "move_tag" if confirmed_old else "retag",
-        repository=name,
-        reference=new_tag,
-        digest=manifest.digest,
-        details={**details, "code": exc.code, "old_digest": confirmed_old, "now": now},
-        result=AuditEntry.Result.FAILED,
-        message=message,
+    if confirmed_old:
+        step = replace(step, action=AuditEntry.Action.MOVE_TAG)
+    return RetagResult.report(
+        actor,
+        step,
+        RetagStatus.FAILED,
+        message,
+        old_digest=confirmed_old,
+        **details,
+        code=exc.code,
+        now=now,
     )
-    return RetagResult("failed", message, old_digest=confirmed_old)

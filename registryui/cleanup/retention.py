@@ -25,14 +25,16 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from registryui.catalog.models import Repository
+from registryui.core.models import AuditEntry
 from registryui.events.models import ProcessedEvent
 from registryui.lib.humanize import iec_size
 from registryui.lib.reference import short_digest
 from registryui.teams.patterns import pattern_q
 
-from .actions import Actor, Execution, delete_tags
+from .actions import delete_tags
 from .freed import Freed, estimate_freed
 from .models import RetentionPolicy
+from .outcomes import Actor, Execution, Result
 from .plan import DatabaseChildren, DeletionPlan, build_plan, closure
 
 #: Times further ahead than this are a skewed clock (or an untrusted event time): unknown age.
@@ -254,7 +256,7 @@ class RunResult:
         for execution in self.executions:
             if execution.error:
                 problems.append(f"{execution.repository.name}: {execution.error}")
-            for outcome in execution.by_result("failed", "refused"):
+            for outcome in execution.by_result(Result.FAILED, Result.REFUSED):
                 problems.append(f"{execution.repository.name}: {outcome.message}")
         return problems
 
@@ -295,8 +297,9 @@ def apply(
     # Estimated again over the whole run: blobs shared across repositories count once.
     freed = estimate_freed({e.repository.pk: e.deleted_digests for e in executions})
     result = RunResult(policy=policy, executions=executions, freed=freed, interrupted=interrupted)
+    kept = (Result.KEPT, Result.CHANGED)
     actor.record(
-        "retention_run",
+        AuditEntry.Action.RETENTION_RUN,
         reference=policy.name,
         details={
             "policy": policy.name,
@@ -304,16 +307,18 @@ def apply(
             "planned": {r.repository.name: sorted(r.expected) for r in planned.with_deletions},
             "deleted": {e.repository.name: e.removed_tags for e in executions},
             "kept_at_run_time": {
-                e.repository.name: [o.reference for o in e.by_result("kept", "changed")]
+                e.repository.name: [o.reference for o in e.by_result(*kept)]
                 for e in executions
-                if e.by_result("kept", "changed")
+                if e.by_result(*kept)
             },
             "freed_bytes": freed.bytes,
             "predicted_bytes": planned.freed.bytes,
             "failures": result.failures,
             "interrupted": interrupted,
         },
-        result="failed" if result.failures or interrupted else "ok",
+        result=(
+            AuditEntry.Result.FAILED if result.failures or interrupted else AuditEntry.Result.OK
+        ),
         message=result.summary,
     )
     RetentionPolicy.objects.filter(pk=policy.pk).update(

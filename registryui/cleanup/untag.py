@@ -37,15 +37,16 @@ from registryui.registry.client import sha256_digest
 
 from . import placeholder
 from .messages import describe
+from .outcomes import Result
 
 
 @dataclass
 class Untagged:
-    """What became of the tag. ``result``: done (the tag is gone), gone (it was gone already),
-    changed (it points at another image: a push won, or was put back), failed (it points at
+    """What became of the tag. ``result``: DONE (the tag is gone), GONE (it was gone already),
+    CHANGED (it points at another image: a push won, or was put back), FAILED (it points at
     the confirmed image again, or its state is unknown: see ``message``)."""
 
-    result: str
+    result: Result
     message: str = ""
     #: The digest the tag points at now ('' when gone or unknown).
     now: str = ""
@@ -116,11 +117,11 @@ class Sequence:
         try:
             ref = self.client.head_manifest(self.name, self.tag)
         except RegistryError as exc:
-            if not (exc.not_found or exc.status == 404):
+            if not exc.missing:
                 raise  # nothing has been changed yet
             ref = None
         if ref is None:
-            return Untagged("gone", "already gone")
+            return Untagged(Result.GONE, "already gone")
         if ref.digest != self.digest:
             return self._changed(ref.digest)
         try:
@@ -176,7 +177,7 @@ class Sequence:
         except _Trouble:
             # Both steps were answered with success: trust them, but say the check failed.
             return Untagged(
-                "done",
+                Result.DONE,
                 details={"verified": False},
                 message="(the registry did not answer the check afterwards)",
             )
@@ -190,7 +191,7 @@ class Sequence:
         pushed = self._pushed()
         if pushed:
             return self._put_back_pushed(pushed, "")
-        return Untagged("done")
+        return Untagged(Result.DONE)
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class Sequence:
             ref = self._head(self.tag)
         except _Trouble:
             return Untagged(
-                "failed",
+                Result.FAILED,
                 f"{problem}. The registry then stopped answering, so what {self.tag} points at "
                 "is unknown: it may serve the placeholder "
                 f"{short_digest(self.placeholder_digest)}. "
@@ -220,7 +221,7 @@ class Sequence:
             # The tag is gone as asked (a step was applied though its answer was an error).
             cleanup = self._cleanup()
             return Untagged(
-                "done",
+                Result.DONE,
                 f"({problem}; the registry no longer has the tag all the same; {cleanup}.)",
                 code=code,
                 details={"recovered": trouble.problem},
@@ -234,7 +235,7 @@ class Sequence:
                 else f"{self.tag} could not be put back on {short_digest(self.digest)}"
             )
             return Untagged(
-                "failed",
+                Result.FAILED,
                 f"{problem}. Nothing was deleted: {where}; {cleanup}.",
                 now=self.digest if put_back else now,
                 stop=not put_back,
@@ -244,7 +245,7 @@ class Sequence:
         cleanup = self._cleanup()
         if now == self.digest:
             return Untagged(
-                "failed",
+                Result.FAILED,
                 f"{problem}. Nothing was deleted: {self.tag} still points at "
                 f"{short_digest(self.digest)}; {cleanup}.",
                 now=now,
@@ -272,14 +273,14 @@ class Sequence:
         lead = f"{problem}. " if problem else ""
         if put_back:
             return Untagged(
-                "changed",
+                Result.CHANGED,
                 f"{lead}{self.tag} was pushed again ({short_digest(pushed)}) while it was being "
                 f"deleted, so it was not deleted: the pushed image was put back on it; {cleanup}.",
                 now=pushed,
                 details={"pushed": pushed, "put_back": True},
             )
         return Untagged(
-            "failed",
+            Result.FAILED,
             f"{lead}{self.tag} was pushed again ({short_digest(pushed)}) while it was being "
             f"deleted, and the placeholder took the tag from it; putting it back failed. Use "
             f"“Put it back” below, or push it again; {cleanup}.",
@@ -307,7 +308,7 @@ class Sequence:
         try:
             self.client.delete_manifest(self.name, self.placeholder_digest)
         except RegistryError as exc:
-            if not (exc.not_found or exc.status == 404) and not self._placeholder_gone():
+            if not exc.missing and not self._placeholder_gone():
                 return (
                     f"the untagged placeholder {self.placeholder_digest} is left in "
                     f"{self.name} (garbage-collect removes it)"
@@ -318,7 +319,7 @@ class Sequence:
         try:
             self.client.head_manifest(self.name, self.placeholder_digest)
         except RegistryError as exc:
-            return bool(exc.not_found or exc.status == 404)
+            return exc.missing
         return False
 
     # -- reading ------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ class Sequence:
         try:
             return self.client.head_manifest(self.name, reference)
         except RegistryError as exc:
-            if exc.not_found or exc.status == 404:
+            if exc.missing:
                 return None
             raise _Trouble(
                 f"the registry failed while {trouble or 'reading the tag back'} ({describe(exc)})",
@@ -347,7 +348,7 @@ class Sequence:
     def _changed(self, now: str, *, during: bool = False) -> Untagged:
         when = "while it was being deleted" if during else "after you confirmed"
         return Untagged(
-            "changed",
+            Result.CHANGED,
             f"{self.tag} now points at {short_digest(now)}, not {short_digest(self.digest)}: it "
             f"was pushed again {when}, so it was left alone.",
             now=now,

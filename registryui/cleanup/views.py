@@ -20,9 +20,10 @@ from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
 
 from . import retention
-from .actions import Actor, Execution, delete_tags
+from .actions import delete_tags
 from .forms import RetagForm, confirmed_items, selected_tags
 from .models import RetentionPolicy
+from .outcomes import Actor, Execution, RetagStatus
 from .plan import build_plan, holding_indexes
 from .restore import offered, restore
 from .retag import left_untagged, retag
@@ -123,7 +124,7 @@ def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         )
         if request.method == "POST":
             _actor(request).record(
-                "delete_image",
+                AuditEntry.Action.DELETE_IMAGE,
                 repository=repository.name,
                 reference=manifest.digest,
                 digest=manifest.digest,
@@ -179,7 +180,7 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
         actor = _actor(request, bulk=True)
         execution = delete_tags(repository, expected, actor)
         actor.record(
-            "bulk_delete",
+            AuditEntry.Action.BULK_DELETE,
             repository=repository.name,
             reference=f"{len(expected)} tags",
             details={
@@ -237,7 +238,7 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
         source=str(resolved.reference),
         confirmed_old=confirmed_old,
     )
-    if result.status == "confirm":
+    if result.status == RetagStatus.CONFIRM:
         move_form = RetagForm(initial={"new_tag": new_tag, "confirmed_old": result.old_digest})
         return render(
             request,

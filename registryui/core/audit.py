@@ -25,7 +25,7 @@ def _printable(value: Any) -> Any:
 
 
 def record(
-    action: str,
+    action: AuditEntry.Action | str,
     *,
     request=None,
     user=None,
@@ -38,6 +38,8 @@ def record(
     result: str = AuditEntry.Result.OK,
     message: str = "",
 ) -> AuditEntry:
+    # An action the log does not name is a programming error: fail here, not in a report.
+    action = AuditEntry.Action(action)
     if user is None and request is not None:
         user = getattr(request, "user", None)
     if user is not None and not getattr(user, "is_authenticated", False):

@@ -13,6 +13,40 @@ class AuditEntry(models.Model):
         FAILED = "failed", "Failed"
         REFUSED = "refused", "Refused"
 
+    class Action(models.TextChoices):
+        """Every kind of entry the product writes, grouped by where it comes from."""
+
+        # Cleanup: deletions, retags and retention runs (cleanup/).
+        DELETE_TAG = "delete_tag", "Delete tag"
+        DELETE_IMAGE = "delete_image", "Delete image"
+        BULK_DELETE = "bulk_delete", "Bulk delete"
+        RESTORE_TAG = "restore_tag", "Restore tag"
+        RETAG = "retag", "Add tag"
+        MOVE_TAG = "move_tag", "Move tag"
+        RETENTION_RUN = "retention_run", "Retention run"
+        # Operations.
+        SYNC_NOW = "sync_now", "Sync now"
+        # Sign-in and the token server (accounts/, tokens/).
+        LOGIN = "login", "Sign-in"
+        LOGIN_FAILED = "login_failed", "Failed sign-in"
+        TOKEN_ISSUED = "token_issued", "Token issued"
+        PAT_CREATED = "pat_created", "Personal token created"
+        PAT_REVOKED = "pat_revoked", "Personal token revoked"
+        ROBOT_CREATED = "robot_created", "Robot account created"
+        ROBOT_REVOKED = "robot_revoked", "Robot account revoked"
+        GROUP_MAPPING_SAVED = "group_mapping_saved", "Group mapping saved"
+        GROUP_MAPPING_DELETED = "group_mapping_deleted", "Group mapping deleted"
+        # Teams and site settings (teams/ admin, and group sync at sign-in).
+        TEAM_CREATED = "team_created", "Team created"
+        TEAM_CHANGED = "team_changed", "Team changed"
+        TEAM_DELETED = "team_deleted", "Team deleted"
+        TEAM_MEMBER_ADDED = "team_member_added", "Team member added"
+        TEAM_MEMBER_REMOVED = "team_member_removed", "Team member removed"
+        GRANT_ADDED = "grant_added", "Grant added"
+        GRANT_CHANGED = "grant_changed", "Grant changed"
+        GRANT_REMOVED = "grant_removed", "Grant removed"
+        SITE_SETTINGS_CHANGED = "site_settings_changed", "Site settings changed"
+
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -25,9 +59,7 @@ class AuditEntry(models.Model):
     actor_name = models.CharField(max_length=150, blank=True)
     #: Where the action came from: "ui", "policy", "command", "token", "events".
     via = models.CharField(max_length=16, default="ui")
-    #: What was done: "delete_tag", "delete_image", "retag", "move_tag", "retention_run",
-    #: "token_issued", "login_failed", "sync_now", ...
-    action = models.CharField(max_length=32, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
     repository = models.CharField(max_length=255, blank=True, db_index=True)
     reference = models.CharField(max_length=255, blank=True, help_text="The tag or digest.")
     digest = models.CharField(max_length=135, blank=True)

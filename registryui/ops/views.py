@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 from registryui.events.models import SyncRequest, SyncWorker
 
 from . import status as status_module
@@ -58,7 +59,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         pending = SyncRequest.objects.create(requested_by=request.user)
     worker_alive = any(worker.alive for worker in SyncWorker.objects.all()[:10])
     record(
-        "sync_now",
+        AuditEntry.Action.SYNC_NOW,
         request=request,
         via="ui",
         details={"request": pending.pk, "new": created, "worker_alive": worker_alive},

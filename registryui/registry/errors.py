@@ -62,6 +62,12 @@ class RegistryError(Exception):
         return self.code in NOT_FOUND_CODES
 
     @property
+    def missing(self) -> bool:
+        """The object asked for is not there: a not-found code, or a 404 without one (a proxy's,
+        or a registry that sends no error body)."""
+        return self.not_found or self.status == 404
+
+    @property
     def transient(self) -> bool:
         return self.code in TRANSIENT_CODES or (self.status or 0) >= 500
 

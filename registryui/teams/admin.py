@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from registryui.catalog.models import Repository
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 
 from . import permissions
 from .forms import EffectivePermissionsForm, GrantForm, level_labels
@@ -256,7 +257,7 @@ class TeamAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             record(
-                "team_created",
+                AuditEntry.Action.TEAM_CREATED,
                 request=request,
                 via=VIA,
                 details={"team": obj.name},
@@ -264,7 +265,7 @@ class TeamAdmin(admin.ModelAdmin):
             )
         elif form.changed_data:
             record(
-                "team_changed",
+                AuditEntry.Action.TEAM_CHANGED,
                 request=request,
                 via=VIA,
                 details={"team": obj.name, "fields": form.changed_data},
@@ -275,7 +276,7 @@ class TeamAdmin(admin.ModelAdmin):
         name = obj.name
         super().delete_model(request, obj)
         record(
-            "team_deleted",
+            AuditEntry.Action.TEAM_DELETED,
             request=request,
             via=VIA,
             details={"team": name},
@@ -287,7 +288,7 @@ class TeamAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for name in names:
             record(
-                "team_deleted",
+                AuditEntry.Action.TEAM_DELETED,
                 request=request,
                 via=VIA,
                 details={"team": name},
@@ -404,7 +405,7 @@ def effective_permissions(subject, name: str, *, show_other_teams: bool) -> dict
 def audit_grants(request, team_name: str, before: dict[int, tuple[str, int]], formset) -> None:
     for grant in formset.new_objects:
         record(
-            "grant_added",
+            AuditEntry.Action.GRANT_ADDED,
             request=request,
             via=VIA,
             details={
@@ -418,7 +419,7 @@ def audit_grants(request, team_name: str, before: dict[int, tuple[str, int]], fo
         old_pattern, old_level = before.get(grant.pk, ("", 0))
         old_label = Level(old_level).label if old_level else "?"
         record(
-            "grant_changed",
+            AuditEntry.Action.GRANT_CHANGED,
             request=request,
             via=VIA,
             details={
@@ -433,7 +434,7 @@ def audit_grants(request, team_name: str, before: dict[int, tuple[str, int]], fo
     for grant in formset.deleted_objects:
         pattern, level = before.get(grant.pk, (grant.pattern, grant.level))
         record(
-            "grant_removed",
+            AuditEntry.Action.GRANT_REMOVED,
             request=request,
             via=VIA,
             details={"team": team_name, "pattern": pattern, "level": Level(level).label},
@@ -446,7 +447,7 @@ def audit_members(request, changes: dict[str, tuple[set[str], set[str]]]) -> Non
     for team_name, (before, after) in changes.items():
         for username in sorted(after - before):
             record(
-                "team_member_added",
+                AuditEntry.Action.TEAM_MEMBER_ADDED,
                 request=request,
                 via=VIA,
                 details={"team": team_name, "user": username},
@@ -454,7 +455,7 @@ def audit_members(request, changes: dict[str, tuple[set[str], set[str]]]) -> Non
             )
         for username in sorted(before - after):
             record(
-                "team_member_removed",
+                AuditEntry.Action.TEAM_MEMBER_REMOVED,
                 request=request,
                 via=VIA,
                 details={"team": team_name, "user": username},
@@ -494,7 +495,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if form.changed_data:
             record(
-                "site_settings_changed",
+                AuditEntry.Action.SITE_SETTINGS_CHANGED,
                 request=request,
                 via=VIA,
                 details={f: form.cleaned_data[f] for f in form.changed_data},

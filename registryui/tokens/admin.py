@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 
 from .models import PersonalAccessToken, RobotAccount, RobotGrant
 
@@ -62,7 +63,7 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            action="pat_revoked",
+            action=AuditEntry.Action.PAT_REVOKED,
             describe=lambda t: {"token": t.prefix, "name": t.name, "user": t.user.get_username()},
         )
 
@@ -123,6 +124,6 @@ class RobotAccountAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            action="robot_revoked",
+            action=AuditEntry.Action.ROBOT_REVOKED,
             describe=lambda r: {"robot": r.username, "team": r.team.name},
         )

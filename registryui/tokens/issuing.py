@@ -11,6 +11,7 @@ import logging
 from django.conf import settings
 
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 from registryui.registry import RegistryError
 
 from .principals import AppPrincipal, Principal
@@ -28,7 +29,7 @@ def issue_for(
     if is_privileged(access):
         repositories = sorted({e["name"] for e in access if e["type"] == "repository"})
         record(
-            "token_issued",
+            AuditEntry.Action.TOKEN_ISSUED,
             request=request,
             user=principal.user,
             actor_name=principal.subject or "anonymous",

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from registryui.accounts import limiter
 from registryui.accounts.passwords import audit_failure, audit_success
 from registryui.core.audit import record
+from registryui.core.models import AuditEntry
 from registryui.teams.decorators import member_required
 from registryui.teams.permissions import administered_teams
 
@@ -199,7 +200,7 @@ def personal_tokens(request: HttpRequest) -> HttpResponse:
     secret = token.set_secret(PAT_PREFIX)
     token.save()
     record(
-        "pat_created",
+        AuditEntry.Action.PAT_CREATED,
         request=request,
         details={
             "token": token.prefix,
@@ -218,7 +219,11 @@ def revoke_personal_token(request: HttpRequest, pk: int) -> HttpResponse:
     # Another user's token is hidden: 404, not 403.
     token = get_object_or_404(PersonalAccessToken, pk=pk, user=request.user)
     if token.revoke():
-        record("pat_revoked", request=request, details={"token": token.prefix, "name": token.name})
+        record(
+            AuditEntry.Action.PAT_REVOKED,
+            request=request,
+            details={"token": token.prefix, "name": token.name},
+        )
         messages.success(request, f"The token “{token.name}” is revoked.")
     return redirect("tokens:personal_tokens")
 
@@ -285,7 +290,7 @@ def robots(request: HttpRequest) -> HttpResponse:
         form.add_error("name", "A robot account with this name exists already.")
         return _robot_page(request, form, teams, status=400)
     record(
-        "robot_created",
+        AuditEntry.Action.ROBOT_CREATED,
         request=request,
         details={
             "robot": robot.username,
@@ -306,7 +311,7 @@ def revoke_robot(request: HttpRequest, pk: int) -> HttpResponse:
     robot = get_object_or_404(RobotAccount, pk=pk, team__in=administered_teams(request.user))
     if robot.revoke():
         record(
-            "robot_revoked",
+            AuditEntry.Action.ROBOT_REVOKED,
             request=request,
             details={"robot": robot.username, "team": robot.team.name},
         )

@@ -40,7 +40,7 @@ class Stage:
         try:
             return self.direct.head_manifest(repository, reference).digest
         except RegistryError as exc:
-            if exc.not_found or exc.status == 404:
+            if exc.missing:
                 return None
             raise
 

@@ -14,8 +14,8 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from registryui.cleanup import retention
-from registryui.cleanup.actions import Actor
 from registryui.cleanup.models import RetentionPolicy
+from registryui.cleanup.outcomes import Actor
 from registryui.lib.humanize import iec_size
 
 
