@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import BadRequest
 from django.http import Http404
 
-from registryui.lib.reference import InvalidReference, Reference, parse_reference
+from registryui.lib.reference import BadReference, InvalidReference, Reference, parse_reference
 from registryui.teams.models import Level
 from registryui.teams.permissions import get_repository_or_404
 
 from .models import Manifest, Repository, Tag
-
-
-class BadReference(BadRequest):
-    """A reference that does not follow the Distribution grammar (rendered as a 400 page)."""
 
 
 @dataclass

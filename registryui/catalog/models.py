@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registryui.lib.iters import IN_CHUNK, chunked
-from registryui.lib.reference import namespace_of, short_digest
+from registryui.lib.reference import namespace_of, reference_url, short_digest
 from registryui.registry import mediatypes
 
 
@@ -64,7 +64,7 @@ class Repository(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return f"/r/{self.name}"
+        return reference_url(self.name)
 
     @property
     def sync_failed(self) -> bool:
@@ -281,7 +281,7 @@ class Tag(models.Model):
         return f"{self.repository.name}:{self.name}"
 
     def get_absolute_url(self) -> str:
-        return f"/r/{self.repository.name}:{self.name}"
+        return reference_url(self.repository.name, tag=self.name)
 
 
 class SyncRun(models.Model):

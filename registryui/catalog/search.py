@@ -37,14 +37,17 @@ from django.http import Http404
 from registryui.lib.reference import (
     DOMAIN,
     HEX_RE,
+    BadReference,
     InvalidReference,
     is_valid_name,
     is_valid_tag,
+    name_part,
     parse_reference,
+    reference_url,
 )
 from registryui.teams.permissions import visible_repositories, visible_tags
 
-from .lookup import BadReference, resolve
+from .lookup import resolve
 from .models import IndexChild, Label, Manifest, Repository, Tag
 
 #: Results shown per kind; one more is fetched to know whether there are more.
@@ -52,13 +55,6 @@ LIMIT = 20
 MIN_DIGEST_PREFIX = 6
 #: Longer input is cut: nothing we store is longer than a label value.
 MAX_QUERY_LENGTH = Label.VALUE_MAX_LENGTH
-
-
-def name_part(reference: str) -> str:
-    """The repository name of ``name[:tag][@digest]`` (split as ``parse_reference`` does)."""
-    name = reference.partition("@")[0]
-    colon = name.rfind(":")
-    return name[:colon] if colon > name.rfind("/") else name
 
 
 _TOP = "\U0010ffff"  # sorts after every other character, in UTF-8 bytes and in code points
@@ -130,7 +126,7 @@ class ManifestHit:
 
     @property
     def url(self) -> str:
-        return f"/r/{self.repository}@{self.digest}"
+        return reference_url(self.repository, digest=self.digest)
 
 
 @dataclass
@@ -237,7 +233,7 @@ def search(user, text: str | None) -> SearchResults:
     parsed = _parse(query, results.notes)
     exact = _exact(user, parsed.text)
     if exact:
-        results.exact, results.exact_label = f"/r/{exact}", exact
+        results.exact, results.exact_label = reference_url(exact), exact
 
     # Repositories by substring of the name.
     needle = (parsed.name or parsed.text).lower()

@@ -15,9 +15,7 @@ from django.template import loader
 from django.templatetags.static import static
 from django.views.decorators.csrf import requires_csrf_token
 
-from registryui.catalog.lookup import BadReference
-from registryui.catalog.search import name_part
-from registryui.lib.reference import GRAMMAR
+from registryui.lib.reference import GRAMMAR, BadReference, name_part
 
 #: Longest exception message shown on a page (a pasted reference can be long).
 MAX_MESSAGE = 500

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,6 +20,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from registryui.catalog.upstream import get_client
 from registryui.core.audit import record
+from registryui.teams.decorators import staff_required
 
 from . import status as status_module
 from .handler import ENVELOPE_TYPES, EventHandler
@@ -30,21 +29,6 @@ from .models import EventStats, SyncRequest, SyncWorker
 #: Registries send one event per delivery; a body of thousands is not a registry's, and handling
 #: it would outlast the registry's timeout for everyone queued behind it.
 MAX_EVENTS_PER_DELIVERY = 100
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in users who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise PermissionDenied("Only staff members can see the status page.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _problem(status: int, message: str, **headers: str) -> JsonResponse:
