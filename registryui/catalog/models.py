@@ -18,11 +18,6 @@ from registryui.lib.reference import namespace_of, reference_url, short_digest
 from registryui.registry import mediatypes
 
 
-class RepositoryQuerySet(models.QuerySet):
-    def named(self, name: str) -> RepositoryQuerySet:
-        return self.filter(name=name)
-
-
 class Repository(models.Model):
     name = models.CharField(max_length=255, unique=True)
     #: The first path component (``team-a`` of ``team-a/api``); '' for a top-level name.
@@ -43,8 +38,6 @@ class Repository(models.Model):
     #: action). A sync's view of the repository taken before this moment is out of date and
     #: is not applied over it; the next sync reconciles.
     tags_changed_live_at = models.DateTimeField(null=True, blank=True)
-
-    objects = RepositoryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "repositories"

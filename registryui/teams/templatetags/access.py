@@ -2,7 +2,7 @@
 
 {% load access %}
 {% access repository as access %}
-{% if access.can_delete %}<a class="button danger" href="…">Delete</a>{% endif %}
+{% if access.delete %}<a class="button danger" href="…">Delete</a>{% endif %}
 
 Partials call it themselves, so that including one needs nothing but the tag or repository in
 the context.
@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from django import template
 
 from registryui.catalog.models import Tag
-from registryui.teams.permissions import capabilities
+from registryui.teams.models import Level
+from registryui.teams.permissions import Capabilities, level_on
 
 register = template.Library()
 
 
 @dataclass(frozen=True)
-class Access:
-    name: str
-    can_push: bool
-    can_delete: bool
+class Access(Capabilities):
+    """``Capabilities`` (``view``, ``push``, ``delete``, ``admin``) of the repository ``name``."""
+
+    name: str = ""
 
 
 def _repository_name(context, subject) -> str:
@@ -44,12 +45,15 @@ def _repository_name(context, subject) -> str:
 def access_tag(context, subject) -> Access:
     """What the current user may do on a repository (given as a Repository, a Tag or a name).
 
-    Only signed-in users can change anything, whatever the anonymous patterns allow.
+    Only signed-in users can change anything: an anonymous visitor may at most view, whatever
+    the anonymous patterns say.
     """
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
     name = _repository_name(context, subject)
-    if user is None or not user.is_authenticated or not name:
-        return Access(name, False, False)
-    can = capabilities(user, name)
-    return Access(name, can.push, can.delete)
+    if user is None or not name:
+        return Access(0, name)
+    level = level_on(user, name)
+    if not user.is_authenticated:
+        level = min(level, Level.VIEW)
+    return Access(level, name)
