@@ -8,6 +8,7 @@ from hypothesis import settings as hypothesis_settings
 
 from registryui.devtools.images import Layout
 from registryui.devtools.registry import RegistryProcess
+from tests.support import samples, samples_registry  # noqa: F401 (session-wide fixtures)
 
 # CI must not pass or fail by the luck of the draw: the default profile replays the same
 # examples on every run. HYPOTHESIS_PROFILE=explore draws new ones (and remembers failures).

@@ -45,6 +45,7 @@ from registryui.lib.reference import (
     is_valid_tag,
     name_part,
     parse_reference,
+    reference_url,
 )
 from registryui.teams.permissions import visible_repositories, visible_tags
 
@@ -125,7 +126,7 @@ class ManifestHit:
 
     @property
     def url(self) -> str:
-        return f"/r/{self.repository}@{self.digest}"
+        return reference_url(self.repository, digest=self.digest)
 
 
 @dataclass
@@ -232,7 +233,7 @@ def search(user, text: str | None) -> SearchResults:
     parsed = _parse(query, results.notes)
     exact = _exact(user, parsed.text)
     if exact:
-        results.exact, results.exact_label = f"/r/{exact}", exact
+        results.exact, results.exact_label = reference_url(exact), exact
 
     # Repositories by substring of the name.
     needle = (parsed.name or parsed.text).lower()

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_safe
 
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
 from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
-from registryui.lib.reference import is_valid_component
+from registryui.lib.reference import is_valid_component, reference_url
 from registryui.teams.decorators import viewer_required
 from registryui.teams.permissions import visible_repositories, visible_tags
 
@@ -192,12 +192,12 @@ def search_view(request: HttpRequest) -> HttpResponse:
 def reference(request: HttpRequest, reference: str) -> HttpResponse:
     if "/-/" in f"/{reference}":
         # An action URL (``/r/<ref>/-/<action>``) that no app answered.
-        raise Http404(f"There is no action at /r/{reference}.")
+        raise Http404(f"There is no action at {reference_url(reference)}.")
     if reference.endswith("/"):
         stripped = reference.rstrip("/")
         if stripped:
             query = f"?{request.GET.urlencode()}" if request.GET else ""
-            return HttpResponsePermanentRedirect(f"/r/{stripped}{query}")
+            return HttpResponsePermanentRedirect(f"{reference_url(stripped)}{query}")
     resolved = resolve(request.user, reference)
     if resolved.manifest is None:
         return repository_page(request, resolved.repository)

@@ -16,22 +16,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from registryui.core.admin import ReadOnlyMixin
 from registryui.lib.humanize import iec_size
 
 from .models import IndexChild, Label, Layer, Manifest, Repository, SyncRun, SyncRunError, Tag
-
-
-class ReadOnlyMixin:
-    """View permission only: no add, change or delete, whatever the user's permissions."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ResolverViewOnSiteMixin:

@@ -65,11 +65,6 @@ class Freshness:
             return _latest(self.repository_synced_at, self.catalog_synced_at)
         return self.catalog_synced_at
 
-    @property
-    def problem(self) -> bool:
-        """Whether the page should show a banner."""
-        return self.unreachable or self.stale or self.repository_failed
-
 
 def _latest(*values: datetime | None) -> datetime | None:
     present = [v for v in values if v is not None]

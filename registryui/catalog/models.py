@@ -14,13 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registryui.lib.iters import IN_CHUNK, chunked
-from registryui.lib.reference import namespace_of, short_digest
+from registryui.lib.reference import namespace_of, reference_url, short_digest
 from registryui.registry import mediatypes
-
-
-class RepositoryQuerySet(models.QuerySet):
-    def named(self, name: str) -> RepositoryQuerySet:
-        return self.filter(name=name)
 
 
 class Repository(models.Model):
@@ -44,8 +39,6 @@ class Repository(models.Model):
     #: is not applied over it; the next sync reconciles.
     tags_changed_live_at = models.DateTimeField(null=True, blank=True)
 
-    objects = RepositoryQuerySet.as_manager()
-
     class Meta:
         verbose_name_plural = "repositories"
         ordering = ["name"]
@@ -64,7 +57,7 @@ class Repository(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return f"/r/{self.name}"
+        return reference_url(self.name)
 
     @property
     def sync_failed(self) -> bool:
@@ -281,7 +274,7 @@ class Tag(models.Model):
         return f"{self.repository.name}:{self.name}"
 
     def get_absolute_url(self) -> str:
-        return f"/r/{self.repository.name}:{self.name}"
+        return reference_url(self.repository.name, tag=self.name)
 
 
 class SyncRun(models.Model):

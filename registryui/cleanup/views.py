@@ -7,7 +7,6 @@ the teams resolver before anything reaches the registry.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -15,7 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.core.models import AuditEntry
-from registryui.lib.reference import is_valid_tag, short_digest
+from registryui.lib.reference import is_valid_tag, reference_url, short_digest
+from registryui.teams.decorators import member_required
 from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
 
@@ -67,7 +67,7 @@ def _resolve_or_gone(request: HttpRequest, reference: str, action: int) -> Resol
 # -- delete one tag -------------------------------------------------------------------------
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, reference: str) -> HttpResponse:
     """``/r/<repo>:<tag>/-/delete`` deletes a tag; ``/r/<repo>@<digest>/-/delete`` an image."""
@@ -96,7 +96,7 @@ def delete(request: HttpRequest, reference: str) -> HttpResponse:
 # -- delete an image (the digest and every tag on it) ----------------------------------------
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def delete_image(request: HttpRequest, reference: str) -> HttpResponse:
     resolved = _resolve_or_gone(request, reference, Level.DELETE)
@@ -160,7 +160,9 @@ def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
             "manifest": manifest,
             "tags": tags,
             "plan": plan,
-            "confirm_url": f"/r/{repository.name}@{manifest.digest}/-/delete-image",
+            "confirm_url": reference_url(
+                repository.name, digest=manifest.digest, action="delete-image"
+            ),
         },
     )
 
@@ -168,7 +170,7 @@ def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
 # -- bulk delete ----------------------------------------------------------------------------
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
     parsed = parse_url_reference(name)
@@ -214,7 +216,7 @@ def _result(request: HttpRequest, execution: Execution, *, title: str) -> HttpRe
 # -- retag / move a tag ---------------------------------------------------------------------
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
     resolved = resolve(request.user, reference, Level.PUSH)
@@ -264,7 +266,7 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
 # -- putting back an image that lost its tag to a racing delete -----------------------------
 
 
-@login_required
+@member_required
 @require_POST
 def restore_view(request: HttpRequest, reference: str) -> HttpResponse:
     """``POST /r/<repo>@<digest>/-/restore`` with ``tag``: the button of a delete's result
@@ -316,7 +318,7 @@ def _visible_policy(request: HttpRequest, pk: int, deletable) -> RetentionPolicy
     return policy
 
 
-@login_required
+@member_required
 def retention_list(request: HttpRequest) -> HttpResponse:
     deletable = _deletable(request)
     policies = []
@@ -327,7 +329,7 @@ def retention_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cleanup/retention_list.html", {"policies": policies})
 
 
-@login_required
+@member_required
 def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
     deletable = _deletable(request)
     policy = _visible_policy(request, pk, deletable)
@@ -335,7 +337,7 @@ def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cleanup/retention_preview.html", {"policy": policy, "preview": planned})
 
 
-@login_required
+@member_required
 @require_POST
 def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
     deletable = _deletable(request)

@@ -6,15 +6,34 @@ Entries are evidence; an admin that could edit or delete them would make them wo
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .models import AuditEntry
 
 
+class ReadOnlyMixin:
+    """View permission only: no add, change or delete, whatever the user's permissions.
+
+    The one copy, for every admin of evidence or of synced data (the registry is the source of
+    that data; an edit here would be overwritten by the next sync, or lie until then).
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "actor_name",
@@ -45,15 +64,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "client_ip",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="target", ordering="repository")
     def target(self, entry: AuditEntry) -> str:

@@ -64,8 +64,9 @@ ENVELOPE_TYPES = frozenset(
 )
 MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SCHEMA1_TYPES
 #: Seconds one delivery may spend starting registry calls. A call started just before the end
-#: can take one more connect + read timeout (1 + 2 s, see health.py): about 5 s at worst, the
-#: endpoint timeout the README recommends, so the registry does not give up on us first.
+#: can take one more connect + read timeout of the quick client (1 + 2 s, the
+#: ``QUICK_*_TIMEOUT`` of catalog/upstream.py): about 5 s at worst, the endpoint timeout the
+#: README recommends, so the registry does not give up on us first.
 DELIVERY_BUDGET = 2.0
 #: The largest lag ``ProcessedEvent.lag_ms`` holds (about 24.8 days): an older event (a registry
 #: clock far behind, a replay) records this rather than fail the delivery on PostgreSQL.

@@ -47,12 +47,16 @@ GRAMMAR = (
 MIN_DIGEST_PREFIX = 6
 
 
-class BadReference(BadRequest):
-    """A reference that does not follow the Distribution grammar (rendered as a 400 page)."""
-
-
 class InvalidReference(ValueError):
     """A name, tag or digest that does not follow the Distribution grammar."""
+
+
+class BadReference(BadRequest):
+    """A reference in a URL that does not follow the Distribution grammar (a 400 page).
+
+    Lives here, beside the grammar, so that the error pages in ``core`` can recognise it
+    without importing the catalog.
+    """
 
 
 def is_valid_name(name: str) -> bool:
@@ -98,6 +102,33 @@ def namespace_of(name: str) -> str:
     """The first path component of a multi-component name, '' for a top-level repository."""
     head, sep, _ = name.partition("/")
     return head if sep else ""
+
+
+def name_part(reference: str) -> str:
+    """The repository name of ``name[:tag][@digest]`` (split as ``parse_reference`` does)."""
+    name = reference.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
+
+
+def reference_url(
+    name: str, tag: str | None = None, digest: str | None = None, action: str | None = None
+) -> str:
+    """The page of a repository, tag or image: ``/r/NAME``, ``/r/NAME:TAG``, ``/r/NAME@DIGEST``,
+    with ``/-/ACTION`` for an action on it (``delete``, ``retag``, ...).
+
+    The one place these URLs are built. Nothing is quoted: every part follows the reference
+    grammar, whose characters are all safe in a path, and the URL patterns match them as is.
+    A ``name`` may already carry its ``:tag`` or ``@digest`` (``team-a/api:1.4``).
+    """
+    url = f"/r/{name}"
+    if tag:
+        url += f":{tag}"
+    if digest:
+        url += f"@{digest}"
+    if action:
+        url += f"/-/{action}"
+    return url
 
 
 def short_digest(digest: str, length: int = 12) -> str:
@@ -154,10 +185,3 @@ def parse_reference(text: str, *, allow_domain: bool = True) -> Reference:
     if at:
         validate_digest(digest)
     return Reference(name=name, tag=tag, digest=digest or None, domain=domain)
-
-
-def name_part(reference: str) -> str:
-    """The repository name of ``name[:tag][@digest]`` (split as ``parse_reference`` does)."""
-    name = reference.partition("@")[0]
-    colon = name.rfind(":")
-    return name[:colon] if colon > name.rfind("/") else name

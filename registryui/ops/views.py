@@ -6,12 +6,8 @@ Thin views: the work is in ``status`` and ``health``; the worker that answers "s
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -20,23 +16,9 @@ from django.views.decorators.http import require_POST, require_safe
 from registryui.core.audit import record
 from registryui.core.models import AuditEntry
 from registryui.events.models import SyncRequest, SyncWorker
+from registryui.teams.decorators import staff_required
 
 from . import status as status_module
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in users who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise PermissionDenied("Only staff members can see the status page.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @staff_required

@@ -1,4 +1,7 @@
-"""View decorators that ask the resolver whether a visitor may be here at all."""
+"""View decorators that decide whether a visitor may be here at all: the one module for them.
+
+Each sends an anonymous visitor to the login page the htmx-aware way (``_to_login``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -50,5 +54,21 @@ def member_required(view):
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         return _to_login(request)
+
+    return wrapper
+
+
+def staff_required(view):
+    """Staff only (the status page): anonymous visitors go to the login page (htmx-aware),
+    logged-in users who are not active staff get 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return _to_login(request)
+        if not (user.is_active and user.is_staff):
+            raise PermissionDenied("Only staff members can see the status page.")
+        return view(request, *args, **kwargs)
 
     return wrapper

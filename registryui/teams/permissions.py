@@ -191,11 +191,6 @@ def can(user, action: int, name: str) -> bool:
     return access_for(user).level_on(name) >= action
 
 
-def allowed_actions(user, name: str) -> set[Level]:
-    level = level_on(user, name)
-    return {lvl for lvl in Level if lvl <= level}
-
-
 @dataclass(frozen=True)
 class Capabilities:
     """What a user may do on one repository, for templates: ``{% if can.delete %}``."""

@@ -4,36 +4,22 @@ nonce, groups → teams at each login, provider logout, and tampered answers ref
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
 from registryui.accounts import oidc
 from registryui.accounts.models import ExternalIdentity, GroupMapping, Provider
 from registryui.core.models import AuditEntry
 from registryui.teams.models import Membership, Team
+from tests.browser.support import SCREENSHOTS, browser  # noqa: F401 (fixture)
 
 from .oidc_provider import start_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "screenshots"
 CLIENT_ID, CLIENT_SECRET = "registryui", "client-secret-for-tests"
 
 
@@ -44,33 +30,6 @@ def provider(tmp_path_factory):
         yield started
     finally:
         started.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # synchronous and safe (as in tests/browser).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -99,7 +58,7 @@ def app(live_server, transactional_db, settings, provider) -> str:
 
 
 @pytest.fixture
-def context(browser, app):
+def context(browser, app):  # noqa: F811 (the fixture imported above)
     context = browser.new_context(base_url=app, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     yield context

@@ -32,10 +32,10 @@ from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.samples import push_samples
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
-from tests.catalog.conftest import PUBLIC_HOST, sync
 from tests.personas import make_personas
+from tests.support import PUBLIC_HOST, sync
 
-from .conftest import TIMEOUT_MS, browser, screenshot  # noqa: F401
+from .support import TIMEOUT_MS, browser, screenshot  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import screenshot
+from .support import screenshot
 
 pytestmark = pytest.mark.browser
 

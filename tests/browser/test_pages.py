@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from .conftest import PASSWORD, TIMEOUT_MS, screenshot
+from tests.personas import PASSWORD
+
+from .support import TIMEOUT_MS, screenshot
 
 pytestmark = pytest.mark.browser
 

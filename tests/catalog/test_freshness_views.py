@@ -36,7 +36,7 @@ def test_after_a_good_sync_pages_say_when_and_show_no_banner(catalog):
     freshness = catalog_freshness()
     latest = SyncRun.objects.filter(scope="").latest()
     assert freshness.catalog_synced_at == latest.finished_at
-    assert not freshness.stale and not freshness.unreachable and not freshness.problem
+    assert not freshness.stale and not freshness.unreachable and not freshness.repository_failed
     client = catalog.client()
     for path in ("/", "/search/?q=x", "/r/team-a/api", "/r/team-a/api:1.4"):
         html = client.get(path).content.decode()

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 
 from registryui.catalog.models import Repository, Tag
 from registryui.cleanup.models import RetentionPolicy
-from tests.browser.conftest import TIMEOUT_MS, browser, screenshot  # noqa: F401
+from tests.browser.support import TIMEOUT_MS, browser, screenshot  # noqa: F401
 from tests.personas import make_personas
 
 pytestmark = pytest.mark.browser

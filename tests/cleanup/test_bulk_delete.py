@@ -13,7 +13,7 @@ from registryui.catalog.models import Tag
 from registryui.cleanup.actions import Actor, delete_tags
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
-from tests.cleanup.conftest import audit, repository
+from tests.cleanup.support import audit, repository
 
 pytestmark = pytest.mark.django_db
 

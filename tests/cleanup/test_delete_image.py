@@ -7,7 +7,7 @@ import pytest
 from registryui.catalog.models import Manifest
 from registryui.catalog.upstream import get_client
 from registryui.registry import RegistryError
-from tests.cleanup.conftest import audit, manipulating_requests
+from tests.cleanup.support import audit, manipulating_requests
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 
 from registryui.catalog.models import Tag
 from registryui.cleanup import placeholder
-from tests.cleanup.conftest import audit, manipulating_requests, repository
+from tests.cleanup.support import audit, manipulating_requests, repository
 
 pytestmark = pytest.mark.django_db
 
@@ -165,7 +165,7 @@ def test_a_registry_without_deletes_says_so_and_nothing_changes(
     registry_factory, settings, personas, tmp_path
 ):
     from registryui.devtools.images import Layout
-    from tests.cleanup.conftest import World
+    from tests.cleanup.support import World
 
     process = registry_factory(delete_enabled=False)
     settings.REGISTRY_URL, settings.REGISTRY_RETRIES = process.url, 0

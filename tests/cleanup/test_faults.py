@@ -9,7 +9,7 @@ import pytest
 from registryui.cleanup import actions
 from registryui.cleanup.actions import Actor, delete_tags
 from registryui.registry import RegistryClient, RegistryError
-from tests.cleanup.conftest import audit, repository
+from tests.cleanup.support import audit, repository
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cleanup.conftest import audit, manipulating_requests
+from tests.cleanup.support import audit, manipulating_requests
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from registryui.cleanup.actions import Actor
 from registryui.cleanup.models import RetentionPolicy
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
-from tests.cleanup.conftest import audit, manipulating_requests
+from tests.cleanup.support import audit, manipulating_requests
 
 pytestmark = pytest.mark.django_db
 

@@ -1,31 +1,19 @@
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import quote
-
 import pytest
-from django.db import connection
 
 from registryui.devtools.registry import free_port
-from registryui.devtools.seed import Seeder
-from registryui.ops import health
-from registryui.registry import RegistryClient
 
-from .support import DB_LOCK, TOKEN, NotifyingRegistry, endpoint, manage, subprocess_env
-
-
-@pytest.fixture(autouse=True)
-def _fresh_quick_clients():
-    """Each test's registry listens on a new port: no cached client or ping across tests."""
-    health.reset()
-    yield
-    health.reset()
-
-
-@pytest.fixture
-def events_token(settings) -> str:
-    settings.REGISTRY_EVENTS_TOKEN = TOKEN
-    return TOKEN
+from .support import (  # noqa: F401 (fixtures shared with tests/faults)
+    DB_LOCK,
+    TOKEN,
+    NotifyingRegistry,
+    _fresh_quick_clients,
+    endpoint,
+    events_token,
+    seeder_for,
+    worker_database,
+)
 
 
 @pytest.fixture
@@ -50,7 +38,7 @@ def serialized_live_server(live_server):
 
 
 @pytest.fixture
-def notifying_registry_factory(serialized_live_server, registry_factory, settings, events_token):
+def notifying_registry_factory(serialized_live_server, registry_factory, settings, events_token):  # noqa: F811
     """Start a real registry that notifies the live server; the app talks to that registry."""
     started: list[NotifyingRegistry] = []
 
@@ -79,41 +67,3 @@ def notifying_registry_factory(serialized_live_server, registry_factory, setting
 @pytest.fixture
 def notifying_registry(notifying_registry_factory) -> NotifyingRegistry:
     return notifying_registry_factory()
-
-
-@pytest.fixture
-def seeder_for():
-    clients: list[RegistryClient] = []
-
-    def make(url: str) -> Seeder:
-        client = RegistryClient(url, retries=1)
-        clients.append(client)
-        return Seeder(client)
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
-def worker_database(request, tmp_path: Path) -> str:
-    """A database that subprocesses (workers, one-off syncs) and this test share.
-
-    PostgreSQL: the test database itself (the test must use ``transaction=True``).
-    SQLite: the test database is in memory and cannot be shared, so a migrated file database
-    in tmp_path; the test reads it through ``support.sync_runs`` (Django in a subprocess).
-    """
-    assert request.node.get_closest_marker("django_db").kwargs.get("transaction"), (
-        "mark the test django_db(transaction=True): the subprocesses see committed data only"
-    )
-    if connection.vendor == "postgresql":
-        settings_dict = connection.settings_dict
-        credentials = quote(settings_dict["USER"] or "")
-        if settings_dict["PASSWORD"]:
-            credentials += ":" + quote(settings_dict["PASSWORD"])
-        host = f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
-        return f"postgres://{credentials}@{host}/{settings_dict['NAME']}"
-    url = f"sqlite:///{tmp_path / 'workers.sqlite3'}"
-    done = manage("migrate", "--no-input", "-v", "0", env=subprocess_env(url, "http://127.0.0.1:9"))
-    assert done.returncode == 0, done.stderr
-    return url

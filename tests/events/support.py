@@ -1,4 +1,6 @@
-"""Helpers of the events tests: notification envelopes, waiting with a deadline, workers."""
+"""Helpers of the events tests: notification envelopes, waiting with a deadline, workers, and
+the fixtures the fault tests share with them (imported by tests/events/conftest.py and
+tests/faults)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
+import pytest
 import requests
+from django.db import connection
 
 from registryui.devtools.registry import RegistryProcess
+from registryui.devtools.seed import Seeder
+from registryui.ops import health
+from registryui.registry import RegistryClient
 from registryui.registry.mediatypes import OCI_MANIFEST
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -385,3 +393,58 @@ class EventServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+# -- fixtures shared with tests/faults -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_quick_clients():
+    """Each test's registry listens on a new port: no cached client or ping across tests."""
+    health.reset()
+    yield
+    health.reset()
+
+
+@pytest.fixture
+def events_token(settings) -> str:
+    settings.REGISTRY_EVENTS_TOKEN = TOKEN
+    return TOKEN
+
+
+@pytest.fixture
+def seeder_for():
+    clients: list[RegistryClient] = []
+
+    def make(url: str) -> Seeder:
+        client = RegistryClient(url, retries=1)
+        clients.append(client)
+        return Seeder(client)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def worker_database(request, tmp_path: Path) -> str:
+    """A database that subprocesses (workers, one-off syncs) and this test share.
+
+    PostgreSQL: the test database itself (the test must use ``transaction=True``).
+    SQLite: the test database is in memory and cannot be shared, so a migrated file database
+    in tmp_path; the test reads it through ``sync_runs`` (Django in a subprocess).
+    """
+    assert request.node.get_closest_marker("django_db").kwargs.get("transaction"), (
+        "mark the test django_db(transaction=True): the subprocesses see committed data only"
+    )
+    if connection.vendor == "postgresql":
+        settings_dict = connection.settings_dict
+        credentials = quote(settings_dict["USER"] or "")
+        if settings_dict["PASSWORD"]:
+            credentials += ":" + quote(settings_dict["PASSWORD"])
+        host = f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
+        return f"postgres://{credentials}@{host}/{settings_dict['NAME']}"
+    url = f"sqlite:///{tmp_path / 'workers.sqlite3'}"
+    done = manage("migrate", "--no-input", "-v", "0", env=subprocess_env(url, "http://127.0.0.1:9"))
+    assert done.returncode == 0, done.stderr
+    return url

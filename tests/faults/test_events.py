@@ -24,23 +24,21 @@ from registryui.devtools.seed import Seeder
 from registryui.events.models import EventStats, ProcessedEvent
 from registryui.registry import RegistryClient
 from registryui.sync.syncer import Syncer
-from tests.events.conftest import (  # noqa: F401 (fixtures)
-    _fresh_quick_clients,
-    events_token,
-    seeder_for,
-    worker_database,
-)
-from tests.events.support import (
+from tests.events.support import (  # noqa: F401 (fixtures)
     TOKEN,
     V1,
     EventServer,
+    _fresh_quick_clients,
     delete_event,
     django_state,
+    events_token,
     post_events,
     pull_event,
     push_event,
+    seeder_for,
     stamp,
     subprocess_env,
+    worker_database,
 )
 
 DIGEST = "sha256:" + "ab" * 32

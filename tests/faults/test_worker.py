@@ -24,8 +24,13 @@ from registryui.events.models import SyncLock
 from registryui.registry import RegistryClient
 from registryui.sync.lock import LOCK_NAME, SyncLockHandle
 from registryui.sync.worker import Worker, close_abandoned_runs
-from tests.events.conftest import seeder_for, worker_database  # noqa: F401 (fixtures)
-from tests.events.support import WorkerProcess, subprocess_env, sync_runs
+from tests.events.support import (  # noqa: F401 (fixtures)
+    WorkerProcess,
+    seeder_for,
+    subprocess_env,
+    sync_runs,
+    worker_database,
+)
 
 REPOSITORIES = 8
 

@@ -32,7 +32,7 @@ from tests.personas import PERSONA_NAMES
 V, P, D, A = Level.VIEW, Level.PUSH, Level.DELETE, Level.ADMIN
 LOGIN = "login"  # a redirect to the login page (HX-Redirect for htmx requests)
 
-#: Every repository of the sample registry (tests/teams/conftest.py: samples_registry).
+#: Every repository of the sample registry (tests/support.py: samples_registry).
 REPOSITORIES = frozenset(
     {
         "hello",

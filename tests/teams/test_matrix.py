@@ -21,8 +21,8 @@ from django.utils import timezone
 from registryui.catalog.models import Repository, SyncRun, SyncRunError, Tag
 from registryui.lib.reference import namespace_of
 from registryui.teams.models import Team
+from tests.support import WRITES
 
-from .conftest import WRITES
 from .matrix import (
     ACTION_LEVELS,
     DIGESTS,

@@ -77,14 +77,8 @@ def test_hidden_is_404_and_visible_but_not_allowed_is_403(personas, repositories
     assert permissions.get_repository_or_404(viewer, "team-a/api") == repositories["team-a/api"]
 
 
-def test_allowed_actions_and_capabilities(personas) -> None:
+def test_capabilities(personas) -> None:
     deleter = personas["a_deleter"].fresh_user()
-    assert permissions.allowed_actions(deleter, "team-a/api") == {
-        Level.VIEW,
-        Level.PUSH,
-        Level.DELETE,
-    }
-    assert permissions.allowed_actions(deleter, "team-b/worker") == set()
     caps = permissions.capabilities(deleter, "team-a/api")
     assert (caps.view, caps.push, caps.delete, caps.admin) == (True, True, True, False)
     assert not permissions.capabilities(deleter, "team-b/worker")
@@ -94,7 +88,7 @@ def test_allowed_actions_and_capabilities(personas) -> None:
 
 def test_the_capabilities_tag_hides_buttons(personas, rf: RequestFactory) -> None:
     template = Template(
-        "{% load access %}{% capabilities name as can %}"
+        "{% load access %}{% access name as can %}"
         "{% if can.delete %}[delete]{% endif %}{% if can.view %}[view]{% endif %}"
     )
     for persona, expected in [("a_viewer", "[view]"), ("a_deleter", "[delete][view]")]:

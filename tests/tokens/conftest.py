@@ -8,29 +8,14 @@ Personas (password ``pw-<username>``), each in a team of their own so that level
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from pathlib import Path
 
-import jwt
 import pytest
-from cryptography import x509
 
 from registryui.teams.models import Grant, Level, Team
 from registryui.tokens.keys import write_key_pair
 
-ISSUER = "registryui-tests"
-SERVICE = "registryui-tests-registry"
-
-
-@dataclass(frozen=True)
-class KeyFiles:
-    key: Path
-    cert: Path
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.cert.read_bytes())
+from .support import ISSUER, SERVICE, KeyFiles
 
 
 @pytest.fixture(scope="session")
@@ -54,25 +39,6 @@ def token_mode(settings, key_files: KeyFiles) -> KeyFiles:
     settings.LOGIN_FAILURE_WINDOW = 300
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return key_files
-
-
-def decode(token: str, key_files: KeyFiles, *, audience: str = SERVICE) -> dict:
-    """Verify a token as the registry would: signature by the certificate's key, iss, aud."""
-    header = jwt.get_unverified_header(token)
-    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
-    assert leaf == key_files.certificate
-    return jwt.decode(
-        token,
-        key_files.certificate.public_key(),
-        algorithms=[header["alg"]],
-        audience=audience,
-        issuer=ISSUER,
-    )
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
 
 
 @dataclass

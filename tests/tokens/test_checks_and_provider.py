@@ -11,7 +11,7 @@ from registryui.tokens.checks import check_token_keys
 from registryui.tokens.issuing import AppTokenProvider, app_token_provider_factory
 from registryui.tokens.keys import write_key_pair
 
-from .conftest import SERVICE, decode
+from .support import SERVICE, decode
 
 
 def test_checks_are_silent_when_token_mode_is_off(settings) -> None:

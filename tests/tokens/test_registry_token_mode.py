@@ -29,7 +29,7 @@ from registryui.sync.syncer import Syncer
 from registryui.teams.models import SiteSettings
 from registryui.tokens.signing import issue
 
-from .conftest import ISSUER, SERVICE
+from .support import ISSUER, SERVICE
 
 pytestmark = [pytest.mark.slow]
 

@@ -23,7 +23,7 @@ from registryui.tokens.models import (
     RobotGrant,
 )
 
-from .conftest import SERVICE, basic, decode
+from .support import SERVICE, basic, decode
 
 pytestmark = pytest.mark.django_db
 URL = "/auth/token"
