@@ -22,7 +22,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"catalog"}),  # the mirrored data: models, parsing, store, upstream, freshness
     frozenset({"teams"}),  # teams, patterns and the resolver (permissions.py), decorators
     frozenset({"accounts"}),  # sign-in; maps groups to teams
-    frozenset({"sync", "events"}),  # writers of the catalog: syncer, worker, lock; notifications
+    frozenset({"events"}),  # registry notifications (and the models of sync state, for now)
+    frozenset({"sync"}),  # the syncer, the worker and its lock
     frozenset({"tokens"}),  # the token server
     frozenset({"browse", "cleanup", "ops"}),  # pages and actions
     frozenset({"devtools"}),  # seeding, fault injection, demo data

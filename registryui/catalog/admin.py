@@ -30,7 +30,8 @@ class ResolverViewOnSiteMixin:
     is the one the teams app registers with ``viewonsite.register_repository_check``."""
 
     def repository_name(self, obj: Any) -> str:
-        raise NotImplementedError
+        # Rows of repository data (tags) belong to ``obj.repository``; RepositoryAdmin overrides.
+        return obj.repository.name
 
 
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
@@ -227,9 +228,6 @@ class TagAdmin(ResolverViewOnSiteMixin, ReadOnlyMixin, admin.ModelAdmin):
     fields = ["repository", "name", "manifest_link", "first_seen_at", "changed_at"]
     readonly_fields = fields
     ordering = ["repository__name", "name"]
-
-    def repository_name(self, obj: Tag) -> str:
-        return obj.repository.name
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # A manifest's raw bytes, history and config can be large: the list needs none of it.

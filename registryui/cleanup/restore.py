@@ -10,12 +10,12 @@ tag has no other image: a tag pushed again since is never overwritten.
 from __future__ import annotations
 
 from registryui.catalog import store
+from registryui.catalog.fetch import ManifestFetcher
 from registryui.catalog.models import Manifest, Repository
 from registryui.catalog.upstream import get_client
 from registryui.core.models import AuditEntry
 from registryui.lib.reference import short_digest
 from registryui.registry import RegistryError
-from registryui.sync.syncer import ManifestFetcher
 
 from .messages import describe
 from .outcomes import Actor, RetagStatus, Step

@@ -6,7 +6,7 @@ answer, every later event waits, and an event we fail is retried forever. So:
 - Pulls, mounts and blob pushes are counted and dropped without touching the registry or any
   table but the counters.
 - A manifest push with a tag upserts that tag; the manifest and config are fetched (through the
-  sync's ``ManifestFetcher`` and written by ``catalog.store``) only when the digest is new.
+  ``catalog.fetch.ManifestFetcher`` and written by ``catalog.store``) only when the digest is new.
 - A delete by digest removes the repository's tags on that digest; a tag delete removes the tag.
 - Every manifest event's id is recorded first: the same id again changes nothing.
 - When an event is older than what we already know (a later event on the same tag or digest was
@@ -43,12 +43,12 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from registryui.catalog.fetch import ManifestFetcher
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_manifests
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.sync.syncer import ManifestFetcher
 
 from .models import EventStats, ProcessedEvent, TagClock
 

@@ -46,11 +46,9 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from registryui.catalog.fetch import ManifestFetcher, _interrupted
 from registryui.catalog.manifests import (
     FetchedManifest,
-    ManifestFormatError,
-    apply_config,
-    parse_manifest,
 )
 from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
 from registryui.catalog.store import manifest_ids, replace_tags, store_manifests
@@ -58,7 +56,7 @@ from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
 from registryui.lib.untrusted import text
 from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.registry.client import MAX_CATALOG_PAGE, MAX_DOCUMENT_BYTES
+from registryui.registry.client import MAX_CATALOG_PAGE
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +64,6 @@ log = logging.getLogger(__name__)
 TOUCH_BATCH = 500
 #: Problem tags recorded as SyncRunError rows per repository and run (the rest are counted).
 PROBLEMS_RECORDED = 20
-
-
-def _interrupted() -> RegistryError:
-    return RegistryError("The sync was interrupted.", code="INTERRUPTED")
 
 
 @dataclass
@@ -109,121 +103,6 @@ class Progress:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-
-class ManifestFetcher:
-    """Fetches each unknown digest once per run, however many repositories or threads want it.
-
-    Content addressing makes this safe: whichever repository we fetch a digest through, its
-    manifest and config are the same bytes. ``known`` holds the digests already stored.
-    """
-
-    def __init__(
-        self,
-        client: RegistryClient,
-        known: set[str],
-        *,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.client = client
-        self.known = known
-        self.fetched = 0
-        self.should_stop = should_stop
-        self._lock = threading.Lock()
-        # Finished fetches stay here until stored(), so that a repository whose own sync
-        # failed does not make the next repository with the same digest fetch it again.
-        self._inflight: dict[str, Future] = {}
-
-    def ensure(
-        self, repository: str, digest: str, *, raw: tuple[str, bytes] | None = None
-    ) -> list[FetchedManifest]:
-        """The manifests (this one and, for an index, its children) not stored yet.
-
-        ``raw`` is (media type, bytes) of this manifest when the caller has fetched and checked
-        it already (by tag): it is not fetched again."""
-        with self._lock:
-            if digest in self.known:
-                return []
-            future = self._inflight.get(digest)
-            owner = future is None
-            if owner:
-                future = Future()
-                future.set_running_or_notify_cancel()
-                self._inflight[digest] = future
-        if owner:
-            try:
-                future.set_result(self._fetch_tree(repository, digest, raw))
-            except BaseException as exc:
-                future.set_exception(exc)
-                with self._lock:
-                    self._inflight.pop(digest, None)
-                raise
-        return future.result()
-
-    def stored(self, digests: Iterable[str]) -> None:
-        """These manifests are in the database now: nobody needs to fetch them again."""
-        with self._lock:
-            for digest in digests:
-                self.known.add(digest)
-                self._inflight.pop(digest, None)
-
-    def _fetch_tree(
-        self, repository: str, digest: str, raw: tuple[str, bytes] | None = None
-    ) -> list[FetchedManifest]:
-        if self.should_stop():
-            raise _interrupted()
-        if raw is None:
-            ref, body = self.client.get_manifest(repository, digest)
-            media_type = ref.media_type
-        else:
-            media_type, body = raw
-        try:
-            fetched = parse_manifest(digest, media_type, body)
-        except ManifestFormatError as exc:
-            raise RegistryError(
-                f"The manifest {digest} cannot be read.",
-                code="INVALID_RESPONSE",
-                detail=str(exc),
-            ) from exc
-        with self._lock:
-            self.fetched += 1
-        result: list[FetchedManifest] = []
-        if fetched.wants_config:
-            try:
-                config = self.client.get_blob(repository, fetched.config_digest)
-            except RegistryError as exc:
-                raise _config_error(fetched.config_digest, exc) from exc
-            apply_config(fetched, config)
-        # Children are fetched by this same worker: the request pool stays bounded, and a
-        # worker never waits on work that is queued behind it.
-        for child in fetched.children:
-            try:
-                result.extend(self.ensure(repository, child.digest))
-            except RegistryError as exc:
-                if exc.code == "INTERRUPTED":
-                    raise
-                raise _wrapped(
-                    exc,
-                    f"Its platform image {short_digest(child.digest)} "
-                    + ("is missing" if exc.not_found else "cannot be read")
-                    + f": {exc.message}",
-                ) from exc
-        result.append(fetched)  # children first, as store_manifests needs them
-        return result
-
-
-def _wrapped(exc: RegistryError, message: str) -> RegistryError:
-    """``exc`` with a message that says which part of the image failed (same code)."""
-    return RegistryError(message, code=exc.code, status=exc.status, detail=exc.detail)
-
-
-def _config_error(digest: str, exc: RegistryError) -> RegistryError:
-    if exc.not_found:
-        return _wrapped(exc, f"Its config blob {short_digest(digest)} is missing.")
-    if exc.code == "INVALID_RESPONSE" and "more than" in exc.detail:
-        limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
-        return _wrapped(exc, f"Its config blob is larger than {limit} MiB, which is not read.")
-    return _wrapped(exc, f"Its config blob cannot be read: {exc.message}")
 
 
 class OutageWatch:
