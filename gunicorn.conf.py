@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from registryui.core.logging import logging_config
@@ -88,3 +90,25 @@ logconfig_dict = logging_config(
 SHM = "/dev/shm"  # noqa: S108
 if Path(SHM).is_dir():
     worker_tmp_dir = SHM
+
+# /metrics (registryui/ops/metrics.py): each worker process writes its request-latency samples
+# to files in one directory, and whichever worker answers a scrape adds them all up. A fresh
+# directory per server start (on the memory file system when there is one), so no figures of
+# processes from an earlier start are counted; set PROMETHEUS_MULTIPROC_DIR to choose it.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="registryui-metrics-", dir=SHM if Path(SHM).is_dir() else None
+    )
+_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def child_exit(server, worker) -> None:
+    """A worker's samples stay counted; its live gauges go (prometheus-client's rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)
+
+
+def on_exit(server) -> None:
+    if Path(_METRICS_DIR).name.startswith("registryui-metrics-"):
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)

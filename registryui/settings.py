@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "registryui.catalog",
     "registryui.teams",
     "registryui.accounts",
+    "registryui.webhooks",
     "registryui.cleanup",
     "registryui.events",
     "registryui.sync",
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: request latency per view for /metrics (registryui.ops.metrics).
+    "registryui.ops.metrics.RequestMetricsMiddleware",
     "registryui.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "registryui.core.middleware.SecurityHeadersMiddleware",
@@ -309,6 +312,26 @@ CONTENT_SECURITY_POLICY = {
 #: inline code).
 CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", DEBUG)
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+# -- automation: /metrics and outgoing webhooks -------------------------------------------------
+#: ``/metrics`` (Prometheus text format) answers a request that carries
+#: ``Authorization: Bearer METRICS_TOKEN`` (when set) or comes from one of these networks
+#: (by default this host only). Anyone else gets 403.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+#: Seconds a webhook receiver may take to answer one delivery.
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
+#: Attempts before a delivery is marked failed; the first retry waits WEBHOOK_BACKOFF_BASE
+#: seconds, each next one twice as long (up to an hour), with jitter.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 16, minimum=1)
+WEBHOOK_BACKOFF_BASE = env_float("WEBHOOK_BACKOFF_BASE", 5.0)
+#: Webhook URLs resolving into these networks are refused at send time: a team admin's URL
+#: must not reach this host's own services or a cloud metadata endpoint. Private networks
+#: (10/8, 192.168/16, ...) stay allowed: CI servers and chat bridges often live there.
+WEBHOOK_BLOCKED_NETWORKS = env_list(
+    "WEBHOOK_BLOCKED_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "0.0.0.0/8", "169.254.0.0/16", "fe80::/10"],
+)
 
 #: One JSON object per line on stdout (``json``), or readable lines (``plain``).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")

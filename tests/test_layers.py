@@ -21,7 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"core"}),  # audit log, middleware, checks, error pages, admin mixins
     frozenset({"catalog"}),  # the mirrored data: models, parsing, store, upstream, freshness
     frozenset({"teams"}),  # teams, patterns and the resolver (permissions.py), decorators
-    frozenset({"accounts"}),  # sign-in; maps groups to teams
+    frozenset({"accounts", "webhooks"}),  # sign-in (groups → teams); outgoing webhooks
     frozenset({"events"}),  # registry notifications (and the models of sync state, for now)
     frozenset({"sync"}),  # the syncer, the worker and its lock
     frozenset({"tokens"}),  # the token server

@@ -46,6 +46,10 @@ class AuditEntry(models.Model):
         GRANT_CHANGED = "grant_changed", "Grant changed"
         GRANT_REMOVED = "grant_removed", "Grant removed"
         SITE_SETTINGS_CHANGED = "site_settings_changed", "Site settings changed"
+        # Outgoing webhooks (webhooks/ admin).
+        WEBHOOK_SAVED = "webhook_saved", "Webhook saved"
+        WEBHOOK_DELETED = "webhook_deleted", "Webhook deleted"
+        WEBHOOK_REDELIVER = "webhook_redeliver", "Webhook delivery sent again"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -49,10 +49,15 @@ from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_m
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
+from registryui.registry.client import USER_AGENT
+from registryui.webhooks.emit import Occurrence, emit
 
 from .models import EventStats, ProcessedEvent, TagClock
 
 log = logging.getLogger(__name__)
+
+#: The start of the User-Agent of this UI's registry client ("registryui/<version> ...").
+UI_USER_AGENT_PREFIX = USER_AGENT.split("/", 1)[0] + "/"
 
 #: Content types of a notification envelope: 2.8 sends v1, newer registries v2.
 ENVELOPE_TYPES = frozenset(
@@ -96,6 +101,15 @@ class Event:
     tag: str
     digest: str
     timestamp: datetime | None
+    #: Who the registry says acted (its ``actor.name``: the user it authenticated), if anyone.
+    actor: str = ""
+    #: The client's User-Agent as the registry saw it (``request.useragent``).
+    user_agent: str = ""
+
+    @property
+    def by_this_ui(self) -> bool:
+        """Made by this UI's own registry client (a delete or retag it also audits)."""
+        return self.user_agent.startswith(UI_USER_AGENT_PREFIX)
 
     def describe(self) -> str:
         text = f"{self.action} {self.repository}"
@@ -181,7 +195,21 @@ def parse_event(raw: Any) -> Event:
         tag=tag,
         digest=digest,
         timestamp=timestamp,
+        actor=_actor_name(raw),
+        user_agent=_user_agent(raw),
     )
+
+
+def _user_agent(raw: dict) -> str:
+    request = raw.get("request")
+    agent = request.get("useragent") if isinstance(request, dict) else None
+    return clean_text(agent)[:300] if isinstance(agent, str) else ""
+
+
+def _actor_name(raw: dict) -> str:
+    actor = raw.get("actor")
+    name = actor.get("name") if isinstance(actor, dict) else None
+    return clean_text(name)[:150] if isinstance(name, str) else ""
 
 
 class _BudgetedClient:
@@ -316,6 +344,10 @@ class EventHandler:
             lag_ms=result.lag_ms,
             handling_ms=int((time.monotonic() - started) * 1000),
         )
+        if result.outcome == APPLIED and not event.by_this_ui:
+            # A change made outside the UI: the UI's own deletes and retags are reported from
+            # their audit entries (the event may arrive before the UI mirrored the change).
+            emit(webhook_occurrence(event))
         return result
 
     # -- order ------------------------------------------------------------------------------
@@ -558,6 +590,42 @@ class EventHandler:
                 return Result(APPLIED if deleted else UNCHANGED, "repository removed")
             raise
         return Result(UNCHANGED, "the registry still lists the repository")
+
+
+def webhook_occurrence(event: Event) -> Occurrence:
+    """The outgoing webhook event for a registry event the handler applied."""
+    data = {"repository": event.repository, "via": "registry", "actor": event.actor}
+    if event.action == "push":
+        return Occurrence(
+            type="io.registryui.tag.pushed",
+            repository=event.repository,
+            subject=f"{event.repository}:{event.tag}" if event.tag else event.repository,
+            data={**data, "tag": event.tag, "digest": event.digest},
+            time=event.timestamp or timezone.now(),
+        )
+    if event.tag:
+        return Occurrence(
+            type="io.registryui.tag.deleted",
+            repository=event.repository,
+            subject=f"{event.repository}:{event.tag}",
+            data={**data, "tag": event.tag, "digest": event.digest},
+            time=event.timestamp or timezone.now(),
+        )
+    if event.digest:
+        return Occurrence(
+            type="io.registryui.image.deleted",
+            repository=event.repository,
+            subject=f"{event.repository}@{event.digest}",
+            data={**data, "digest": event.digest},
+            time=event.timestamp or timezone.now(),
+        )
+    return Occurrence(
+        type="io.registryui.repository.deleted",
+        repository=event.repository,
+        subject=event.repository,
+        data=data,
+        time=event.timestamp or timezone.now(),
+    )
 
 
 def _not_after_now(timestamp: datetime | None) -> datetime:

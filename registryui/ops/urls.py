@@ -15,4 +15,5 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("status/sync-now", views.sync_now, name="sync_now"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
 ]

@@ -18,6 +18,7 @@ from registryui.core.models import AuditEntry
 from registryui.events.models import SyncRequest, SyncWorker
 from registryui.teams.decorators import staff_required
 
+from . import metrics as metrics_module
 from . import status as status_module
 
 
@@ -64,3 +65,17 @@ def sync_now(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> HttpResponse:
     code, body = status_module.health()
     return JsonResponse(body, status=code)
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, for a bearer token or an allowed network (``ops/metrics.py``)."""
+    if not metrics_module.allowed(request):
+        return HttpResponse(
+            "Forbidden: /metrics needs Authorization: Bearer METRICS_TOKEN, or a client address "
+            "in METRICS_ALLOWED_NETWORKS.\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    return metrics_module.response()

@@ -30,6 +30,7 @@ from registryui.catalog.models import SyncRun
 from registryui.catalog.upstream import get_client
 from registryui.events.models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 from registryui.sync.syncer import Syncer
+from registryui.webhooks.delivery import Dispatcher
 
 from .lock import SyncBusy, SyncLockHandle, held_by_a_live_holder
 
@@ -326,4 +327,8 @@ def run_loop(
     """
     worker = Worker(interval=interval, concurrency=concurrency, page_size=page_size, write=write)
     worker.install_signal_handlers()
+    # Outgoing webhooks go out from the same process, in threads of their own: a slow receiver
+    # never holds up a sync, and the worker's stop signal stops them too.
+    webhooks = Dispatcher(stop_event=worker.stop_event).start_thread()
     worker.run_forever()
+    webhooks.join(timeout=5)  # a send in flight finishes, or is sent again by the next worker
