@@ -30,7 +30,7 @@ from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     REGISTRY,
     CollectorRegistry,
     Histogram,
@@ -100,6 +100,12 @@ class _Cached:
 
 
 _totals = _Cached()
+
+
+def forget() -> None:
+    """Drop the cached totals (tests; the next scrape reads the database)."""
+    with _totals.lock:
+        _totals.value = None
 
 
 def _timestamp(value) -> float:
@@ -283,7 +289,10 @@ _database = DatabaseCollector()
 
 
 def render() -> bytes:
-    """The exposition: this process's (or all web processes') request metrics + the database's."""
+    """The exposition: this process's (or all web processes') request metrics + the database's.
+
+    The classic text format (0.0.4), which every Prometheus since 2.0 reads.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -320,4 +329,4 @@ def allowed(request: HttpRequest) -> bool:
 
 
 def response() -> HttpResponse:
-    return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(render(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

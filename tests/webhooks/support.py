@@ -55,7 +55,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     index = len(receiver.received) + receiver.in_flight
@@ -76,7 +76,12 @@ class Receiver:
                 with receiver.lock:
                     receiver.in_flight -= 1
                     receiver.received.append(
-                        Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic(), status)
+                        Received(
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.monotonic(),
+                            status,
+                        )
                     )
 
             def log_message(self, *args) -> None:
