@@ -295,6 +295,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
     """Every page a user reaches, each persona's view of it."""
     from registryui.cleanup.models import RetentionPolicy
     from registryui.teams.models import Team
+from registryui.webhooks.models import Endpoint
 
     personas = audit.personas
     personas["public"].apply_site_settings()
@@ -436,6 +437,19 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
             f"{short}-admin-effective",
         )
     audit.visit("superuser", "/admin/teams/team/add/", "superuser-admin-team-add")
+    # Webhook endpoints and their delivery log, as the team admin who manages team-b's.
+    hook, _ = Endpoint.objects.get_or_create(
+        team_id=team_b,
+        name="ci",
+        defaults={
+            "url": "https://ci.example.com/hooks/registry",
+            "events": ["push", "delete"],
+            "repository_pattern": "team-b/*",
+        },
+    )
+    audit.visit("b_admin", "/admin/webhooks/endpoint/", "team-admin-webhooks")
+    audit.visit("b_admin", f"/admin/webhooks/endpoint/{hook.pk}/change/", "team-admin-webhook")
+    audit.visit("superuser", "/admin/webhooks/endpoint/add/", "superuser-webhook-add")
 
 
 @pytest.mark.parametrize("width", [1280, 390])

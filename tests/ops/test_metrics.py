@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -22,6 +23,7 @@ from registryui.ops import health, metrics
 from registryui.registry import RegistryClient
 from registryui.sync.syncer import Syncer
 from tests.accounts.support import start_app
+from tests.deploy.support import BASE_DIR
 from tests.events.support import V1, push_event
 
 TOKEN = "metrics-token-3b9d51"
@@ -50,6 +52,11 @@ EXPECTED = {
     "registryui_webhook_deliveries",
     "registryui_webhook_oldest_pending_age_seconds",
 }
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((BASE_DIR / "docs" / "grafana-dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -208,10 +215,14 @@ def test_a_real_prometheus_scrapes_it_with_a_bearer_token(registry, tmp_path: Pa
         assert EXPECTED <= names, sorted(EXPECTED - names)
         [up] = query("registryui_registry_up")
         assert up["value"][1] == "1"
-        [logins] = query(
-            'sum(registryui_http_request_duration_seconds_count{view="login"})'
-        )
+        [logins] = query('sum(registryui_http_request_duration_seconds_count{view="login"})')
         assert float(logins["value"][1]) >= 12
+        # Every query of the sample Grafana dashboard is valid PromQL over names that exist.
+        for expression in dashboard_queries():
+            used = set(re.findall(r"registryui_\w+", expression))
+            assert used <= names, (expression, used - names)
+            answer = requests.get(f"{api}/query", params={"query": expression}, timeout=5)
+            assert answer.json()["status"] == "success", (expression, answer.text)
     finally:
         if prometheus is not None:
             prometheus.terminate()
