@@ -295,7 +295,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
     """Every page a user reaches, each persona's view of it."""
     from registryui.cleanup.models import RetentionPolicy
     from registryui.teams.models import Team
-from registryui.webhooks.models import Endpoint
+    from registryui.webhooks.models import Endpoint
 
     personas = audit.personas
     personas["public"].apply_site_settings()
