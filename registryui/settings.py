@@ -56,10 +56,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: request latency per view for /metrics (registryui.ops.metrics).
-    "registryui.ops.metrics.RequestMetricsMiddleware",
     "registryui.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Request latency per view for /metrics (registryui.ops.metrics), around all the rest.
+    "registryui.ops.metrics.RequestMetricsMiddleware",
     "registryui.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

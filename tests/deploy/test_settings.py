@@ -177,6 +177,7 @@ def test_middleware_order(settings):
     middleware = settings.MIDDLEWARE
     assert middleware[0] == "registryui.core.middleware.TrustedProxyMiddleware"
     assert middleware[1] == "django.middleware.security.SecurityMiddleware"
+    assert middleware[2] == "registryui.ops.metrics.RequestMetricsMiddleware"
     # Before WhiteNoise, which answers static files without calling later middleware.
     assert middleware.index("registryui.core.middleware.SecurityHeadersMiddleware") < (
         middleware.index("whitenoise.middleware.WhiteNoiseMiddleware")

@@ -289,6 +289,9 @@ ROWS: list[Row] = [
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
     get("/healthz", OPEN),
+    # For operators: a bearer token or an allowed network decides, not who is signed in (the
+    # test client comes from 127.0.0.1, allowed by default; tests/ops/test_metrics.py).
+    get("/metrics", OPEN),
     get("/favicon.ico", OPEN, ok=301),  # the vendored icon, for browsers that ask anyway
     # A session is no credential for the registry's notifications.
     post(
