@@ -421,5 +421,6 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "parents": parents,
         "commands": commands,
         "freshness": repository_freshness(repository),
+        "may_copy": bool(access_for(request.user).patterns_at(Level.PUSH)),
     }
     return render(request, "catalog/manifest.html", context)
