@@ -2,7 +2,8 @@
 
 Everything is decided in the database and paginated there, on SQLite and PostgreSQL alike:
 
-- the filter (``?q=``) keeps tags whose name contains the text, prefix matches first;
+- the filter (``?q=``) keeps tags whose name contains the text: the exact name first, then
+  the names that start with it, then the others (each part in the chosen sort);
 - the tag-name sort is natural (``build-2`` before ``build-10``) through ``Tag.sort_key``;
 - the flat view (``?view=flat``) is one row per tag, newest first by default;
 - the grouped view (``?view=grouped``) pages through *images*: each group is ordered by its
@@ -144,7 +145,10 @@ def _prefix_first(text: str) -> tuple[Any, ...]:
     if not text:
         return ()
     rank = Case(
-        When(name__istartswith=text, then=Value(0)), default=Value(1), output_field=IntegerField()
+        When(name__iexact=text, then=Value(0)),
+        When(name__istartswith=text, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
     )
     return (rank.asc(),)
 
