@@ -56,9 +56,7 @@ def test_an_index_shows_each_platform_with_its_digest_and_size(catalog):
         r"<code>[0-9a-f]{12}</code></a> <span class=\"size\">([^<]+)</span></li>",
         items,
     )
-    assert platforms == [
-        (c.platform, c.child.digest, f"{c.child.total_size} B") for c in children
-    ]
+    assert platforms == [(c.platform, c.child.digest, f"{c.child.total_size} B") for c in children]
     assert [p[0] for p in platforms] == ["linux/amd64", "linux/arm64/v8"]
 
 

@@ -42,10 +42,7 @@ def groups(html: str) -> list[list[str]]:
 def builds(use_registry):
     seeder = Seeder(get_client())
     seeder.put_many(
-        [
-            ("team-a/builds", name, "shared" if i >= 40 else None)
-            for i, name in enumerate(NAMES)
-        ],
+        [("team-a/builds", name, "shared" if i >= 40 else None) for i, name in enumerate(NAMES)],
         concurrency=4,
     )
     run = Syncer(get_client(), concurrency=4).run()
