@@ -125,7 +125,7 @@ def test_it_sorts_by_size_digest_and_platforms(catalog):
 
 
 def _invert(text: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in text) + (1,)
+    return (*(-ord(c) for c in text), 1)
 
 
 def test_the_sorted_column_is_marked_for_assistive_technology(catalog):
