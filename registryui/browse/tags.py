@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import BadRequest
+from django.db import models
 from django.db.models import Case, Count, F, IntegerField, Max, Min, QuerySet, Value, When
 from django.db.models.expressions import OrderBy, Window
 from django.db.models.functions import RowNumber
@@ -40,11 +41,9 @@ SESSION_KEY = "registryui.tag_view"
 FILTER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-class TagView:
-    GROUPED = "grouped"
-    FLAT = "flat"
-    ALL = (GROUPED, FLAT)
-    LABELS = {GROUPED: "Grouped by image", FLAT: "One row per tag"}
+class TagView(models.TextChoices):
+    GROUPED = "grouped", "Grouped by image"
+    FLAT = "flat", "One row per tag"
 
 
 class TagQueryError(BadRequest):
@@ -120,17 +119,17 @@ def clean_filter(raw: str | None) -> str:
     return text
 
 
-def chosen_view(request: HttpRequest) -> str:
+def chosen_view(request: HttpRequest) -> TagView:
     """``?view=`` when given (and remembered), else the remembered choice, else grouped."""
     raw = request.GET.get("view")
     if raw:
-        if raw not in TagView.ALL:
-            raise TagQueryError(f"view={raw[:40]!r} is not one of: {', '.join(TagView.ALL)}.")
+        if raw not in TagView.values:
+            raise TagQueryError(f"view={raw[:40]!r} is not one of: {', '.join(TagView.values)}.")
         if request.session.get(SESSION_KEY) != raw:
             request.session[SESSION_KEY] = raw
-        return raw
+        return TagView(raw)
     remembered = request.session.get(SESSION_KEY)
-    return remembered if remembered in TagView.ALL else TagView.GROUPED
+    return TagView(remembered) if remembered in TagView.values else TagView.GROUPED
 
 
 def matching_tags(user, repository: Repository, text: str = "") -> QuerySet:

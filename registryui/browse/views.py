@@ -220,7 +220,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         "sort": sort,
         "tag_filter": text,
         "view": view,
-        "views": tags_table.TagView.LABELS,
+        "views": tags_table.TagView.choices,
         "pull_prefix": pull_command(repository.name),
         "bulk_limit": MAX_BULK_TAGS,
     }
