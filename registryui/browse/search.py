@@ -35,6 +35,7 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, Whe
 from django.http import Http404
 
 from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
+from registryui.catalog.templatetags.catalog import PLATFORM_RE
 from registryui.lib.reference import (
     DOMAIN,
     HEX_RE,
@@ -143,11 +144,21 @@ class SearchResults:
     more_digests: bool = False
     labels: list[ManifestHit] = field(default_factory=list)
     more_labels: bool = False
+    #: The platform the query names (``linux/arm64``), and tags of images built for it.
+    platform: str = ""
+    platform_tags: list[Tag] = field(default_factory=list)
+    more_platform_tags: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
     def count(self) -> int:
-        return len(self.repositories) + len(self.tags) + len(self.digests) + len(self.labels)
+        return (
+            len(self.repositories)
+            + len(self.tags)
+            + len(self.digests)
+            + len(self.labels)
+            + len(self.platform_tags)
+        )
 
     @property
     def empty(self) -> bool:
@@ -314,7 +325,61 @@ def search(user, text: str | None) -> SearchResults:
         label_filter = prefix_q("value", query)
     if label_filter:
         results.labels, results.more_labels = _label_hits(user, label_filter)
+
+    platform = platform_query(query)
+    if platform:
+        results.platform = platform
+        results.platform_tags, results.more_platform_tags = _platform_tags(user, platform)
     return results
+
+
+_ALIASES = {"aarch64": "arm64", "x86_64": "amd64", "i386": "386"}
+#: Rows read per platform search: the match is on a denormalised text column, so the read
+#: is bounded rather than indexed; ``LIMIT`` hits are kept.
+_PLATFORM_ROWS = 200
+
+
+def platform_query(text: str) -> str:
+    """``arm64``, ``linux/arm64``, ``linux/arm64/v8`` (any case, common aliases) → the
+    platform text, lowercase; '' when the query is not a platform."""
+    if not PLATFORM_RE.fullmatch(text):
+        return ""
+    parts = text.lower().split("/")
+    return "/".join(_ALIASES.get(part, part) for part in parts)
+
+
+def platform_matches(platform: str, platforms: str) -> bool:
+    """Whether one of ``platforms`` ("linux/amd64, linux/arm64/v8") is ``platform``: a bare
+    architecture matches any OS, ``os/arch`` any variant of it."""
+    for item in (p.strip() for p in platforms.split(",")):
+        parts = item.split("/")
+        if "/" not in platform:
+            if len(parts) > 1 and parts[1] == platform:
+                return True
+        elif item == platform or item.startswith(f"{platform}/"):
+            return True
+    return False
+
+
+def _platform_tags(user, platform: str) -> tuple[list[Tag], bool]:
+    """Tags (of repositories the user may see) whose image, or one of whose index's
+    platforms, is built for ``platform``."""
+    architecture = platform.split("/")[1] if "/" in platform else platform
+    rows = list(
+        visible_tags(user, Tag.objects.filter(manifest__platforms__contains=architecture))
+        .select_related("repository", "manifest")
+        .only(
+            "name",
+            "changed_at",
+            "repository__name",
+            "manifest__digest",
+            "manifest__total_size",
+            "manifest__platforms",
+        )
+        .order_by("repository__name", "sort_key", "name")[:_PLATFORM_ROWS]
+    )
+    found = [t for t in rows if platform_matches(platform, t.manifest.platforms)]
+    return found[:LIMIT], len(found) > LIMIT or len(rows) == _PLATFORM_ROWS
 
 
 #: Label rows read per search at most (a safety bound: every row read is one the user may see).

@@ -12,13 +12,13 @@ boosted, not a history restore) gets the block alone, everyone else the full pag
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import Count, F, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
@@ -27,15 +27,17 @@ from django.views.decorators.http import require_safe
 
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
 from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
+from registryui.cleanup.forms import MAX_BULK_TAGS
 from registryui.lib.reference import is_valid_component, reference_url
 from registryui.teams.decorators import viewer_required
-from registryui.teams.permissions import visible_repositories, visible_tags
+from registryui.teams.models import Level
+from registryui.teams.permissions import access_for, visible_repositories, visible_tags
 
+from . import tags as tags_table
 from .lookup import Resolved, resolve
 from .search import clean_query, search
 
 REPOSITORIES_PER_PAGE = 50
-TAGS_PER_PAGE = 50
 #: "Other tags on this image" shows this many, then says how many more there are.
 OTHER_TAGS_LIMIT = 50
 #: The namespace filter's value for names without a namespace (``hello``); ``-`` can never
@@ -206,96 +208,47 @@ def reference(request: HttpRequest, reference: str) -> HttpResponse:
 
 # -- a repository's tags --------------------------------------------------------------------
 
-TAG_SORTS: dict[str, tuple[Any, ...]] = {
-    "tag": ("name",),
-    "-tag": ("-name",),
-    "digest": ("manifest__digest", "name"),
-    "-digest": ("-manifest__digest", "name"),
-    "size": ("manifest__total_size", "name"),
-    "-size": ("-manifest__total_size", "name"),
-    "created": (_asc("manifest__created"), "name"),
-    "-created": (_desc("manifest__created"), "name"),
-    "platforms": ("manifest__platforms", "name"),
-    "-platforms": ("-manifest__platforms", "name"),
-    "changed": ("changed_at", "name"),
-    "-changed": ("-changed_at", "name"),
-}
-
-
-@dataclass
-class ImageGroup:
-    """Tags of one page that share a digest: one image, shown as one group of rows."""
-
-    manifest: Manifest
-    tags: list[Tag] = field(default_factory=list)
-    #: How many tags of the repository point at this image (on any page).
-    total_tags: int = 0
-
-    @property
-    def elsewhere(self) -> int:
-        return max(self.total_tags - len(self.tags), 0)
-
-    @property
-    def shared(self) -> bool:
-        return self.total_tags > 1
-
-    @property
-    def rowspan(self) -> str:
-        # A string: an int would go through number localization on each of four cells.
-        return str(len(self.tags))
-
-
-def group_by_image(tags: Sequence[Tag], counts: dict[int, int]) -> list[ImageGroup]:
-    """Gather a page's tags by digest; a group sits where its first tag sorts."""
-    groups: dict[int, ImageGroup] = {}
-    for tag in tags:
-        group = groups.get(tag.manifest_id)
-        if group is None:
-            group = groups[tag.manifest_id] = ImageGroup(
-                manifest=tag.manifest, total_tags=counts.get(tag.manifest_id, 1)
-            )
-        group.tags.append(tag)
-    return list(groups.values())
-
 
 def repository_page(request: HttpRequest, repository: Repository) -> HttpResponse:
-    sort = choose(request, "sort", list(TAG_SORTS), "-changed")
-    tags = (
-        visible_tags(request.user, Tag.objects.filter(repository=repository))
-        .for_listing()
-        .only(
-            "name",
-            "changed_at",
-            "sync_problem",
-            "manifest_id",
-            "repository_id",
-            "manifest__digest",
-            "manifest__total_size",
-            "manifest__created",
-            "manifest__platforms",
-            "manifest__kind",
-            "manifest__media_type",
-        )
-        .order_by(*TAG_SORTS[sort])
-    )
-    page = paginate(request, tags, TAGS_PER_PAGE)
-    page_tags = list(page.object_list)
-    for tag in page_tags:
-        tag.repository = repository  # the links need its name; no query per row
-    counts = dict(
-        Tag.objects.filter(
-            repository=repository, manifest_id__in={t.manifest_id for t in page_tags}
-        )
-        .values("manifest_id")
-        .annotate(n=Count("id"))
-        .values_list("manifest_id", "n")
-    )
+    """The tags table (``browse.tags``: filter, natural sort, flat or grouped view)."""
+    sort = choose(request, "sort", list(tags_table.FLAT_SORTS), tags_table.DEFAULT_SORT)
+    text = tags_table.clean_filter(request.GET.get("q"))
+    view = tags_table.chosen_view(request)
+    user = request.user
     context: dict[str, Any] = {
         "repository": repository,
-        "page": page,
-        "groups": group_by_image(page_tags, counts),
         "sort": sort,
+        "tag_filter": text,
+        "view": view,
+        "views": tags_table.TagView.choices,
+        "pull_prefix": pull_command(repository.name),
+        "bulk_limit": MAX_BULK_TAGS,
     }
+    if view == tags_table.TagView.FLAT:
+        page = paginate(
+            request, tags_table.flat_tags(user, repository, text, sort), tags_table.TAGS_PER_PAGE
+        )
+        rows = list(page.object_list)
+        for tag in rows:
+            tag.repository = repository  # the links need its name; no query per row
+        tags_table.attach_platform_images([t.manifest for t in rows])
+        context["rows"] = rows
+    else:
+        page = paginate(
+            request,
+            tags_table.image_groups(user, repository, text, sort),
+            tags_table.GROUPS_PER_PAGE,
+        )
+        groups = tags_table.fill_groups(user, repository, text, list(page.object_list))
+        tags_table.attach_platform_images([g.manifest for g in groups])
+        context["groups"] = groups
+    context["page"] = page
+    context["matching"] = (
+        page.paginator.count
+        if view == tags_table.TagView.FLAT
+        else tags_table.matching_tags(user, repository, text).count()
+    )
+    context["may_copy"] = bool(access_for(user).patterns_at(Level.PUSH))
     if not wants_fragment(request):
         has_latest = repository.tags.filter(name="latest").exists()
         newest = None
@@ -418,9 +371,9 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
     here = same_image.filter(repository=repository)
     if tag is not None:
         here = here.exclude(pk=tag.pk)
-    others = list(here.order_by("name")[: OTHER_TAGS_LIMIT + 1])
+    others = list(here.order_by("sort_key", "name")[: OTHER_TAGS_LIMIT + 1])
     elsewhere = list(
-        same_image.exclude(repository=repository).order_by("repository__name", "name")[
+        same_image.exclude(repository=repository).order_by("repository__name", "sort_key", "name")[
             : OTHER_TAGS_LIMIT + 1
         ]
     )
@@ -468,5 +421,6 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "parents": parents,
         "commands": commands,
         "freshness": repository_freshness(repository),
+        "may_copy": bool(access_for(request.user).patterns_at(Level.PUSH)),
     }
     return render(request, "catalog/manifest.html", context)

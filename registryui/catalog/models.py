@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registryui.lib.iters import IN_CHUNK, chunked
+from registryui.lib.natural import MAX_KEY_LENGTH, natural_key
 from registryui.lib.reference import namespace_of, reference_url, short_digest
 from registryui.registry import mediatypes
 
@@ -254,6 +255,9 @@ class Tag(models.Model):
     #: answered 500, ...); the row keeps the digest it had, and the next sync tries again.
     #: Blank when the tag is in step with the registry.
     sync_problem = models.TextField(blank=True)
+    #: ``lib.natural.natural_key(name)``: orders tags naturally (``build-2`` before
+    #: ``build-10``) in the database. Written with the row (``save`` and ``catalog.store``).
+    sort_key = models.CharField(max_length=MAX_KEY_LENGTH, blank=True, editable=False)
 
     objects = TagQuerySet.as_manager()
 
@@ -268,10 +272,18 @@ class Tag(models.Model):
             models.Index(fields=["name", "repository"], name="tag_name_repository"),
             models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
             models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
+            models.Index(fields=["repository", "sort_key", "name"], name="tag_repository_sort_key"),
         ]
 
     def __str__(self) -> str:
         return f"{self.repository.name}:{self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.sort_key = natural_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "sort_key"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reference_url(self.repository.name, tag=self.name)

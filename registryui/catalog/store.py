@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registryui.lib.iters import chunked
+from registryui.lib.natural import natural_key
 
 from .manifests import FetchedManifest, summarise_index
 from .models import IndexChild, Label, Layer, Manifest, Repository, Tag
@@ -193,6 +194,7 @@ def replace_tags(
                 Tag(
                     repository=repository,
                     name=name,
+                    sort_key=natural_key(name),
                     manifest_id=manifest_id,
                     first_seen_at=now,
                     changed_at=changed,

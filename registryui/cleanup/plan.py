@@ -23,6 +23,7 @@ from functools import cached_property
 
 from registryui.catalog.models import IndexChild, Manifest, Repository
 from registryui.lib.iters import chunked
+from registryui.lib.natural import natural_sorted
 
 from .freed import Freed, estimate_freed
 
@@ -86,7 +87,7 @@ def compute(tags: Mapping[str, str], remove: Iterable[str], children_of: Childre
     # a deleted platform manifest, even for a moment.
     with_children = {d: list(children_of(d)) for d in images}
     plan.images = {
-        digest: sorted(names)
+        digest: natural_sorted(names)
         for digest, names in sorted(images.items(), key=lambda item: not with_children[item[0]])
     }
     claimed = set(plan.images)
@@ -148,7 +149,9 @@ class DatabaseChildren:
 
 def repository_tags(repository: Repository) -> dict[str, str]:
     """The repository's tags as the database knows them: name → digest."""
-    return dict(repository.tags.order_by("name").values_list("name", "manifest__digest"))
+    return dict(
+        repository.tags.order_by("sort_key", "name").values_list("name", "manifest__digest")
+    )
 
 
 @dataclass
@@ -246,15 +249,15 @@ def build_plan(
     going = {t for image in images for t in image.tags} | set(raw.tag_removals)
     staying = {t: d for t, d in tags.items() if t not in going}
     removals = []
-    for name in raw.tag_removals:
+    for name in natural_sorted(raw.tag_removals):
         digest = tags[name]
         removals.append(
             TagRemoval(
                 tag=name,
                 digest=digest,
                 manifest=manifests.get(digest),
-                siblings=sorted(t for t, d in staying.items() if d == digest),
-                held_by=sorted(
+                siblings=natural_sorted(t for t, d in staying.items() if d == digest),
+                held_by=natural_sorted(
                     t
                     for t, d in staying.items()
                     if d != digest and digest in closure(children_of(d), children_of)

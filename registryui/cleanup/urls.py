@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import promote_views, views
 
 app_name = "cleanup"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("r/<path:reference>/-/retag", views.retag_view, name="retag"),
     path("r/<path:reference>/-/restore", views.restore_view, name="restore"),
     path("r/<path:name>/-/bulk-delete", views.bulk_delete, name="bulk_delete"),
+    path("r/<path:reference>/-/add-tags", promote_views.add_tags_view, name="add_tags"),
+    path("r/<path:reference>/-/copy", promote_views.copy_view, name="copy"),
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),

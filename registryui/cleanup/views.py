@@ -13,7 +13,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
+from registryui.browse.tags import clean_filter, matching_names
 from registryui.core.models import AuditEntry
+from registryui.lib.natural import natural_sorted
 from registryui.lib.reference import is_valid_tag, reference_url, short_digest
 from registryui.teams.decorators import member_required
 from registryui.teams.models import Level
@@ -21,7 +23,7 @@ from registryui.teams.permissions import access_for, get_repository_or_404, repo
 
 from . import retention
 from .actions import delete_tags
-from .forms import RetagForm, confirmed_items, selected_tags
+from .forms import MAX_BULK_TAGS, RetagForm, confirmed_items, selected_tags
 from .models import RetentionPolicy
 from .outcomes import Actor, Execution, RetagStatus
 from .plan import build_plan, holding_indexes
@@ -140,7 +142,7 @@ def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
             repository=repository,
             holders=holders,
         )
-    tags = sorted(repository.tags.filter(manifest=manifest).values_list("name", flat=True))
+    tags = natural_sorted(repository.tags.filter(manifest=manifest).values_list("name", flat=True))
     if request.method == "POST":
         expected = confirmed_items(request.POST.getlist("confirm"))
         if set(expected.values()) != {manifest.digest}:
@@ -195,13 +197,31 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
             message=execution.error,
         )
         return _result(request, execution, title=f"Delete tags of {repository.name}")
-    tags = selected_tags(request.GET.getlist("tag"))
+    if request.GET.get("all"):
+        tags = all_matching(request, repository)
+    else:
+        tags = selected_tags(request.GET.getlist("tag"))
     plan = build_plan(repository, tags)
     return render(
         request,
         "cleanup/bulk_delete.html",
         {"repository": repository, "plan": plan, "confirm_url": request.path},
     )
+
+
+def all_matching(request: HttpRequest, repository) -> list[str]:
+    """ "Select all N matching" (``?all=1&q=…``): every tag the repository page's filter
+    matches, not just the page's, up to the bulk limit."""
+    text = clean_filter(request.GET.get("q"))
+    names = matching_names(request.user, repository, text, MAX_BULK_TAGS)
+    if not names:
+        raise BadRequest("No tag matches: there is nothing to delete.")
+    if len(names) > MAX_BULK_TAGS:
+        raise BadRequest(
+            f"More than {MAX_BULK_TAGS} tags match: narrow the filter, or use a retention "
+            "policy for more."
+        )
+    return names
 
 
 def _result(request: HttpRequest, execution: Execution, *, title: str) -> HttpResponse:

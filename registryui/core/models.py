@@ -23,6 +23,7 @@ class AuditEntry(models.Model):
         RESTORE_TAG = "restore_tag", "Restore tag"
         RETAG = "retag", "Add tag"
         MOVE_TAG = "move_tag", "Move tag"
+        COPY_IMAGE = "copy_image", "Copy to repository"
         RETENTION_RUN = "retention_run", "Retention run"
         # Operations.
         SYNC_NOW = "sync_now", "Sync now"

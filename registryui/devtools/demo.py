@@ -55,6 +55,18 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def seed_builds(url: str) -> None:
+    """A CI repository with 60 builds (``build-0`` … ``build-59``, the last 20 on one image):
+    shows the tags table's filter, natural order, flat view and collapsed groups."""
+    from registryui.devtools.seed import Seeder
+    from registryui.registry import RegistryClient
+
+    with RegistryClient(url) as client:
+        Seeder(client).put_many(
+            ("team-a/ci", f"build-{i}", "release" if i >= 40 else None) for i in range(60)
+        )
+
+
 def main() -> int:
     missing = [tool for tool in ("docker-registry", "skopeo") if shutil.which(tool) is None]
     if missing:
@@ -115,6 +127,7 @@ def main() -> int:
     try:
         print("Pushing sample images with skopeo ...", flush=True)
         push_samples(registry.host, VAR)
+        seed_builds(registry.url)
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True, env=env)
         subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], check=True, env=env)

@@ -36,6 +36,7 @@ from tests.personas import make_personas
 from tests.support import PUBLIC_HOST, sync
 
 from .support import TIMEOUT_MS, browser, screenshot  # noqa: F401
+from .tag_pages import tag_pages
 
 pytestmark = pytest.mark.browser
 
@@ -413,6 +414,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         "bulk-delete",
         confirm("Delete these tags"),
     )
+    tag_pages(audit)  # the tags table, add tags, copy to repository (issue 14)
     policy = RetentionPolicy.objects.create(
         name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2
     )

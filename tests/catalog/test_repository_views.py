@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
+from registryui.lib.natural import natural_key
 
 
 def rows(html: str) -> list[str]:
@@ -43,13 +44,20 @@ def test_tags_on_one_image_are_grouped(catalog):
     assert shared.count('rowspan="3"') == 4  # digest, size, created, platforms: said once
 
 
-def test_an_index_shows_all_its_platforms(catalog):
+def test_an_index_shows_each_platform_with_its_digest_and_size(catalog):
     html = catalog.client().get("/r/team-a/web").content.decode()
     assert groups(html) == [["2.0", "latest"]]
-    assert re.search(
-        r'<span class="platform">linux/amd64</span><span class="platform">linux/arm64/v8</span>',
-        html,
+    children = IndexChild.objects.filter(
+        index__digest=catalog.digest("team-a/web:2.0"), is_attestation=False
+    ).order_by("position")
+    items = re.findall(r'<ul class="platform-images">(.*?)</ul>', html, re.S)[0]
+    platforms = re.findall(
+        r'<li><span class="platform">([^<]+)</span> <a href="/r/team-a/web@([^"]+)"[^>]*>'
+        r"<code>[0-9a-f]{12}</code></a> <span class=\"size\">([^<]+)</span></li>",
+        items,
     )
+    assert platforms == [(c.platform, c.child.digest, f"{c.child.total_size} B") for c in children]
+    assert [p[0] for p in platforms] == ["linux/amd64", "linux/arm64/v8"]
 
 
 @pytest.mark.parametrize(
@@ -82,24 +90,25 @@ def test_the_pull_command_has_the_public_host(catalog, repository, command):
     ],
 )
 def test_it_sorts_by_each_column(catalog, sort, expected):
-    html = catalog.client().get("/r/team-a/api", {"sort": sort}).content.decode()
+    html = catalog.client().get("/r/team-a/api", {"sort": sort, "view": "flat"}).content.decode()
     assert rows(html) == expected
 
 
 def test_it_sorts_by_size_digest_and_platforms(catalog):
     client = catalog.client()
+    client.get("/r/team-b/worker", {"view": "flat"})  # remembered for the next pages
     by_size = rows(client.get("/r/team-b/worker", {"sort": "size"}).content.decode())
     sizes = dict(
         Tag.objects.filter(repository__name="team-b/worker").values_list(
             "name", "manifest__total_size"
         )
     )
-    assert by_size == sorted(sizes, key=lambda name: (sizes[name], name))
+    assert by_size == sorted(sizes, key=lambda name: (sizes[name], natural_key(name)))
     by_digest = rows(client.get("/r/team-b/worker", {"sort": "-digest"}).content.decode())
     digests = dict(
         Tag.objects.filter(repository__name="team-b/worker").values_list("name", "manifest__digest")
     )
-    expected = sorted(digests, key=lambda name: digests[name], reverse=True)
+    expected = sorted(digests, key=lambda name: (_invert(digests[name]), natural_key(name)))
     assert by_digest == expected
     # Platforms: an index ("linux/amd64, linux/arm64/v8") sorts after its first platform alone.
     Tag.objects.create(
@@ -115,6 +124,10 @@ def test_it_sorts_by_size_digest_and_platforms(catalog):
     assert rows(html) == ["2.0", "latest", "amd64-only"]
 
 
+def _invert(text: str) -> tuple[int, ...]:
+    return (*(-ord(c) for c in text), 1)
+
+
 def test_the_sorted_column_is_marked_for_assistive_technology(catalog):
     html = catalog.client().get("/r/team-a/api", {"sort": "size"}).content.decode()
     assert re.search(
@@ -125,15 +138,16 @@ def test_the_sorted_column_is_marked_for_assistive_technology(catalog):
 
 def test_the_htmx_branch_returns_the_tags_fragment_alone(catalog):
     response = catalog.client().get(
-        "/r/team-a/api", {"sort": "tag"}, headers={"HX-Request": "true"}
+        "/r/team-a/api", {"sort": "tag", "view": "flat"}, headers={"HX-Request": "true"}
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<html" not in html and "docker pull" not in html
-    assert html.lstrip().startswith('<p class="summary">4 tags')
+    assert "<html" not in html and 'id="pull-repository"' not in html
+    assert html.lstrip().startswith('<input type="hidden" name="sort" value="tag"')
+    assert '<p class="summary">4 tags' in html
     assert rows(html) == ["1.4", "1.5", "latest", "stable"]
     assert "HX-Request" in response["Vary"]
-    full = catalog.client().get("/r/team-a/api", {"sort": "tag"})
+    full = catalog.client().get("/r/team-a/api", {"sort": "tag", "view": "flat"})
     assert "HX-Request" in full["Vary"]
     # The fragment is exactly the part of the full page it replaces.
     assert html.strip() in full.content.decode()
@@ -148,6 +162,7 @@ def _add_tags(repository: Repository, count: int, *, manifest: Manifest | None =
             Tag(
                 repository=repository,
                 name=f"build-{i:04d}",
+                sort_key=natural_key(f"build-{i:04d}"),
                 manifest=manifest,
                 changed_at=now - timezone.timedelta(minutes=i),
             )
@@ -162,18 +177,20 @@ def test_it_paginates_thousands_of_tags(catalog):
         repository, 120, manifest=Manifest.objects.get(digest=catalog.digest("team-a/api:1.5"))
     )
     client = catalog.client()
-    first = client.get("/r/team-a/api", {"sort": "tag"}).content.decode()
+    first = client.get("/r/team-a/api", {"sort": "tag", "view": "flat"}).content.decode()
     assert len(rows(first)) == 50
     assert rows(first)[:2] == ["1.4", "1.5"]
     assert "124 tags, showing 1–50" in first  # noqa: RUF001 - the page's en dash
     assert "Page 1 of 3" in first
     third = client.get("/r/team-a/api", {"sort": "tag", "page": "3"}).content.decode()
     assert rows(third) == [f"build-{i:04d}" for i in range(98, 120)] + ["latest", "stable"]
-    # 1.5, latest and stable are one image with 120 synthetic tags: most are elsewhere.
-    assert groups(third) == [rows(third)]
-    assert "123 tags on this image (99 on other pages)" in third
     assert 'href="?sort=tag&amp;page=2"' in third
     assert client.get("/r/team-a/api", {"page": "4"}).status_code == 404
+    # Grouped, the 123 tags of one image are one group of five: both images fit one page.
+    grouped = client.get("/r/team-a/api", {"view": "grouped"}).content.decode()
+    assert [len(g) for g in groups(grouped)] == [5, 1]
+    assert "118 more tags" in grouped
+    assert "124 tags on 2 images" in grouped
 
 
 @pytest.mark.parametrize("persona", ["superuser", "a_viewer"])
@@ -182,8 +199,9 @@ def test_the_number_of_queries_does_not_grow_with_the_tags(
 ):
     client = catalog.client(persona)
     client.get("/r/team-a/api")
-    with django_assert_max_num_queries(12) as few:
+    with django_assert_max_num_queries(14) as few:
         assert client.get("/r/team-a/api", {"sort": "-size"}).status_code == 200
+    budget = len(few.captured_queries)
     repository = Repository.objects.get(name="team-a/api")
     # Tags on both images, so that the page shows many groups and the counts are real.
     _add_tags(repository, 300)
@@ -191,9 +209,13 @@ def test_the_number_of_queries_does_not_grow_with_the_tags(
     Tag.objects.bulk_create(
         [Tag(repository=repository, name=f"old-{i}", manifest=other) for i in range(300)]
     )
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    with django_assert_max_num_queries(budget):
         response = client.get("/r/team-a/api", {"sort": "-size"})
     assert response.status_code == 200
+    assert len(rows(response.content.decode())) == 8  # groups of at most five tags
+    client.get("/r/team-a/api", {"view": "flat"})
+    with django_assert_max_num_queries(budget):
+        response = client.get("/r/team-a/api", {"sort": "-size"})
     assert len(rows(response.content.decode())) == 50
 
 

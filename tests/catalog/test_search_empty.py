@@ -25,9 +25,9 @@ def test_five_hex_characters_are_too_few_for_a_digest(personas):  # noqa: F811
     assert "Forms that work" in page
 
 
-def test_a_platform_is_not_searched(personas):  # noqa: F811
+def test_a_platform_no_image_is_built_for_is_explained(personas):  # noqa: F811
     page = empty_page(personas, "arm64")
-    assert "Platforms are not searched: “arm64”" in page
+    assert "No image you may see is built for the platform “arm64”" in page
     assert "a digest is searched from" not in page
 
 
@@ -37,8 +37,8 @@ def test_a_platform_is_not_searched(personas):  # noqa: F811
         ("38586", ["5 hex characters"]),
         ("sha256:3858", ["4 hex characters"]),
         ("385867", []),  # six: a digest search, nothing to explain
-        ("linux/arm64/v8", ["Platforms are not searched"]),
-        ("amd64", ["Platforms are not searched"]),
+        ("linux/arm64/v8", ["built for the platform"]),
+        ("amd64", ["built for the platform"]),
         ("Team-A", ["lowercase"]),
         ("team-a/api", []),
     ],

@@ -173,4 +173,4 @@ def test_a_tags_table_of_checkboxes_costs_no_query_per_row(
     with django_assert_max_num_queries(2):  # the user's rules, loaded once
         html = render(template, user, tags=tags, repository=repository)
     assert html.count('form="bulk-delete"') == 5
-    assert html.count('href="/r/team-a/shop:') == 15
+    assert html.count('href="/r/team-a/shop:') == 20  # retag, add tags, delete tag, delete image

@@ -67,7 +67,16 @@ def visible(persona: str) -> frozenset[str]:
 
 #: The level each action on a reference (``/r/<reference>/-/<action>``) needs: a page must
 #: never show a persona a link or form for an action they may not take.
-ACTION_LEVELS = {"delete": D, "delete-image": D, "bulk-delete": D, "retag": P, "restore": P}
+ACTION_LEVELS = {
+    "delete": D,
+    "delete-image": D,
+    "bulk-delete": D,
+    "retag": P,
+    "restore": P,
+    "add-tags": P,
+    # The source needs view; the target's push is asked of the target (see the rows).
+    "copy": V,
+}
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
 DIGESTS = {
@@ -266,6 +275,26 @@ ROWS: list[Row] = [
         repository="team-a/api",
         needs=P,
         ok=200,
+        writes=True,
+    ),
+    get("/r/team-a/api:1.4/-/add-tags", MEMBER, repository="team-a/api", needs=P, guard=True),
+    post(
+        "/r/team-a/api:1.4/-/add-tags",
+        {"tags": "matrix-a matrix-b"},
+        repository="team-a/api",
+        needs=P,
+        ok=302,
+        writes=True,
+    ),
+    get("/r/team-a/api:1.4/-/copy", MEMBER, repository="team-a/api", guard=True),
+    # A copy within team-a/*: view on the source and push on the target, the same persona
+    # outcomes as push on team-a/api (b_admin cannot see the source: 404).
+    post(
+        "/r/team-a/api:1.4/-/copy",
+        {"to": "team-a/promoted", "tag": "1.4"},
+        repository="team-a/api",
+        needs=P,
+        ok=302,
         writes=True,
     ),
     # Only a restore that a delete offered is carried out: none here (409, nothing written).

@@ -72,7 +72,7 @@ SHORT_HEX_RE = re.compile(r"(sha256:)?[0-9a-fA-F]+")
 @register.simple_tag
 def search_hints(query: str) -> list[str]:
     """Why a search found nothing, for the queries people try first: too few hex characters
-    for a digest, a platform (which search does not look at), capitals (names are lowercase)."""
+    for a digest, a platform no visible image is built for, capitals (names are lowercase)."""
     text = (query or "").strip()
     hints: list[str] = []
     match = SHORT_HEX_RE.fullmatch(text)
@@ -86,9 +86,8 @@ def search_hints(query: str) -> list[str]:
             )
     if PLATFORM_RE.fullmatch(text):
         hints.append(
-            f"Platforms are not searched: “{text}” was looked for in repository names, tags "
-            "and label values. A multi-platform image lists its platforms on its page "
-            "(open a tag such as latest)."
+            f"No image you may see is built for the platform “{text}”. A multi-platform "
+            "image lists its platforms on its page (open a tag such as latest)."
         )
     if text != text.lower():
         hints.append(
