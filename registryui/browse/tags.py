@@ -32,6 +32,9 @@ from registryui.teams.permissions import visible_tags
 
 #: Rows per page of the flat view; images per page of the grouped view.
 TAGS_PER_PAGE = 50
+#: A bulk delete lists everything on one page; more than this is not a page but a policy.
+#: (Here, below cleanup, so that the repository page can say it without importing cleanup.)
+MAX_BULK_TAGS = 1000
 GROUPS_PER_PAGE = 20
 #: Tags shown in one group; the others are counted ("N more tags").
 GROUP_TAGS = 5

@@ -27,7 +27,6 @@ from django.views.decorators.http import require_safe
 
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
 from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
-from registryui.cleanup.forms import MAX_BULK_TAGS
 from registryui.lib.reference import is_valid_component, reference_url
 from registryui.teams.decorators import viewer_required
 from registryui.teams.models import Level
@@ -222,7 +221,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         "view": view,
         "views": tags_table.TagView.choices,
         "pull_prefix": pull_command(repository.name),
-        "bulk_limit": MAX_BULK_TAGS,
+        "bulk_limit": tags_table.MAX_BULK_TAGS,
     }
     if view == tags_table.TagView.FLAT:
         page = paginate(

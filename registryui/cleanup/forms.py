@@ -3,10 +3,10 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import BadRequest, ValidationError
 
+from registryui.browse.tags import MAX_BULK_TAGS
 from registryui.lib.reference import is_valid_digest, is_valid_tag
 
-#: A bulk delete lists everything on one page; more than this is not a page but a policy.
-MAX_BULK_TAGS = 1000
+__all__ = ["MAX_BULK_TAGS"]
 
 
 def validate_tag(value: str) -> None:
