@@ -123,3 +123,31 @@ def test_lazy_and_relative_imports_count():
         "registryui.catalog.example:5 (catalog) imports registryui.ops, above it",
     ]
     assert violations(ROOT / "ops" / "example.py", source) == []
+
+
+def package_imports() -> dict[str, set[str]]:
+    """package → the other registryui packages its modules import."""
+    edges: dict[str, set[str]] = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        module = module_name(path)
+        parts = module.split(".")
+        if len(parts) < 2:
+            continue
+        source = path.read_text(encoding="utf-8")
+        for _, imported in imported_packages(source, module, path.name == "__init__.py"):
+            if imported != parts[1]:
+                edges.setdefault(parts[1], set()).add(imported)
+    return edges
+
+
+def test_no_two_packages_import_each_other():
+    """Packages on one layer may use each other, but only one way: a cycle would make the
+    two one package in all but name."""
+    edges = package_imports()
+    cycles = sorted(
+        f"{a} <-> {b}"
+        for a, targets in edges.items()
+        for b in targets
+        if a < b and a in edges.get(b, set())
+    )
+    assert cycles == []
