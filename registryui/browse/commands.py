@@ -200,15 +200,16 @@ def push_steps(
         source_ref = quote(skopeo_source(source))
         first = Command(
             "Copy your image to the registry",
-            f"skopeo copy {source_ref} docker://{target}",
+            f"skopeo copy --all {source_ref} docker://{target}",
             "push",
             "skopeo reads the image where it is (a plain name: the docker daemon's; or "
-            "oci:DIR:TAG, containers-storage:NAME …) and needs no tag step.",
+            "oci:DIR:TAG, containers-storage:NAME …), needs no tag step, and with --all "
+            "copies every platform of a multi-platform image.",
         )
         more = [
             Command(
                 f"Copy it as {t}",
-                f"skopeo copy {source_ref} docker://{image(repository, f':{t}', host)}",
+                f"skopeo copy --all {source_ref} docker://{image(repository, f':{t}', host)}",
                 f"push-{n}",
             )
             for n, t in enumerate(extra, 1)

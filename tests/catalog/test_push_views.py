@@ -101,8 +101,8 @@ def test_a_deleter_without_parameters_starts_with_a_name_in_their_namespace(cata
         (
             "skopeo",
             {
-                "cmd-push": "skopeo copy docker-daemon:app:2 docker://{h}/team-a/x:2",
-                "cmd-push-1": "skopeo copy docker-daemon:app:2 docker://{h}/team-a/x:dev",
+                "cmd-push": "skopeo copy --all docker-daemon:app:2 docker://{h}/team-a/x:2",
+                "cmd-push-1": "skopeo copy --all docker-daemon:app:2 docker://{h}/team-a/x:dev",
                 "cmd-login": "skopeo login {h} --username a-deleter",
                 "cmd-pull-all-tags": "skopeo sync --src docker --dest dir {h}/team-a/x x-tags",
             },
