@@ -122,7 +122,7 @@ def login_step(tool: Tool, username: str, *, token_mode: bool, host: str | None 
     if tool != Tool.CRANE:
         commands.append(
             Command(
-                "Log in",
+                "Interactively",
                 f"{base} {host} --username {user}",
                 "login",
                 "Asks for your password" + (" or a personal access token." if token_mode else "."),
@@ -131,7 +131,7 @@ def login_step(tool: Tool, username: str, *, token_mode: bool, host: str | None 
     if token_mode or tool == Tool.CRANE:
         commands.append(
             Command(
-                "Log in from a script or CI job",
+                "From a script or CI job",
                 f"printenv {TOKEN_VARIABLE} | {base} {host} --username {user} --password-stdin",
                 "login-token",
                 f"With a personal access token in the {TOKEN_VARIABLE} environment variable.",

@@ -12,11 +12,13 @@ from django.views.decorators.http import require_safe
 from registryui.teams.decorators import viewer_required
 
 from .pushing import build_guide
-from .views import render_page
+from .views import render_page, wants_fragment
 
 
 @require_safe
 @viewer_required
 def push_page(request: HttpRequest) -> HttpResponse:
     guide = build_guide(request.user, request.GET)
-    return render_page(request, "catalog/push.html", {"guide": guide}, "commands")
+    # An htmx request from the repository page's panel also swaps its pull commands (oob).
+    context = {"guide": guide, "oob": wants_fragment(request)}
+    return render_page(request, "catalog/push.html", context, "commands")

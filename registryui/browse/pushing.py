@@ -141,6 +141,9 @@ class GuideForm(forms.Form):
     tag = forms.CharField(required=False, max_length=128, label="Tag")
     also = forms.CharField(required=False, max_length=2000, label="Also tag it as")
     tool = forms.ChoiceField(required=False, choices=Tool.choices, label="Tool")
+    #: "push": the repository page's panel asks for the push commands (its pull commands are
+    #: swapped out of band, see _push_commands.html).
+    part = forms.ChoiceField(required=False, choices=[("", "all"), ("push", "push")])
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip().strip("/")
@@ -189,9 +192,15 @@ class Guide:
     also: list[str]
     tool: Tool
     form: GuideForm
+    part: str = ""
     #: The tag the pull commands name when the repository exists (``pull_tag_of``).
     pull_tag: str | None = None
     targets: list[PushTarget] = field(default_factory=list)
+
+    @property
+    def typed(self) -> bool:
+        """The user filled in the form (the panel's push box then opens)."""
+        return bool(set(self.form.data) & {"source", "tag", "also", "tool"})
 
     @property
     def host(self) -> str:
@@ -309,6 +318,7 @@ def build_guide(user, data, *, repository: Repository | None = None) -> Guide:
         also=cleaned.get("also") or [],
         tool=tool,
         form=form,
+        part=cleaned.get("part") or "",
         pull_tag=pull_tag_of(user, repository or name),
         targets=push_targets(user),
     )

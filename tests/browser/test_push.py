@@ -295,6 +295,8 @@ def test_the_commands_on_the_pages_push_and_pull_for_real(
     assert set(stored) == {"1.0", "latest", "beta"}
 
     # Pull, from the panel's skopeo tab: one tag into an OCI layout, every tag into a folder each.
+    assert page.locator("#push details").get_attribute("open") is None  # closed until used
+    page.locator("#push summary").click()
     page.locator("#push").get_by_label("skopeo", exact=True).check()
     pull = wait_for_command(page, "pull-all-tags", "skopeo sync")
     assert pull == f"skopeo sync --src docker --dest dir {host}/team-a/pushed pushed-tags"
@@ -389,3 +391,35 @@ def test_every_platform_of_an_index_is_pulled_by_the_commands_of_its_tag_page(
     screenshot(page, "push-index-tag-390-light")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_of_the_push_panel_and_the_push_page(site, scheme):
+    """The panel and /push/ at 1280 and 390 px (test-artifacts/screenshots/push-*.png), with
+    no sideways scroll of the page; the viewer's and the no-team user's /push/ as well."""
+    shots = [
+        ("a_deleter", "/r/team-a/api?also=beta+dev", "push-panel", "#push"),
+        ("a_deleter", "/push/?name=team-a/weatherapi&source=weatherapi:1&also=latest+beta",
+         "push-page", None),
+        ("a_viewer", "/push/", "push-page-viewer", None),
+        ("no_team", "/push/", "push-page-no-access", None),
+        ("no_team", "/", "list-no-access", None),
+    ]  # fmt: skip
+    for width in (1280, 390):
+        for persona, path, name, element in shots:
+            context = site.context(color_scheme=scheme, persona=persona)
+            page = context.new_page()
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(path)
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (path, width, overflow)
+            if element:
+                page.locator(element).screenshot(
+                    path=str(screenshot(page, f"{name}-{width}-{scheme}-page").with_name(
+                        f"{name}-{width}-{scheme}.png"))
+                )  # fmt: skip
+            else:
+                screenshot(page, f"{name}-{width}-{scheme}")
+            context.close()

@@ -25,7 +25,9 @@ _BREAK_AFTER = re.compile(r"([/:@])")
 def push_guide(context, repository) -> Guide:
     """The guide for ``repository`` (a Repository) and the request's GET form."""
     request = context["request"]
-    return build_guide(request.user, request.GET, repository=repository)
+    guide = build_guide(request.user, request.GET, repository=repository)
+    guide.part = "push"  # the panel shows its pull commands apart (#push-pulls)
+    return guide
 
 
 @register.simple_tag(takes_context=True)
