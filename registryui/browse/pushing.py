@@ -14,7 +14,6 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Case, IntegerField, Q, Value, When
-from django.http import QueryDict
 
 from registryui.catalog.models import Repository, Tag
 from registryui.lib.reference import is_valid_name, is_valid_tag
@@ -247,22 +246,6 @@ class Guide:
     @property
     def any_access(self) -> bool:
         return has_any_access(self.user)
-
-    def query(self, **changes: str) -> str:
-        """This guide's GET parameters with some changed (the tool links)."""
-        params = QueryDict(mutable=True)
-        values = {
-            "name": self.name,
-            "source": self.source,
-            "tag": self.tag,
-            "also": " ".join(self.also),
-            "tool": self.tool.value,
-        }
-        values.update(changes)
-        for key, value in values.items():
-            if value:
-                params[key] = value
-        return params.urlencode()
 
 
 def default_name(user) -> str:

@@ -248,7 +248,7 @@ def test_the_commands_on_the_pages_push_and_pull_for_real(
 
     # /push/: the skopeo tab, then one image, a tag and two more tags typed once.
     page.goto("/push/")
-    page.get_by_label("skopeo", exact=True).check()
+    page.locator("#push-tool").select_option("skopeo")
     page.locator("#push-name").fill("team-a/pushed")
     page.locator("#push-source").fill(f"oci:{layout.path}:one")
     page.locator("#push-tag").fill("1.0")
@@ -277,7 +277,7 @@ def test_the_commands_on_the_pages_push_and_pull_for_real(
         shell.run(line)
 
     # The docker tab says the same with docker's own words.
-    page.get_by_label("docker", exact=True).check()
+    page.locator("#push-tool").select_option("docker")
     assert wait_for_command(page, "push-all", "--all-tags") == (
         f"docker image push --all-tags {host}/team-a/pushed"
     )
@@ -297,7 +297,7 @@ def test_the_commands_on_the_pages_push_and_pull_for_real(
     # Pull, from the panel's skopeo tab: one tag into an OCI layout, every tag into a folder each.
     assert page.locator("#push details").get_attribute("open") is None  # closed until used
     page.locator("#push summary").click()
-    page.locator("#push").get_by_label("skopeo", exact=True).check()
+    page.locator("#push-tool").select_option("skopeo")
     pull = wait_for_command(page, "pull-all-tags", "skopeo sync")
     assert pull == f"skopeo sync --src docker --dest dir {host}/team-a/pushed pushed-tags"
     one = command(page, "pull-repository")
@@ -310,7 +310,7 @@ def test_the_commands_on_the_pages_push_and_pull_for_real(
     ]
     synced = sorted(p.name for p in (shell.cwd / "pushed-tags").iterdir())
     assert synced == ["pushed:1.0", "pushed:beta", "pushed:latest"]
-    page.get_by_label("docker", exact=True).check()
+    page.locator("#push-tool").select_option("docker")
     assert wait_for_command(page, "pull-all-tags", "docker pull") == (
         f"docker pull --all-tags {host}/team-a/pushed"
     )

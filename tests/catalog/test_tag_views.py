@@ -110,7 +110,7 @@ def test_an_index_page_pulls_each_platform_by_the_index_digest_and_its_own(catal
     ]
     # Shown whole: a break is offered after "/", ":" and "@" only, never inside the digest.
     shown = html.split('id="pull-digest"', 1)[1].split("</code>", 1)[0]
-    assert f"sha256:<wbr>{index.split(':')[1]}" in shown
+    assert f'sha256:</span><wbr><span class="seg">{index.split(":")[1]}</span>' in shown
 
 
 def test_other_tags_on_this_image_are_listed_and_narrowed_by_the_resolver(catalog):

@@ -18,7 +18,8 @@ from registryui.browse.pushing import push_contacts as _push_contacts
 
 register = template.Library()
 
-_BREAK_AFTER = re.compile(r"([/:@])")
+#: Split after these characters (a lookbehind keeps each with the part before it).
+_BREAK_AFTER = re.compile(r"(?<=[/:@])")
 
 
 @register.simple_tag(takes_context=True)
@@ -38,9 +39,15 @@ def has_access(context) -> bool:
 
 @register.filter
 def command_breaks(text: str) -> SafeString:
-    """A command with a line-break opportunity after each ``/``, ``:`` and ``@`` (besides
-    its spaces), so a long reference wraps there and never inside a digest or a word."""
-    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escape(text)))  # noqa: S308 - escaped first
+    """A command that may wrap at its spaces and after each ``/``, ``:`` and ``@``, nowhere
+    else: each part between those points is a ``<span class="seg">`` that never wraps (a
+    browser would otherwise break ``--all-tags`` or ``team-a`` at the hyphen), with a
+    ``<wbr>`` after it. A part wider than the box (a digest on a phone) scrolls in the box."""
+    words = []
+    for word in text.split(" "):
+        parts = [p for p in _BREAK_AFTER.split(word) if p]
+        words.append("<wbr>".join(f'<span class="seg">{escape(p)}</span>' for p in parts))
+    return mark_safe(" ".join(words))  # noqa: S308 - every part escaped above
 
 
 @register.simple_tag(takes_context=True)
