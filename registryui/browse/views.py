@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import F, QuerySet
@@ -33,6 +32,7 @@ from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, visible_repositories, visible_tags
 
 from . import tags as tags_table
+from .commands import manifest_commands, pull_command
 from .lookup import Resolved, resolve
 from .search import clean_query, search
 
@@ -89,13 +89,6 @@ def paginate(request: HttpRequest, queryset: QuerySet, per_page: int) -> Page:
             f"There is no page {number}: this list has {paginator.num_pages} "
             f"page{'s' if paginator.num_pages != 1 else ''}."
         ) from None
-
-
-def pull_command(repository: str, reference: str = "") -> str:
-    """``docker pull HOST/REPO[:TAG|@DIGEST]`` with HOST = REGISTRY_PUBLIC_HOST."""
-    host = settings.REGISTRY_PUBLIC_HOST
-    image = f"{host}/{repository}" if host else repository
-    return f"docker pull {image}{reference}"
 
 
 def _asc(field_name: str) -> OrderBy:
@@ -249,19 +242,6 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     )
     context["may_copy"] = bool(access_for(user).patterns_at(Level.PUSH))
     if not wants_fragment(request):
-        has_latest = repository.tags.filter(name="latest").exists()
-        newest = None
-        if not has_latest:
-            newest = (
-                repository.tags.order_by("-changed_at", "name")
-                .values_list("name", flat=True)
-                .first()
-            )
-        context["pull"] = (
-            pull_command(repository.name)
-            if has_latest or newest is None
-            else pull_command(repository.name, f":{newest}")
-        )
         context["freshness"] = repository_freshness(repository)
     return render_page(request, "catalog/repository.html", context, "tags")
 
@@ -390,21 +370,11 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         )
 
     title = f"{repository.name}:{tag.name}" if tag else f"{repository.name}@{manifest.digest}"
-    commands = []
-    if tag is not None:
-        commands.append(
-            {
-                "label": "Pull by tag",
-                "id": "pull-tag",
-                "command": pull_command(repository.name, f":{tag.name}"),
-            }
-        )
-    commands.append(
-        {
-            "label": "Pull by digest",
-            "id": "pull-digest",
-            "command": pull_command(repository.name, f"@{manifest.digest}"),
-        }
+    commands = manifest_commands(
+        repository.name,
+        manifest.digest,
+        tag.name if tag is not None else None,
+        [(image.platform, image.manifest.digest) for image in images if image.entry is not None],
     )
     context = {
         "repository": repository,

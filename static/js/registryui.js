@@ -26,10 +26,28 @@
     box.select();
   });
 
+  // A command is an <input> (its value) or a <code data-command> (shown whole, see
+  // templates/catalog/_command.html).
+  function commandText(element) {
+    return "command" in element.dataset ? element.dataset.command : element.value;
+  }
+
+  function selectAll(element) {
+    if (typeof element.select === "function") {
+      element.focus();
+      element.select();
+      return;
+    }
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
   function fallbackCopy(input) {
     // Plain-HTTP deployments have no navigator.clipboard (it needs a secure context).
-    input.focus();
-    input.select();
+    selectAll(input);
     let ok = false;
     try {
       ok = document.execCommand("copy");
@@ -41,7 +59,7 @@
 
   function copyText(input) {
     if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(input.value).catch(function () {
+      return navigator.clipboard.writeText(commandText(input)).catch(function () {
         return fallbackCopy(input);
       });
     }
@@ -72,11 +90,11 @@
       if (!input) return;
       copyText(input).then(
         function () {
-          button.dataset.copied = input.value;
+          button.dataset.copied = commandText(input);
           flash(button, "Copied", "ok");
         },
         function () {
-          input.select();
+          selectAll(input);
           flash(button, "Press Ctrl+C", "error");
         }
       );

@@ -313,6 +313,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
     audit.visit("no_team", "/", "no-team-list")
     audit.visit("no_team", "/search/?q=api", "no-team-search")
     audit.visit("no_team", "/profile/", "no-team-profile")
+    audit.visit("no_team", "/push/", "no-team-push")
 
     for path, name in (
         ("/", "viewer-list"),
@@ -322,6 +323,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/search/?q=arm64", "viewer-search-arm64"),
         ("/search/?q=team-a/api:1", "viewer-search-reference"),
         (f"/r/team-a/api@{digests['team-a/api:1.4']}", "viewer-digest"),
+        ("/push/", "viewer-push"),
     ):
         audit.visit("a_viewer", path, name)
 
@@ -330,6 +332,9 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/r/team-b/worker", "team-admin-repository"),
         ("/r/team-b/worker:v1", "team-admin-tag"),
         ("/status/", "team-admin-status"),
+        ("/push/?name=team-b/new&source=new:1&also=latest+beta", "team-admin-push"),
+        ("/push/?name=team-b/new&tool=skopeo&also=beta", "team-admin-push-skopeo"),
+        ("/r/team-b/worker?source=worker:3&tag=v3&also=latest", "team-admin-push-panel"),
     ):
         audit.visit("b_admin", path, name)
 

@@ -63,7 +63,7 @@ def test_an_index_shows_each_platform_with_its_digest_and_size(catalog):
 @pytest.mark.parametrize(
     ("repository", "command"),
     [
-        ("team-a/api", "docker pull registry.example.com/team-a/api"),
+        ("team-a/api", "docker pull registry.example.com/team-a/api:latest"),
         # No "latest": the newest tag (v2, built 2026-11-20).
         ("team-b/worker", "docker pull registry.example.com/team-b/worker:v2"),
         (
@@ -74,8 +74,8 @@ def test_an_index_shows_each_platform_with_its_digest_and_size(catalog):
 )
 def test_the_pull_command_has_the_public_host(catalog, repository, command):
     html = catalog.client().get(f"/r/{repository}").content.decode()
-    assert f'value="{command}"' in html
-    assert 'data-copy-target="pull-repository"' in html
+    assert f'id="cmd-pull-repository" data-command="{command}"' in html
+    assert 'data-copy-target="cmd-pull-repository"' in html
 
 
 @pytest.mark.parametrize(

@@ -86,9 +86,31 @@ def test_layers_have_their_share_of_the_total_and_history_their_commands(catalog
 def test_the_pull_commands_use_the_public_host(catalog):
     digest = catalog.digest("team-a/api:1.4")
     html = main(catalog.client().get("/r/team-a/api:1.4"))
-    assert 'value="docker pull registry.example.com/team-a/api:1.4"' in html
-    assert f'value="docker pull registry.example.com/team-a/api@{digest}"' in html
+    assert 'data-command="docker pull registry.example.com/team-a/api:1.4"' in html
+    assert f'data-command="docker pull registry.example.com/team-a/api@{digest}"' in html
     assert html.count('class="copy"') == 2
+
+
+def test_an_index_page_pulls_each_platform_by_the_index_digest_and_its_own(catalog):
+    index = catalog.digest("team-a/web:2.0")
+    html = main(catalog.client().get("/r/team-a/web:2.0"))
+    commands = re.findall(r'<code class="command" id="([^"]+)" data-command="([^"]*)"', html)
+    assert [c for _, c in commands][:4] == [
+        "docker pull registry.example.com/team-a/web:2.0",
+        f"docker pull registry.example.com/team-a/web@{index}",
+        f"docker pull --platform linux/amd64 registry.example.com/team-a/web@{index}",
+        commands[3][1],
+    ]
+    assert re.fullmatch(
+        r"docker pull registry\.example\.com/team-a/web@sha256:[0-9a-f]{64}", commands[3][1]
+    )
+    assert commands[3][1] != commands[1][1]
+    assert f"docker pull --platform linux/arm64/v8 registry.example.com/team-a/web@{index}" in [
+        c for _, c in commands
+    ]
+    # Shown whole: a break is offered after "/", ":" and "@" only, never inside the digest.
+    shown = html.split('id="pull-digest"', 1)[1].split("</code>", 1)[0]
+    assert f'sha256:</span><wbr><span class="seg">{index.split(":")[1]}</span>' in shown
 
 
 def test_other_tags_on_this_image_are_listed_and_narrowed_by_the_resolver(catalog):
@@ -119,7 +141,7 @@ def test_a_digest_page_lists_every_tag_of_the_image(catalog):
     ]
     # By digest only: no "pull by tag".
     assert "Pull by tag" not in html
-    assert f'value="docker pull registry.example.com/team-a/api@{digest}"' in html
+    assert f'data-command="docker pull registry.example.com/team-a/api@{digest}"' in html
 
 
 def test_a_docker_schema2_image(catalog):

@@ -234,6 +234,9 @@ ROWS: list[Row] = [
     get("/search/?q=https://git.example.com", lists={"team-a/api", "platform/tools/builder"}),
     # A full reference goes straight to it when visible, and finds nothing when hidden.
     get("/search/?q=team-a/api:1.4", lists=set(), a_viewer=302, a_deleter=302, superuser=302),
+    # -- push and pull guidance (issue 14): commands only, never a repository the persona hides
+    get("/push/"),
+    get("/push/?name=team-a/new&tool=skopeo&also=beta", htmx=True),
     # -- catalog: repository, tag and digest pages --------------------------------------------
     get("/r/team-a/api", repository="team-a/api"),
     get("/r/team-a/api?sort=-tag", repository="team-a/api", htmx=True),
