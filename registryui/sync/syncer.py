@@ -1,8 +1,9 @@
 """The full sync: mirror the registry's catalog, tags and manifests into the database.
 
-Steps: list the catalog (following ``Link``) → list each repository's tags → one HEAD per tag
-for its digest → GET by tag, checked against its bytes, only for tags whose digest changed (and
-the config and index children of digests not stored yet) → write each repository's tags in one
+Steps: list the catalog (following ``Link``) → list each repository's tags → for a tag the
+database knows, one HEAD for its digest, and a GET by tag, checked against its bytes, only when
+the digest changed; for a tag it has never seen, the GET by tag alone (its digest header is
+checked against its bytes) → the config and index children of digests not stored yet → write each repository's tags in one
 short transaction (a savepoint: a repository whose rows cannot be written fails alone) → check
 the repositories the catalog no longer lists one by one, and drop those the registry says are
 gone.
@@ -56,7 +57,8 @@ from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
 from registryui.lib.untrusted import text
 from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.registry.client import MAX_CATALOG_PAGE
+from registryui.registry.client import MAX_CATALOG_PAGE, ManifestRef
+from registryui.registry.ratelimit import shared_bucket
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +206,13 @@ class Syncer:
         stop_event: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         outage_seconds: float | None = None,
+        max_rps: float | None = None,
     ) -> None:
         self.client = client
+        #: Requests a second to the registry, shared by every thread of every sync of this
+        #: process (``SYNC_MAX_RPS``; 0 = unlimited). Installed on the client.
+        self.max_rps = settings.SYNC_MAX_RPS if max_rps is None else max_rps
+        client.throttle = shared_bucket(self.max_rps) if self.max_rps > 0 else None
         self.outage_seconds = self.OUTAGE_SECONDS if outage_seconds is None else outage_seconds
         self.concurrency = max(concurrency or settings.SYNC_CONCURRENCY, 1)
         self.page_size = min(max(page_size or settings.SYNC_CATALOG_PAGE_SIZE, 1), MAX_CATALOG_PAGE)
@@ -378,8 +385,21 @@ class Syncer:
                 return None
             raise
 
+    def fetch_new_tag(self, name: str, tag: str) -> tuple[str, list[FetchedManifest]] | None:
+        """GET a tag the database has never seen, without a HEAD first: its digest (the
+        ``Docker-Content-Digest`` the client checks against the bytes) and the parts of its
+        image not stored yet; None when the registry answers 404 (deleted since the listing)."""
+        try:
+            ref, body = self.client.get_manifest(name, tag)
+        except RegistryError as exc:
+            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+                return None
+            raise
+        return ref.digest, self._fetched(name, ref, body)
+
     def fetch_tag(self, name: str, tag: str, digest: str) -> list[FetchedManifest]:
-        """GET a tag whose digest is new to us, and the parts of its image not stored yet.
+        """GET a known tag whose HEAD named a digest it did not have, and the parts of its image
+        not stored yet.
 
         The client checks the body against the digest it came with; here it must also be the
         digest the HEAD named, or one of the two answers was about another image."""
@@ -391,13 +411,16 @@ class Syncer:
                 "is trusted, and the tag is read again next run.",
                 code="DIGEST_MISMATCH",
             )
+        return self._fetched(name, ref, body)
+
+    def _fetched(self, name: str, ref: ManifestRef, body: bytes) -> list[FetchedManifest]:
         if ref.media_type in mediatypes.SCHEMA1_TYPES:
             raise RegistryError(
                 "It is a Docker schema 1 manifest, a format this UI does not read.",
                 code="UNSUPPORTED",
             )
         assert self.fetcher is not None
-        return self.fetcher.ensure(name, digest, raw=(ref.media_type, body))
+        return self.fetcher.ensure(name, ref.digest, raw=(ref.media_type, body))
 
     def known_tags(self, name: str) -> tuple[dict[str, str], bool]:
         """The database's tags of a repository (name → digest), and whether any has a
@@ -715,6 +738,17 @@ class _Pipeline:
                     code="TAG_INVALID",
                 )
                 continue
+            if snapshot.known is not None and tag not in snapshot.known:
+                # A tag the database has never seen: its GET answers the digest too (checked
+                # against the bytes), so a HEAD first would be one request too many.
+                self._submit(
+                    functools.partial(self._new_tag_fetched, tag=tag),
+                    job,
+                    self.syncer.fetch_new_tag,
+                    snapshot.name,
+                    tag,
+                )
+                continue
             self._submit(
                 functools.partial(self._tag_resolved, tag=tag),
                 job,
@@ -750,6 +784,20 @@ class _Pipeline:
             if not self._stopped(snapshot, error):
                 snapshot.problems[tag] = error
             return
+        for manifest in fetched:
+            snapshot.manifests[manifest.digest] = manifest
+        snapshot.tags[tag] = digest
+
+    def _new_tag_fetched(self, job: _Job, future: Future, *, tag: str) -> None:
+        answer, error = self._outcome(future)
+        snapshot = job.snapshot
+        if error is not None:
+            if not self._stopped(snapshot, error):
+                snapshot.problems[tag] = error
+            return
+        if answer is None:
+            return  # the registry answered 404: deleted since the listing
+        digest, fetched = answer
         for manifest in fetched:
             snapshot.manifests[manifest.digest] = manifest
         snapshot.tags[tag] = digest
