@@ -201,7 +201,7 @@ class RawInitial:
 
     def _config(self, item: tuple[str, str]) -> None:
         name, digest = item
-        self._get(f"/v2/{name}/blobs/{digest}").content
+        assert self._get(f"/v2/{name}/blobs/{digest}").content
 
     def seconds(self) -> float:
         """One pass: every request of an initial sync, phase by phase on the pool."""

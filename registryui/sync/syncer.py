@@ -3,10 +3,10 @@
 Steps: list the catalog (following ``Link``) → list each repository's tags → for a tag the
 database knows, one HEAD for its digest, and a GET by tag, checked against its bytes, only when
 the digest changed; for a tag it has never seen, the GET by tag alone (its digest header is
-checked against its bytes) → the config and index children of digests not stored yet → write each repository's tags in one
-short transaction (a savepoint: a repository whose rows cannot be written fails alone) → check
-the repositories the catalog no longer lists one by one, and drop those the registry says are
-gone.
+checked against its bytes) → the config and index children of digests not stored yet → write
+each repository's tags in one short transaction (a savepoint: a repository whose rows cannot be
+written fails alone) → check the repositories the catalog no longer lists one by one, and drop
+those the registry says are gone.
 
 Nothing is removed on one answer's word. A tag we know that is missing from its list is removed
 only when a HEAD answers 404 for it (so ``tags: null`` from a faulty proxy removes nothing), and
