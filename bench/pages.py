@@ -183,7 +183,7 @@ def big_tags(total_tags: int) -> int:
     return min(BIG_TAGS_MAX, max(BIG_TAGS_MIN, total_tags // 10))
 
 
-def fill(total_tags: int) -> Catalog:
+def fill(total_tags: int, *, big: int | None = None, repositories: int | None = None) -> Catalog:
     """``bench/big`` with a tenth of the tags (1,000 to 100,000), and the rest spread over one
     repository per 50 tags (at least 60): 1,000,000 tags make 20,000 repositories.
 
@@ -218,10 +218,10 @@ def fill(total_tags: int) -> Catalog:
         adapt = str
     else:
         adapt = _same
-    big = big_tags(total_tags)
+    big = big or big_tags(total_tags)
     stats.big_tags = big
-    remaining = max(total_tags - big, MIN_REPOSITORIES)
-    others = max(MIN_REPOSITORIES, total_tags // TAGS_PER_REPOSITORY - 1)
+    others = repositories or max(MIN_REPOSITORIES, total_tags // TAGS_PER_REPOSITORY - 1)
+    remaining = max(total_tags - big, others)
     per_repository = -(-remaining // others)
     width = max(4, len(str(others - 1)))
     names = [BIG] + [f"ns{n % 40:02d}/app{n:0{width}d}" for n in range(others)]

@@ -361,9 +361,10 @@ class Syncer:
             self.report_progress()
 
         try:
-            _Pipeline(self, self.fetcher, single=single).run(
-                [(name, False) for name in names] + [(name, True) for name in unlisted], done
-            )
+            with relaxed_commits():
+                _Pipeline(self, self.fetcher, single=single).run(
+                    [(name, False) for name in names] + [(name, True) for name in unlisted], done
+                )
         except BaseException:
             with contextlib.suppress(Exception):
                 self.flush_touched()
@@ -486,7 +487,6 @@ class Syncer:
             # the untrusted-input boundary, a value out of a column's range) undo this
             # repository's writes only, and the run goes on with the next one.
             with transaction.atomic():
-                relax_commit()
                 ids = store_manifests(snapshot.manifests.values())
                 missing = set(snapshot.tags.values()) - ids.keys()
                 if missing:
@@ -599,16 +599,25 @@ class Syncer:
         return found
 
 
-def relax_commit() -> None:
-    """On PostgreSQL, this transaction's commit does not wait for its WAL to reach the disk.
+@contextlib.contextmanager
+def relaxed_commits() -> Iterator[None]:
+    """On PostgreSQL, the sync's commits do not wait for their WAL to reach the disk.
 
-    The sync commits once per repository; waiting for a disk flush each time was most of its
-    database time on PostgreSQL. What it writes is a copy of the registry: a crash loses at
-    most the last fraction of a second of commits (never consistency: PostgreSQL replays or
-    drops whole transactions), and the next sync writes them again."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    The sync commits once per repository; waiting for a disk flush each time was a large part
+    of its database time on PostgreSQL. What it writes is a copy of the registry: a crash loses
+    at most the last fraction of a second of commits (never consistency: PostgreSQL replays or
+    drops whole transactions), and the next sync writes them again. Set for the connection
+    (one statement, not one per transaction) and reset after the run."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 def _problem_note(problems: dict[str, str]) -> str:
