@@ -93,12 +93,11 @@ def prepare(env: dict[str, str]) -> tuple[str, object]:
     import django
 
     django.setup()
+    import pages
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
-
-    import pages
 
     call_command("migrate", verbosity=0)
     catalog = pages.fill(1000 + 2 * 1500, big=1000, repositories=1500)
@@ -165,8 +164,11 @@ PAINT_JS = """(selector) => {
     dom_content_loaded: nav.domContentLoadedEventEnd,
     load: nav.loadEventEnd,
     bytes: nav.transferSize,
-    resources: performance.getEntriesByType('resource').map(r => [r.name.split('/').pop(), Math.round(r.duration), r.transferSize, r.renderBlockingStatus || '']),
-    text: selector ? (document.querySelector(selector) || {}).textContent || '' : document.body.textContent,
+    resources: performance.getEntriesByType('resource').map(
+      r => [r.name.split('/').pop(), Math.round(r.duration), r.transferSize,
+            r.renderBlockingStatus || '']),
+    text: selector ? (document.querySelector(selector) || {}).textContent || ''
+                   : document.body.textContent,
   };
 }"""
 
@@ -228,7 +230,7 @@ def main() -> int:
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
             try:
-                for name, path, selector, _ in targets:  # warm the server's caches once
+                for _, path, selector, _ in targets:  # warm the server's caches once
                     measure(browser, base, path, selector, cookie)
                 for _ in range(args.runs):  # interleaved: the machine's load weighs on all
                     for name, path, selector, expect in targets:
