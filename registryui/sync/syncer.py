@@ -494,6 +494,9 @@ class Syncer:
                 repository, created = Repository.objects.get_or_create(name=snapshot.name)
                 live = repository.tags_changed_live_at
                 if live is None or live < snapshot.observed_at:
+                    # A repository created just now: its stats come from what was fetched,
+                    # when every image it holds was (no query for them).
+                    stats = _new_repository_stats(snapshot, ids, now) if created else None
                     changes = replace_tags(
                         repository,
                         snapshot.tags,
@@ -501,6 +504,8 @@ class Syncer:
                         first_import=first_import or created,
                         now=now,
                         problems=reasons,
+                        created_times=stats.created_times if stats else None,
+                        empty=created,
                     )
                     repository.last_synced_at = now
                     repository.last_sync_error = problem_note
@@ -508,8 +513,13 @@ class Syncer:
                     if problem_note:
                         repository.last_sync_error_at = now
                         fields.append("last_sync_error_at")
+                    if stats is not None:
+                        repository.tag_count = changes.added
+                        repository.size = stats.size
+                        repository.last_updated_at = stats.last_updated_at
+                        fields += ["tag_count", "size", "last_updated_at"]
                     repository.save(update_fields=fields)
-                    if changes.any or created:
+                    if stats is None and (changes.any or created):
                         repository.refresh_stats()
         except (DatabaseError, ValueError) as exc:
             log.exception("the rows of %s could not be written", snapshot.name)
@@ -618,6 +628,52 @@ def relaxed_commits() -> Iterator[None]:
     finally:
         with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
+
+
+@dataclass
+class _NewRepositoryStats:
+    created_times: dict[int, datetime | None]
+    size: int
+    last_updated_at: datetime | None
+
+
+def _new_repository_stats(
+    snapshot: RepositorySnapshot, ids: dict[str, int], now: datetime
+) -> _NewRepositoryStats | None:
+    """What ``Repository.refresh_stats`` and ``replace_tags`` would read back for a repository
+    created in this transaction, from the manifests its snapshot fetched; None when one of its
+    images was stored before (not fetched here): then they are read from the database.
+
+    The same rules: size is the bytes of the distinct blobs (each manifest, its config, its
+    layers) of the tagged manifests and their index children; a first import's tag changed at
+    its image's build time (never later than now)."""
+    manifests = snapshot.manifests
+    live: set[str] = set()
+    pending = list(dict.fromkeys(snapshot.tags.values()))
+    while pending:
+        digest = pending.pop()
+        if digest in live:
+            continue
+        fetched = manifests.get(digest)
+        if fetched is None or digest not in ids:
+            return None
+        live.add(digest)
+        pending.extend(child.digest for child in fetched.children)
+    blobs: dict[str, int] = {}
+    for digest in live:
+        fetched = manifests[digest]
+        blobs[digest] = fetched.size
+        if fetched.config_digest:
+            blobs[fetched.config_digest] = fetched.config_size
+        for layer in fetched.layers:
+            blobs[layer.digest] = layer.size
+    created_times = {ids[digest]: manifests[digest].created for digest in live}
+    changed = [min(created_times[ids[digest]] or now, now) for digest in snapshot.tags.values()]
+    return _NewRepositoryStats(
+        created_times=created_times,
+        size=sum(blobs.values()),
+        last_updated_at=max(changed, default=None),
+    )
 
 
 def _problem_note(problems: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from registryui.catalog.models import IndexChild, Manifest, SyncRun, Tag
+from registryui.catalog.models import IndexChild, Manifest, Repository, SyncRun, Tag
 from registryui.devtools.images import ImageSpec, Layout, Platform, skopeo_copy
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
@@ -92,6 +92,13 @@ def test_initial_sync_and_resyncs_make_exactly_the_requests_they_must(registry, 
     }
     assert "manifest_head" not in counted  # a tag never seen needs no HEAD before its GET
     assert first.manifests_fetched == Manifest.objects.count() == 6 + 1 + 2
+    # New repositories take their figures from what was fetched, without reading them back:
+    # the same figures as recomputed from the rows.
+    for repository in Repository.objects.all():
+        written = (repository.tag_count, repository.size, repository.last_updated_at)
+        repository.refresh_stats()
+        assert written == (repository.tag_count, repository.size, repository.last_updated_at)
+        assert repository.size > 0 and repository.tag_count
 
     # -- a re-sync with no change: one HEAD per tag, nothing else --------------------------
     again, counted = synced(registry)
