@@ -222,7 +222,8 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
     stats.big_tags = big
     others = repositories or max(MIN_REPOSITORIES, total_tags // TAGS_PER_REPOSITORY - 1)
     remaining = max(total_tags - big, others)
-    per_repository = -(-remaining // others)
+    # Spread evenly: the first ``extra`` repositories get one tag more.
+    per_repository, extra = divmod(remaining, others)
     width = max(4, len(str(others - 1)))
     names = [BIG] + [f"ns{n % 40:02d}/app{n:0{width}d}" for n in range(others)]
     stats.sample_repository = names[min(127, len(names) - 1)]
@@ -241,9 +242,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
         for position, name in enumerate(names, start=1):
             # Every repository also has "latest" (on its newest image): the tag name that a
             # prefix search finds in every repository at once.
-            count = big - 1 if name == BIG else min(per_repository, remaining) - 1
-            if name != BIG:
-                remaining -= count + 1
+            count = big - 1 if name == BIG else per_repository + (position - 2 < extra) - 1
             if count < 0:
                 continue
             kinds: list[str] = []  # of this repository's manifests, by local index

@@ -79,25 +79,39 @@ def test_threads_share_one_bucket():
 
 @pytest.mark.django_db
 def test_a_sync_honours_sync_max_rps(registry, settings):
-    """A re-sync of 130 tags with 8 threads at SYNC_MAX_RPS = 40: the proxy sees its 133 requests
-    no faster than 40 a second (within 5 %), and not much slower either (the limit, not the
-    machine, paces it)."""
+    """A re-sync of 130 tags with 8 threads under SYNC_MAX_RPS: the proxy sees its 133 requests
+    no faster than the limit (within 5 %), and not much slower either (the limit, not the
+    machine, paces it). The limit is 40 a second, or half of what the same re-sync reaches
+    without one on this machine right now if that is less (the machine is shared: at a load
+    of 40 on two cores an unlimited re-sync managed 24 a second)."""
     with RegistryClient(registry.url) as client:
         Seeder(client).seed(["rate/a", "rate/b"], [f"t{i:03d}" for i in range(65)])
     with RegistryClient(registry.url) as client:
         assert Syncer(client, concurrency=8, max_rps=0).run().ok  # unlimited: the initial sync
         assert client.throttle is None
     assert Tag.objects.count() == 130
+    with FaultProxy(registry.url) as proxy, RegistryClient(proxy.url) as client:
+        assert Syncer(client, concurrency=8, max_rps=0).run().ok
+        unlimited = achieved_rate(proxy.seen)
+    limit = min(LIMIT, round(unlimited / 2, 1))
 
-    settings.SYNC_MAX_RPS = LIMIT
+    settings.SYNC_MAX_RPS = limit
     with FaultProxy(registry.url) as proxy, RegistryClient(proxy.url) as client:
         run = Syncer(client, concurrency=8).run()  # SYNC_MAX_RPS from the settings
-        assert client.throttle is shared_bucket(LIMIT)
+        assert client.throttle is shared_bucket(limit)
         seen = list(proxy.seen)
     assert run.ok, run.error
     assert run.requests_by_kind == {"catalog": 1, "manifest_head": 130, "tags": 2}
     assert len(seen) == run.requests_made == 133
+    achieved = achieved_rate(seen)
+    assert achieved <= limit * 1.05, f"{achieved:.1f} requests/s over a limit of {limit}"
+    assert achieved >= limit * 0.8, (
+        f"{achieved:.1f} requests/s under a limit of {limit} (unlimited: {unlimited:.1f}/s): "
+        "the limit is not what paces it"
+    )
+
+
+def achieved_rate(seen) -> float:
+    """Requests a second between the first and the last arrival at the proxy."""
     times = sorted(request.at for request in seen)
-    achieved = (len(times) - 1) / (times[-1] - times[0])
-    assert achieved <= LIMIT * 1.05, f"{achieved:.1f} requests/s over a limit of {LIMIT}"
-    assert achieved >= LIMIT * 0.8, f"{achieved:.1f} requests/s: the limit is not what paces it"
+    return (len(times) - 1) / (times[-1] - times[0])
