@@ -402,7 +402,10 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
         Grant.objects.create(team=team, pattern="ns*", level=Level.VIEW)
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # VACUUM too on PostgreSQL: after a bulk load the visibility map is empty, and every
+        # index-only scan (a 100,000-tag COUNT) would visit the heap, as no autovacuumed
+        # production database does.
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     stats.seconds = time.perf_counter() - started
     return stats
 
