@@ -134,6 +134,9 @@ REGISTRY_CONNECT_TIMEOUT = env_float("REGISTRY_CONNECT_TIMEOUT", 3.05)
 REGISTRY_READ_TIMEOUT = env_float("REGISTRY_READ_TIMEOUT", 30.0)
 REGISTRY_RETRIES = env_int("REGISTRY_RETRIES", 3, minimum=0)
 SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 8, minimum=1)
+#: Requests a second the sync (and the worker) may send the registry, shared by all its threads
+#: (a token bucket); 0 = unlimited (the demo's default). Set it in production: see OPERATIONS.md.
+SYNC_MAX_RPS = max(env_float("SYNC_MAX_RPS", 0.0), 0.0)
 #: Repositories asked for per /v2/_catalog page (registry 2.8 rejects more than 1000).
 SYNC_CATALOG_PAGE_SIZE = env_int("SYNC_CATALOG_PAGE_SIZE", 1000, minimum=1)
 #: Seconds a page or action a user waits on (delete, retag, retention run) may spend on the

@@ -159,6 +159,8 @@ def replace_tags(
     first_import: bool = False,
     now: datetime | None = None,
     problems: dict[str, str] | None = None,
+    created_times: dict[int, datetime | None] | None = None,
+    empty: bool = False,
 ) -> TagChanges:
     """Make the repository's tags exactly ``tags`` (name → digest); every digest is in ``ids``.
 
@@ -167,21 +169,32 @@ def replace_tags(
     ``problems`` (name → reason) are tags that could not be read: an existing one keeps its
     digest and shows the reason (``Tag.sync_problem``), a new one is not created; the tags in
     ``tags`` lose any reason they had.
+
+    A caller that has them saves queries: ``created_times`` (manifest id → build time) for a
+    first import, ``empty`` for a repository it has just created (it has no tags yet).
     """
     now = now or timezone.now()
     problems = problems or {}
-    existing = {
-        name: (pk, manifest_id, problem)
-        for pk, name, manifest_id, problem in repository.tags.values_list(
-            "id", "name", "manifest_id", "sync_problem"
-        )
-    }
+    existing = (
+        {}
+        if empty
+        else {
+            name: (pk, manifest_id, problem)
+            for pk, name, manifest_id, problem in repository.tags.values_list(
+                "id", "name", "manifest_id", "sync_problem"
+            )
+        }
+    )
     changes = TagChanges()
-    created_times: dict[int, datetime | None] = {}
-    if first_import:
+    if created_times is not None:
+        pass
+    elif first_import:
+        created_times = {}
         wanted = {ids[d] for d in tags.values()}
         for chunk in chunked(wanted):
             created_times.update(Manifest.objects.filter(id__in=chunk).values_list("id", "created"))
+    else:
+        created_times = {}
     to_create, to_update, to_flag = [], [], []
     for name, digest in tags.items():
         manifest_id = ids[digest]

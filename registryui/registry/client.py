@@ -170,6 +170,9 @@ class RegistryClient:
         #: transport failure. None (the default, and the sync's): the fixed timeouts above.
         self.before_send: Callable[[tuple[float, float]], tuple[float, float]] | None = None
         self.after_failure: Callable[[RegistryError], None] | None = None
+        #: Called before each request is sent (each try): a rate limit such as
+        #: ``ratelimit.TokenBucket.acquire`` (the sync's ``SYNC_MAX_RPS``) waits there.
+        self.throttle: Callable[[], None] | None = None
         self.token_provider = token_provider
         self.retries = retries
         self.backoff_factor = backoff_factor
@@ -473,6 +476,8 @@ class RegistryClient:
         attempt = 0
         while True:
             timeout = self.before_send(self.timeout) if self.before_send else self.timeout
+            if self.throttle is not None:
+                self.throttle()
             self.stats.add(kind)
             try:
                 response = self.session.request(

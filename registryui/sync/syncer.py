@@ -1,11 +1,12 @@
 """The full sync: mirror the registry's catalog, tags and manifests into the database.
 
-Steps: list the catalog (following ``Link``) → list each repository's tags → one HEAD per tag
-for its digest → GET by tag, checked against its bytes, only for tags whose digest changed (and
-the config and index children of digests not stored yet) → write each repository's tags in one
-short transaction (a savepoint: a repository whose rows cannot be written fails alone) → check
-the repositories the catalog no longer lists one by one, and drop those the registry says are
-gone.
+Steps: list the catalog (following ``Link``) → list each repository's tags → for a tag the
+database knows, one HEAD for its digest, and a GET by tag, checked against its bytes, only when
+the digest changed; for a tag it has never seen, the GET by tag alone (its digest header is
+checked against its bytes) → the config and index children of digests not stored yet → write
+each repository's tags in one short transaction (a savepoint: a repository whose rows cannot be
+written fails alone) → check the repositories the catalog no longer lists one by one, and drop
+those the registry says are gone.
 
 Nothing is removed on one answer's word. A tag we know that is missing from its list is removed
 only when a HEAD answers 404 for it (so ``tags: null`` from a faulty proxy removes nothing), and
@@ -43,7 +44,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from registryui.catalog.fetch import ManifestFetcher, _interrupted
@@ -56,7 +57,8 @@ from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
 from registryui.lib.untrusted import text
 from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.registry.client import MAX_CATALOG_PAGE
+from registryui.registry.client import MAX_CATALOG_PAGE, ManifestRef
+from registryui.registry.ratelimit import shared_bucket
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +206,13 @@ class Syncer:
         stop_event: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         outage_seconds: float | None = None,
+        max_rps: float | None = None,
     ) -> None:
         self.client = client
+        #: Requests a second to the registry, shared by every thread of every sync of this
+        #: process (``SYNC_MAX_RPS``; 0 = unlimited). Installed on the client.
+        self.max_rps = settings.SYNC_MAX_RPS if max_rps is None else max_rps
+        client.throttle = shared_bucket(self.max_rps) if self.max_rps > 0 else None
         self.outage_seconds = self.OUTAGE_SECONDS if outage_seconds is None else outage_seconds
         self.concurrency = max(concurrency or settings.SYNC_CONCURRENCY, 1)
         self.page_size = min(max(page_size or settings.SYNC_CATALOG_PAGE_SIZE, 1), MAX_CATALOG_PAGE)
@@ -220,6 +227,8 @@ class Syncer:
         self._requests_at_start = 0
         self._kinds_at_start: dict[str, int] = {}
         self._touched: list[str] = []
+        #: Repositories the database did not hold when this run listed them.
+        self._first_seen: set[str] = set()
         # One connection per worker, or urllib3 would open and drop connections under load.
         client.ensure_pool_size(self.concurrency)
 
@@ -343,6 +352,7 @@ class Syncer:
         known = set(Manifest.objects.values_list("digest", flat=True).iterator(chunk_size=5000))
         self.fetcher = ManifestFetcher(self.client, known, should_stop=lambda: self.halted)
         first_seen = set(names) - self._existing_names(names)
+        self._first_seen = first_seen
 
         def done(snapshot: RepositorySnapshot) -> None:
             if snapshot.error is not None and snapshot.error.code == "INTERRUPTED":
@@ -351,9 +361,10 @@ class Syncer:
             self.report_progress()
 
         try:
-            _Pipeline(self, self.fetcher, single=single).run(
-                [(name, False) for name in names] + [(name, True) for name in unlisted], done
-            )
+            with relaxed_commits():
+                _Pipeline(self, self.fetcher, single=single).run(
+                    [(name, False) for name in names] + [(name, True) for name in unlisted], done
+                )
         except BaseException:
             with contextlib.suppress(Exception):
                 self.flush_touched()
@@ -378,8 +389,21 @@ class Syncer:
                 return None
             raise
 
+    def fetch_new_tag(self, name: str, tag: str) -> tuple[str, list[FetchedManifest]] | None:
+        """GET a tag the database has never seen, without a HEAD first: its digest (the
+        ``Docker-Content-Digest`` the client checks against the bytes) and the parts of its
+        image not stored yet; None when the registry answers 404 (deleted since the listing)."""
+        try:
+            ref, body = self.client.get_manifest(name, tag)
+        except RegistryError as exc:
+            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+                return None
+            raise
+        return ref.digest, self._fetched(name, ref, body)
+
     def fetch_tag(self, name: str, tag: str, digest: str) -> list[FetchedManifest]:
-        """GET a tag whose digest is new to us, and the parts of its image not stored yet.
+        """GET a known tag whose HEAD named a digest it did not have, and the parts of its image
+        not stored yet.
 
         The client checks the body against the digest it came with; here it must also be the
         digest the HEAD named, or one of the two answers was about another image."""
@@ -391,18 +415,24 @@ class Syncer:
                 "is trusted, and the tag is read again next run.",
                 code="DIGEST_MISMATCH",
             )
+        return self._fetched(name, ref, body)
+
+    def _fetched(self, name: str, ref: ManifestRef, body: bytes) -> list[FetchedManifest]:
         if ref.media_type in mediatypes.SCHEMA1_TYPES:
             raise RegistryError(
                 "It is a Docker schema 1 manifest, a format this UI does not read.",
                 code="UNSUPPORTED",
             )
         assert self.fetcher is not None
-        return self.fetcher.ensure(name, digest, raw=(ref.media_type, body))
+        return self.fetcher.ensure(name, ref.digest, raw=(ref.media_type, body))
 
     def known_tags(self, name: str) -> tuple[dict[str, str], bool]:
         """The database's tags of a repository (name → digest), and whether any has a
-        sync problem; one query, made by the calling thread when the repository starts."""
+        sync problem; one query, made by the calling thread when the repository starts (none
+        for a repository this run found missing from the database)."""
         known, problems = {}, False
+        if name in self._first_seen:
+            return known, problems
         for tag, digest, problem in Tag.objects.filter(repository__name=name).values_list(
             "name", "manifest__digest", "sync_problem"
         ):
@@ -464,6 +494,9 @@ class Syncer:
                 repository, created = Repository.objects.get_or_create(name=snapshot.name)
                 live = repository.tags_changed_live_at
                 if live is None or live < snapshot.observed_at:
+                    # A repository created just now: its stats come from what was fetched,
+                    # when every image it holds was (no query for them).
+                    stats = _new_repository_stats(snapshot, ids, now) if created else None
                     changes = replace_tags(
                         repository,
                         snapshot.tags,
@@ -471,6 +504,8 @@ class Syncer:
                         first_import=first_import or created,
                         now=now,
                         problems=reasons,
+                        created_times=stats.created_times if stats else None,
+                        empty=created,
                     )
                     repository.last_synced_at = now
                     repository.last_sync_error = problem_note
@@ -478,8 +513,13 @@ class Syncer:
                     if problem_note:
                         repository.last_sync_error_at = now
                         fields.append("last_sync_error_at")
+                    if stats is not None:
+                        repository.tag_count = changes.added
+                        repository.size = stats.size
+                        repository.last_updated_at = stats.last_updated_at
+                        fields += ["tag_count", "size", "last_updated_at"]
                     repository.save(update_fields=fields)
-                    if changes.any or created:
+                    if stats is None and (changes.any or created):
                         repository.refresh_stats()
         except (DatabaseError, ValueError) as exc:
             log.exception("the rows of %s could not be written", snapshot.name)
@@ -567,6 +607,73 @@ class Syncer:
         for chunk in chunked(names):
             found.update(Repository.objects.filter(name__in=chunk).values_list("name", flat=True))
         return found
+
+
+@contextlib.contextmanager
+def relaxed_commits() -> Iterator[None]:
+    """On PostgreSQL, the sync's commits do not wait for their WAL to reach the disk.
+
+    The sync commits once per repository; waiting for a disk flush each time was a large part
+    of its database time on PostgreSQL. What it writes is a copy of the registry: a crash loses
+    at most the last fraction of a second of commits (never consistency: PostgreSQL replays or
+    drops whole transactions), and the next sync writes them again. Set for the connection
+    (one statement, not one per transaction) and reset after the run."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+@dataclass
+class _NewRepositoryStats:
+    created_times: dict[int, datetime | None]
+    size: int
+    last_updated_at: datetime | None
+
+
+def _new_repository_stats(
+    snapshot: RepositorySnapshot, ids: dict[str, int], now: datetime
+) -> _NewRepositoryStats | None:
+    """What ``Repository.refresh_stats`` and ``replace_tags`` would read back for a repository
+    created in this transaction, from the manifests its snapshot fetched; None when one of its
+    images was stored before (not fetched here): then they are read from the database.
+
+    The same rules: size is the bytes of the distinct blobs (each manifest, its config, its
+    layers) of the tagged manifests and their index children; a first import's tag changed at
+    its image's build time (never later than now)."""
+    manifests = snapshot.manifests
+    live: set[str] = set()
+    pending = list(dict.fromkeys(snapshot.tags.values()))
+    while pending:
+        digest = pending.pop()
+        if digest in live:
+            continue
+        fetched = manifests.get(digest)
+        if fetched is None or digest not in ids:
+            return None
+        live.add(digest)
+        pending.extend(child.digest for child in fetched.children)
+    blobs: dict[str, int] = {}
+    for digest in live:
+        fetched = manifests[digest]
+        blobs[digest] = fetched.size
+        if fetched.config_digest:
+            blobs[fetched.config_digest] = fetched.config_size
+        for layer in fetched.layers:
+            blobs[layer.digest] = layer.size
+    created_times = {ids[digest]: manifests[digest].created for digest in live}
+    changed = [min(created_times[ids[digest]] or now, now) for digest in snapshot.tags.values()]
+    return _NewRepositoryStats(
+        created_times=created_times,
+        size=sum(blobs.values()),
+        last_updated_at=max(changed, default=None),
+    )
 
 
 def _problem_note(problems: dict[str, str]) -> str:
@@ -715,6 +822,17 @@ class _Pipeline:
                     code="TAG_INVALID",
                 )
                 continue
+            if snapshot.known is not None and tag not in snapshot.known:
+                # A tag the database has never seen: its GET answers the digest too (checked
+                # against the bytes), so a HEAD first would be one request too many.
+                self._submit(
+                    functools.partial(self._new_tag_fetched, tag=tag),
+                    job,
+                    self.syncer.fetch_new_tag,
+                    snapshot.name,
+                    tag,
+                )
+                continue
             self._submit(
                 functools.partial(self._tag_resolved, tag=tag),
                 job,
@@ -750,6 +868,20 @@ class _Pipeline:
             if not self._stopped(snapshot, error):
                 snapshot.problems[tag] = error
             return
+        for manifest in fetched:
+            snapshot.manifests[manifest.digest] = manifest
+        snapshot.tags[tag] = digest
+
+    def _new_tag_fetched(self, job: _Job, future: Future, *, tag: str) -> None:
+        answer, error = self._outcome(future)
+        snapshot = job.snapshot
+        if error is not None:
+            if not self._stopped(snapshot, error):
+                snapshot.problems[tag] = error
+            return
+        if answer is None:
+            return  # the registry answered 404: deleted since the listing
+        digest, fetched = answer
         for manifest in fetched:
             snapshot.manifests[manifest.digest] = manifest
         snapshot.tags[tag] = digest

@@ -56,7 +56,7 @@ def test_sync_runs_filter_by_status_and_search_by_repository(admin_client, synce
     response = admin_client.get("/admin/catalog/syncrun/", {"q": "team-c/broken"})
     assert list(response.context["cl"].result_list) == [failed]
     detail = admin_client.get(f"/admin/catalog/syncrun/{run.pk}/change/").content.decode()
-    assert "&quot;manifest_head&quot;: 4" in detail  # requests by kind
+    assert "&quot;manifest_get&quot;: 4" in detail  # requests by kind
 
 
 def test_nothing_can_be_changed_or_deleted(admin_client, synced):

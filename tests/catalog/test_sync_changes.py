@@ -101,9 +101,9 @@ def test_a_repository_with_hundreds_of_tags(upstream):
     }
     assert len(stored()) == 300
     counted = Counter(line.kind for line in lines)
-    assert counted["manifest_head"] == 300
-    # Each new tag is read once by tag and checked against its bytes (a HEAD's digest alone
-    # could name another image); each of the 60 images is parsed and stored once.
+    # Each new tag is read once by tag, without a HEAD first, and checked against its bytes;
+    # each of the 60 images is parsed and stored once.
+    assert counted["manifest_head"] == 0
     assert counted["manifest_get"] == 300
     assert run.manifests_fetched == 60
     assert counted["blob_get"] == 60  # one config read per image
@@ -180,15 +180,23 @@ def test_a_repository_removed_upstream_is_dropped(upstream):
 
 @pytest.mark.django_db
 def test_a_tag_that_vanishes_between_listing_and_head_is_skipped(upstream):
-    """A tag deleted after the tag list was read: the HEAD's 404 is the registry's answer.
+    """A tag deleted after the tag list was read: the 404 is the registry's answer, to the GET
+    of a tag never seen (the initial sync makes no HEAD) as to the HEAD of a known tag.
 
     Uses FaultProxy for the race, which a real registry cannot produce on demand."""
     upstream.seeder.seed(["team-a/api"], ["1", "2"])
     with FaultProxy(upstream.process.url) as proxy:
-        proxy.fail(404, method="HEAD", path="/manifests/2$")
+        proxy.fail(404, method="GET", path="/manifests/2$")
         run = Syncer(RegistryClient(proxy.url, retries=0)).run()
     assert run.ok
     assert list(stored()) == [("team-a/api", "1")]
+    upstream.seeder.seed(["team-a/api"], ["3"])
+    assert sync().ok
+    with FaultProxy(upstream.process.url) as proxy:
+        proxy.fail(404, method="HEAD", path="/manifests/3$")
+        run = Syncer(RegistryClient(proxy.url, retries=0)).run()
+    assert run.ok
+    assert sorted(stored()) == [("team-a/api", "1"), ("team-a/api", "2")]
 
 
 @pytest.mark.django_db

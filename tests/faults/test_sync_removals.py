@@ -140,35 +140,42 @@ def test_6_a_whole_repository_vanishing_at_once_is_confirmed_first(world):
 
 
 def test_7_a_digest_header_naming_another_image_is_an_error_for_that_tag(world):
-    """team-a/api:1 moves upstream; the proxy's headers say it is team-a/api:2's image (a real
-    one). The tag's bytes say otherwise: the tag keeps its old row, with the reason shown,
-    and nothing points at the wrong image. A new tag with a lying header is not created."""
+    """team-a/api:1 and :3 move upstream; the proxy's headers say they are team-a/api:2's
+    image (a real one). Their bytes say otherwise: each keeps its old row, with the reason
+    shown, and nothing points at the wrong image. A new tag (read by GET alone, without a HEAD)
+    with a lying header is not created."""
     before = stored()
     other = before[("team-a/api", "2")]
     moved = world.seeder.put("team-a/api", "1", note="moved")
+    world.seeder.put("team-a/api", "3", note="moved too")
     world.seeder.put("team-a/api", "4", note="new")
-    # For tag 1 both answers lie; for tag 4 only the HEAD does (its GET sends the truth).
+    # For tag 1 both answers lie; for tag 3 only the HEAD does (its GET sends the truth); tag
+    # 4 is new, so it gets no HEAD, and its GET lies.
     world.proxy.rewrite(digest_header(other), path="^/v2/team-a/api/manifests/1$")
-    world.proxy.rewrite(digest_header(other), method="HEAD", path="^/v2/team-a/api/manifests/4$")
+    world.proxy.rewrite(digest_header(other), method="HEAD", path="^/v2/team-a/api/manifests/3$")
+    world.proxy.rewrite(digest_header(other), method="GET", path="^/v2/team-a/api/manifests/4$")
 
     run = world.sync()
 
     assert not run.ok
-    assert stored() == before  # 1 still at its old digest, 4 not created, 2 untouched
+    assert stored() == before  # 1 and 3 at their old digests, 4 not created, 2 untouched
     assert stored()[("team-a/api", "1")] != other
+    assert world.requests_to("^/v2/team-a/api/manifests/4$") == ["GET /v2/team-a/api/manifests/4"]
     tag = Tag.objects.get(repository__name="team-a/api", name="1")
     assert "does not match its digest" in tag.sync_problem and other in tag.sync_problem
     errors = {e.message.split(":")[0]: e for e in run.errors.all()}
     assert {tag: e.code for tag, e in errors.items()} == {
         "tag 1": "INVALID_RESPONSE",
-        "tag 4": "DIGEST_MISMATCH",
+        "tag 3": "DIGEST_MISMATCH",
+        "tag 4": "INVALID_RESPONSE",
     }
-    assert "neither is trusted" in errors["tag 4"].message
+    assert "neither is trusted" in errors["tag 3"].message
 
     # Without the fault, the next run reads both and clears the reason.
     world.proxy.clear()
     assert world.sync().ok
     assert stored()[("team-a/api", "1")] == moved
+    assert stored()[("team-a/api", "3")] != before[("team-a/api", "3")]
     assert ("team-a/api", "4") in stored()
     assert not Tag.objects.exclude(sync_problem="").exists()
 
