@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "registryui.sync",
     "registryui.browse",
     "registryui.ops",
+    "registryui.storage",
     "registryui.tokens",
 ]
 

@@ -1,0 +1,99 @@
+"""Server-rendered SVG charts: geometry here, markup in ``templates/storage/_*.html``.
+
+No JavaScript and no inline styles (the CSP forbids them): the templates draw with SVG
+presentation attributes (coordinates, sizes) and colour through CSS classes, whose custom
+properties follow the light and dark themes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from registryui.lib.humanize import iec_size
+
+#: The line chart's drawing box (the SVG scales to its container).
+WIDTH, HEIGHT = 640, 260
+LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 40
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    path: str
+    area: str
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 × 10^k at or above ``value`` (round axis labels)."""
+    if value <= 0:
+        return 1
+    step = 1
+    while step * 10 <= value:
+        step *= 10
+    for factor in (1, 2, 5, 10):
+        if step * factor >= value:
+            return step * factor
+    return step * 10
+
+
+def line_chart(points: list[tuple[datetime, int]]) -> LineChart | None:
+    """A step line (a value holds until the next snapshot) of bytes over time."""
+    if len(points) < 2:
+        return None
+    start, end = points[0][0], points[-1][0]
+    span = max((end - start).total_seconds(), 1.0)
+    top_value = _nice_ceiling(max(value for _, value in points))
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(moment: datetime) -> float:
+        return round(LEFT + inner_w * (moment - start).total_seconds() / span, 1)
+
+    def y(value: int) -> float:
+        return round(TOP + inner_h * (1 - value / top_value), 1)
+
+    commands = [f"M{x(points[0][0])},{y(points[0][1])}"]
+    for (_, previous), (moment, value) in zip(points, points[1:], strict=False):
+        commands.append(f"H{x(moment)}")
+        if value != previous:
+            commands.append(f"V{y(value)}")
+    path = " ".join(commands)
+    area = f"{path} V{y(0)} H{x(start)} Z"
+    y_ticks = [Tick(y(top_value * i // 4), iec_size(top_value * i // 4)) for i in range(5)]
+    fmt = "%Y-%m-%d" if span >= 2 * 86400 else "%H:%M"
+    x_ticks = [Tick(x(start), start.strftime(fmt)), Tick(x(end), end.strftime(fmt))]
+    return LineChart(path, area, y_ticks, x_ticks)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar, out of 1000 (the viewBox's width): the exclusive part, then the shared part."""
+
+    exclusive: int
+    shared: int
+
+    @property
+    def shared_x(self) -> int:
+        return self.exclusive
+
+
+def bar(figure, largest: int) -> Bar:
+    """The bar of a ``figures.Figure`` against the largest referenced bytes of its list."""
+    if largest <= 0 or figure.referenced <= 0:
+        return Bar(0, 0)
+    total = max(round(1000 * figure.referenced / largest), 2)
+    exclusive = round(total * figure.exclusive / figure.referenced)
+    return Bar(exclusive, total - exclusive)
