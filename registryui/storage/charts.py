@@ -7,6 +7,7 @@ properties follow the light and dark themes.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,7 +39,7 @@ class LineChart:
 
 
 def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10^k at or above ``value`` (round axis labels)."""
+    """The smallest 1, 2 or 5 x 10^k at or above ``value`` (round axis labels)."""
     if value <= 0:
         return 1
     step = 1
@@ -66,7 +67,7 @@ def line_chart(points: list[tuple[datetime, int]]) -> LineChart | None:
         return round(TOP + inner_h * (1 - value / top_value), 1)
 
     commands = [f"M{x(points[0][0])},{y(points[0][1])}"]
-    for (_, previous), (moment, value) in zip(points, points[1:], strict=False):
+    for (_, previous), (moment, value) in itertools.pairwise(points):
         commands.append(f"H{x(moment)}")
         if value != previous:
             commands.append(f"V{y(value)}")

@@ -149,18 +149,19 @@ def storage_report(user, *, now: datetime | None = None) -> StorageReport:
         bound=not everything,
         repositories=repositories,
         namespaces=namespaces,
-        teams=_teams(user, names, sharing),
+        teams=_teams(user, names, sharing, everything),
         largest_images=largest_images(user, everything),
         shared_layers=most_shared_layers(user, everything, sizes),
         growth=growth(user, everything, now=now),
     )
 
 
-def _teams(user, names: dict[int, str], sharing: _Sharing) -> list[Figure]:
-    """Each team the user belongs to (staff: every team), over the visible repositories its
-    grants cover."""
+def _teams(user, names: dict[int, str], sharing: _Sharing, everything: bool) -> list[Figure]:
+    """Each team the user belongs to, over the visible repositories its grants cover; every
+    team for staff who see every repository. (A team admin is staff too, but another team's
+    name, like ``team-a``, would name a namespace they may not see.)"""
     teams = Team.objects.prefetch_related("grants").order_by("name")
-    if not (user.is_authenticated and (user.is_staff or user.is_superuser)):
+    if not (everything and user.is_authenticated and user.is_staff):
         teams = teams.filter(id__in=access_for(user).team_ids)
     figures = []
     for team in teams:
@@ -266,7 +267,9 @@ def growth(user, everything: bool, *, now: datetime | None = None) -> Growth:
             current[name] = value
             if points and points[-1][0] == taken_at:
                 points[-1] = (taken_at, total)
-            else:
+            elif not points or points[-1][1] != total:
+                # A row whose bytes did not change (its exclusive bytes did, through sharing
+                # with hidden repositories) adds no point: its time would tell of them.
                 points.append((taken_at, total))
     if points:
         points.append((max(now, points[-1][0]), points[-1][1]))
