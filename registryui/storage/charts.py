@@ -15,7 +15,7 @@ from registryui.lib.humanize import iec_size
 
 #: The line chart's drawing box (the SVG scales to its container).
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 40
+LEFT, RIGHT, TOP, BOTTOM = 112, 24, 16, 44
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,29 @@ class LineChart:
 
 
 def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 x 10^k at or above ``value`` (round axis labels)."""
+    """The smallest 1, 2 or 5 x 10^k of a binary unit (B, KiB, MiB, ...) at or above
+    ``value``, so that the axis reads 0, 50, 100, 150, 200 KiB."""
     if value <= 0:
         return 1
+    unit = 1
+    while value >= unit * 1000 and unit < 1024**5:
+        unit *= 1024
+    amount = value / unit
     step = 1
-    while step * 10 <= value:
+    while step * 10 <= amount:
         step *= 10
     for factor in (1, 2, 5, 10):
-        if step * factor >= value:
-            return step * factor
-    return step * 10
+        if step * factor >= amount:
+            return step * factor * unit
+    return step * 10 * unit
+
+
+def _time_format(span: float) -> str:
+    if span >= 2 * 86400:
+        return "%Y-%m-%d"
+    if span >= 3600:
+        return "%m-%d %H:%M"
+    return "%H:%M:%S"
 
 
 def line_chart(points: list[tuple[datetime, int]]) -> LineChart | None:
@@ -74,7 +87,7 @@ def line_chart(points: list[tuple[datetime, int]]) -> LineChart | None:
     path = " ".join(commands)
     area = f"{path} V{y(0)} H{x(start)} Z"
     y_ticks = [Tick(y(top_value * i // 4), iec_size(top_value * i // 4)) for i in range(5)]
-    fmt = "%Y-%m-%d" if span >= 2 * 86400 else "%H:%M"
+    fmt = _time_format(span)
     x_ticks = [Tick(x(start), start.strftime(fmt)), Tick(x(end), end.strftime(fmt))]
     return LineChart(path, area, y_ticks, x_ticks)
 

@@ -320,6 +320,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/search/?q=arm64", "viewer-search-arm64"),
         ("/search/?q=team-a/api:1", "viewer-search-reference"),
         (f"/r/team-a/api@{digests['team-a/api:1.4']}", "viewer-digest"),
+        ("/storage/", "viewer-storage"),
     ):
         audit.visit("a_viewer", path, name)
 
@@ -336,6 +337,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/", "superuser-list", 200),
         ("/?q=team&sort=-tags", "superuser-list-filtered", 200),
         ("/search/?q=team", "superuser-search", 200),
+        ("/storage/", "superuser-storage", 200),
         ("/search/?q=https://git.example.com/team-a", "superuser-search-labels", 200),
         ("/r/team-a/api", "superuser-repository", 200),
         ("/r/team-a/api:1.4", "superuser-tag", 200),
