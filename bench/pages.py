@@ -10,7 +10,8 @@ cover the catalog (so every query carries the permission filter):
 - the repository list, and the list filtered by name (the htmx fragment);
 - the repository with 1,000 tags (first page, and page 10 sorted by size);
 - a tag page;
-- search by repository name, by tag prefix and by digest prefix.
+- search by repository name, by tag prefix and by digest prefix;
+- the storage page (figures over the visible repositories, from ``catalog.storage``'s links).
 
 p50/p95 over ``--requests`` requests each (default 200, after 10 warm-up requests), with the
 sizes interleaved in blocks of 20 requests so that other work on the machine weighs on every
@@ -295,6 +296,10 @@ def fill(total_tags: int) -> Catalog:
                 stats.sample_tag = plan[500][0]
                 stats.sample_digest = manifests[plan[500][1]].digest
         SyncRun.objects.create(scope="", status="succeeded", finished_at=now)
+        # The storage page's growth: the snapshot a full sync ends with.
+        from registryui.catalog.storage import record_snapshot
+
+        record_snapshot(now)
         user = get_user_model().objects.create_user("bench", password="bench-password-1")
         team = Team.objects.create(name="everyone", slug="everyone")
         team.members.add(user)
@@ -351,6 +356,7 @@ def pages(catalog: Catalog) -> list[Timing]:
         Timing('search by tag ("latest": in every repository)', "/search/?q=latest"),
         Timing("search by tag prefix", "/search/?q=v0.1"),
         Timing("search by digest prefix", f"/search/?q={catalog.sample_digest[7:17]}"),
+        Timing("storage page", "/storage/"),
     ]
 
 

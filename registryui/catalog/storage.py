@@ -96,7 +96,8 @@ def link_blobs(repository: Repository, manifest_ids: Iterable[int], tagged_ids: 
             repository=repository
         ).values_list("id", "blob_id", "blob__digest", "images", "tagged")
     }
-    new = [digest for digest in wanted if digest not in existing]
+    # Sorted: concurrent writers insert and lock shared rows in one order (no deadlock).
+    new = sorted(digest for digest in wanted if digest not in existing)
     blob_ids = _blob_ids(new, wanted)
     touched: set[int] = set()
     to_update: list[RepositoryBlob] = []
