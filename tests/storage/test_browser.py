@@ -53,7 +53,7 @@ def test_the_storage_page_in_both_themes_and_widths(browser, live_server, grown,
             )
             page = context.new_page()
             errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
             page.goto("/storage/")
             assert page.locator("svg.line-chart path.line").count() == 1
             assert page.locator("[data-testid=repository-figures] svg.bar-chart").count() >= 3
