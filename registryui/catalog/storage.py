@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
@@ -191,26 +191,23 @@ class SharedLink:
     blob_id: int
     size: int
     repository_id: int
+    name: str
+    namespace: str
 
 
-def shared_links(repository_ids: Iterable[int] | None = None) -> list[SharedLink]:
-    """Links of the blobs more than one repository references, limited to these repositories
-    (None: all). Every other blob is its one repository's alone."""
+def shared_links(repositories: Q | None = None) -> list[SharedLink]:
+    """Links of the blobs more than one repository references, limited to the repositories
+    this filter on ``repository__…`` keeps (None: all). Every other blob is its one
+    repository's alone."""
     rows = RepositoryBlob.objects.filter(blob__repository_count__gt=1)
-    result: list[SharedLink] = []
-    if repository_ids is None:
-        chunks: Iterable[list[int] | None] = [None]
-    else:
-        chunks = chunked(sorted(set(repository_ids)))
-    for chunk in chunks:
-        query = rows if chunk is None else rows.filter(repository_id__in=chunk)
-        result.extend(
-            SharedLink(*row)
-            for row in query.values_list("blob_id", "blob__size", "repository_id").iterator(
-                chunk_size=5000
-            )
-        )
-    return result
+    if repositories is not None:
+        rows = rows.filter(repositories)
+    return [
+        SharedLink(*row)
+        for row in rows.values_list(
+            "blob_id", "blob__size", "repository_id", "repository__name", "repository__namespace"
+        ).iterator(chunk_size=5000)
+    ]
 
 
 def distinct_bytes(sizes: dict[int, int], links: Iterable[SharedLink]) -> int:

@@ -11,19 +11,19 @@ repositories cannot change, as ``cleanup.freed.Freed.as_seen_by`` does (docs/SEC
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registryui.catalog.models import Blob, RepositoryBlob, StorageSnapshot, Tag
-from registryui.catalog.storage import shared_links
+from registryui.catalog.storage import SharedLink, shared_links
 from registryui.cleanup.freed import sees_every_repository
 from registryui.lib.reference import reference_url
 from registryui.teams.models import Level, Team
-from registryui.teams.patterns import matches
+from registryui.teams.patterns import matches, patterns_q
 from registryui.teams.permissions import access_for, visible_repositories
 
 #: Rows in the "largest images" and "most shared layers" lists.
@@ -86,7 +86,7 @@ class StorageReport:
     shared_between: int
     #: Exclusive figures are upper bounds (the viewer does not see every repository).
     bound: bool
-    repositories: list[Figure]
+    repositories: RepositoryFigures
     namespaces: list[Figure]
     teams: list[Figure]
     largest_images: list[Image] = field(default_factory=list)
@@ -95,68 +95,110 @@ class StorageReport:
 
 
 class _Sharing:
-    """The blobs several visible repositories reference, and who references them."""
+    """The blobs several visible repositories reference, and who references them: every
+    other blob belongs to one repository alone, whose ``size`` counts it once."""
 
-    def __init__(self, sizes: dict[int, int], repository_ids: Iterable[int] | None) -> None:
-        self.sizes = sizes
+    def __init__(self, links: list[SharedLink]) -> None:
         self.holders: dict[int, set[int]] = defaultdict(set)
         self.blob_size: dict[int, int] = {}
         self.blobs_of: dict[int, list[int]] = defaultdict(list)
-        for link in shared_links(repository_ids):
-            if link.repository_id in sizes:
-                self.holders[link.blob_id].add(link.repository_id)
-                self.blob_size[link.blob_id] = link.size
+        self.names: dict[int, str] = {}
+        self.namespaces: dict[str, set[int]] = defaultdict(set)
+        for link in links:
+            self.holders[link.blob_id].add(link.repository_id)
+            self.blob_size[link.blob_id] = link.size
+            self.names[link.repository_id] = link.name
+            self.namespaces[link.namespace].add(link.repository_id)
         for blob_id, holders in self.holders.items():
             for repository_id in holders:
                 self.blobs_of[repository_id].append(blob_id)
 
-    def figure(self, name: str, members: Iterable[int], url: str = "") -> Figure:
-        members = set(members)
-        touched = {b for r in members for b in self.blobs_of.get(r, ())}
+    @property
+    def shared_between(self) -> int:
+        return sum(self.blob_size[b] for b, holders in self.holders.items() if len(holders) > 1)
+
+    def figure(
+        self, name: str, size_sum: int, count: int, members: set[int], url: str = ""
+    ) -> Figure:
+        """A group of repositories whose own bytes add up to ``size_sum``; ``members`` are
+        those of them that hold shared blobs."""
         repeats = leaving = 0
-        for blob_id in touched:
+        for blob_id in {b for r in members for b in self.blobs_of.get(r, ())}:
             holders = self.holders[blob_id]
-            inside = len(holders & members) if len(members) > 1 else 1
+            inside = len(holders & members)
             repeats += self.blob_size[blob_id] * (inside - 1)
             if inside < len(holders):
                 leaving += self.blob_size[blob_id]
-        referenced = sum(self.sizes[r] for r in members) - repeats
-        return Figure(name, referenced, referenced - leaving, len(members), url)
+        referenced = size_sum - repeats
+        return Figure(name, referenced, referenced - leaving, count, url)
+
+
+class RepositoryFigures:
+    """The visible repositories' figures, largest first, computed only for the slice asked
+    for (a page): a repository's referenced bytes are its ``size``, indexed for this order."""
+
+    def __init__(self, queryset, sharing: _Sharing) -> None:
+        self.queryset = queryset.order_by("-size", "name")
+        self.sharing = sharing
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self.queryset.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        return [
+            self.sharing.figure(name, size, 1, {pk}, reference_url(name))
+            for pk, name, size in self.queryset.values_list("id", "name", "size")[index]
+        ]
+
+    def __iter__(self):
+        return iter(self[0 : self.count()])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RepositoryFigures) and list(self) == list(other)
 
 
 def storage_report(user, *, now: datetime | None = None) -> StorageReport:
     everything = sees_every_repository(user)
-    rows = list(visible_repositories(user).values_list("id", "name", "namespace", "size"))
-    sizes = {pk: size for pk, _, _, size in rows}
-    sharing = _Sharing(sizes, None if everything else sizes)
-    repositories = sorted(
-        (sharing.figure(name, [pk], reference_url(name)) for pk, name, _, _ in rows),
-        key=lambda f: (-f.referenced, f.name),
-    )
-    by_namespace: dict[str, list[int]] = defaultdict(list)
-    for pk, _, namespace, _ in rows:
-        by_namespace[namespace].append(pk)
+    visible = visible_repositories(user)
+    q = None if everything else access_for(user).q(Level.VIEW, field="repository__name")
+    sharing = _Sharing(shared_links(q))
+    totals = visible.aggregate(size=Coalesce(Sum("size"), 0), count=Count("id"))
     namespaces = sorted(
-        (sharing.figure(ns, members) for ns, members in by_namespace.items()),
+        (
+            sharing.figure(
+                row["namespace"],
+                row["size"],
+                row["count"],
+                sharing.namespaces.get(row["namespace"], set()),
+            )
+            for row in visible.order_by()
+            .values("namespace")
+            .annotate(size=Coalesce(Sum("size"), 0), count=Count("id"))
+        ),
         key=lambda f: (-f.referenced, f.name),
     )
-    names = {pk: name for pk, name, _, _ in rows}
     return StorageReport(
-        total=sharing.figure("", sizes),
-        shared_between=sum(
-            sharing.blob_size[b] for b, holders in sharing.holders.items() if len(holders) > 1
-        ),
+        total=sharing.figure("", totals["size"], totals["count"], set(sharing.names)),
+        shared_between=sharing.shared_between,
         bound=not everything,
-        repositories=repositories,
+        repositories=RepositoryFigures(visible, sharing),
         namespaces=namespaces,
-        teams=_teams(user, names, sharing, everything),
+        teams=_teams(user, visible, sharing, everything),
         largest_images=largest_images(user, everything),
-        shared_layers=most_shared_layers(user, everything, sizes),
+        shared_layers=most_shared_layers(user, everything),
         growth=growth(user, everything, now=now),
     )
 
 
-def _teams(user, names: dict[int, str], sharing: _Sharing, everything: bool) -> list[Figure]:
+def _teams(user, visible, sharing: _Sharing, everything: bool) -> list[Figure]:
     """Each team the user belongs to, over the visible repositories its grants cover; every
     team for staff who see every repository. (A team admin is staff too, but another team's
     name, like ``team-a``, would name a namespace they may not see.)"""
@@ -166,8 +208,15 @@ def _teams(user, names: dict[int, str], sharing: _Sharing, everything: bool) -> 
     figures = []
     for team in teams:
         patterns = [grant.pattern for grant in team.grants.all()]
-        members = [pk for pk, name in names.items() if any(matches(p, name) for p in patterns)]
-        figures.append(sharing.figure(team.name, members))
+        covered = patterns_q(patterns) if patterns else Q(pk__in=[])
+        members = visible if covered is None else visible.filter(covered)
+        totals = members.aggregate(size=Coalesce(Sum("size"), 0), count=Count("id"))
+        holding = {
+            pk
+            for pk, name in sharing.names.items()
+            if any(matches(pattern, name) for pattern in patterns)
+        }
+        figures.append(sharing.figure(team.name, totals["size"], totals["count"], holding))
     return sorted(figures, key=lambda f: (-f.referenced, f.name))
 
 
@@ -202,7 +251,7 @@ def largest_images(user, everything: bool) -> list[Image]:
     return [Image(name, digest, size, tuple(tags[(pk, digest)])) for pk, name, digest, size in rows]
 
 
-def most_shared_layers(user, everything: bool, sizes: dict[int, int]) -> list[SharedLayer]:
+def most_shared_layers(user, everything: bool) -> list[SharedLayer]:
     """The layers used by the most images the viewer can see (at least two).
 
     For a viewer who sees everything the blobs' own counts answer. Otherwise layers are read

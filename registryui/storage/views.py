@@ -22,7 +22,7 @@ NAMESPACE_BARS = 12
 def storage(request: HttpRequest) -> HttpResponse:
     report = storage_report(request.user)
     page = paginate(request, report.repositories, REPOSITORIES_PER_PAGE)
-    largest = report.repositories[0].referenced if report.repositories else 0
+    largest = report.repositories[0].referenced if page.paginator.count else 0
     namespace_max = report.namespaces[0].referenced if report.namespaces else 0
     context = {
         "report": report,
