@@ -10,7 +10,8 @@ cover the catalog (so every query carries the permission filter):
 - the repository list, and the list filtered by name (the htmx fragment);
 - the repository with 1,000 tags (first page, and page 10 sorted by size);
 - a tag page;
-- search by repository name, by tag prefix and by digest prefix.
+- search by repository name, by tag prefix and by digest prefix;
+- the storage page (figures over the visible repositories, from ``catalog.storage``'s links).
 
 p50/p95 over ``--requests`` requests each (default 200, after 10 warm-up requests), with the
 sizes interleaved in blocks of 20 requests so that other work on the machine weighs on every
@@ -395,6 +396,11 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
             ):
                 cursor.execute(statement)
         SyncRun.objects.create(scope="", status="succeeded", finished_at=timezone.now())
+        # The storage page's figures: the snapshot a full sync ends with (it first links the
+        # blobs of repositories the bulk fill above wrote without refresh_stats).
+        from registryui.catalog.storage import record_snapshot
+
+        record_snapshot(timezone.now())
         user = get_user_model().objects.create_user("bench", password="bench-password-1")
         team = Team.objects.create(name="everyone", slug="everyone")
         team.members.add(user)
@@ -470,6 +476,7 @@ def pages(catalog: Catalog) -> list[Timing]:
         Timing("search by tag prefix", "/search/?q=v0.1"),
         Timing("search by digest prefix", f"/search/?q={catalog.sample_digest[7:17]}"),
         Timing("search by label (key=value prefix)", f"/search/?q={label}"),
+        Timing("storage page", "/storage/"),
     ]
 
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "registryui.sync",
     "registryui.browse",
     "registryui.ops",
+    "registryui.storage",
     "registryui.tokens",
 ]
 

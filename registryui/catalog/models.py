@@ -65,21 +65,27 @@ class Repository(models.Model):
         # Every write of last_synced_at clears the error (Syncer.store_snapshot, flush_touched).
         return bool(self.last_sync_error)
 
-    def live_manifest_ids(self) -> set[int]:
+    def live_manifest_ids(self, tagged: set[int] | None = None) -> set[int]:
         """Manifests this repository holds through its tags, with the children of its indexes."""
-        tagged = set(self.tags.values_list("manifest_id", flat=True))
+        if tagged is None:
+            tagged = set(self.tags.values_list("manifest_id", flat=True))
         children = set(
             IndexChild.objects.filter(index_id__in=tagged).values_list("child_id", flat=True)
         )
         return tagged | children
 
     def refresh_stats(self) -> None:
-        """Recompute tag_count, size and last_updated_at from the tags (a few queries)."""
+        """Recompute tag_count, size and last_updated_at from the tags, and the blobs the
+        repository references (``catalog.storage.link_blobs``, which gives the size)."""
+        # Same package, imported here because storage.py builds on this module's models.
+        from .storage import link_blobs
+
         aggregate = self.tags.aggregate(count=models.Count("id"), last=models.Max("changed_at"))
-        manifest_ids = self.live_manifest_ids()
+        tagged = set(self.tags.values_list("manifest_id", flat=True))
+        manifest_ids = self.live_manifest_ids(tagged)
         self.tag_count = aggregate["count"] or 0
         self.last_updated_at = aggregate["last"]
-        self.size = blob_bytes(manifest_ids)
+        self.size = link_blobs(self, manifest_ids, tagged)
         Repository.objects.filter(pk=self.pk).update(
             tag_count=self.tag_count, size=self.size, last_updated_at=self.last_updated_at
         )
@@ -365,3 +371,92 @@ class SyncRunError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository or '(catalog)'}: {self.message}"
+
+
+# -- storage insight (issue 16): blobs as the registry stores them, see catalog/storage.py ----
+
+
+class Blob(models.Model):
+    """One blob of registry storage (a manifest, a config or a layer), stored once however
+    many repositories reference it. Kept by ``catalog.storage.link_blobs``."""
+
+    class Kind(models.TextChoices):
+        MANIFEST = "manifest", "Manifest"
+        CONFIG = "config", "Config"
+        LAYER = "layer", "Layer"
+
+    digest = models.CharField(max_length=135, unique=True)
+    size = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    #: For a manifest: what a pull of it downloads (``Manifest.total_size``).
+    image_size = models.BigIntegerField(default=0)
+    #: How many repositories reference it, and how many of their images use it (recounted
+    #: from the links whenever a repository's links change).
+    repository_count = models.PositiveIntegerField(default=0)
+    image_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["repository_count"], name="blob_repository_count"),
+            models.Index(fields=["kind", "-image_count"], name="blob_kind_images"),
+            models.Index(fields=["kind", "-image_size"], name="blob_kind_image_size"),
+        ]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class RepositoryBlob(models.Model):
+    """A blob a repository references through its tags (and the platform images of its
+    tagged indexes): what garbage-collect keeps while the repository holds them."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="blob_links")
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="links")
+    #: Images (manifests) of the repository that use the blob.
+    images = models.PositiveIntegerField(default=0)
+    #: For a manifest blob: a tag of the repository points at it.
+    tagged = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "blob"], name="repositoryblob_unique")
+        ]
+        indexes = [models.Index(fields=["blob", "repository"], name="repositoryblob_blob")]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id} {self.blob_id}"
+
+
+class StorageSnapshot(models.Model):
+    """Bytes of one scope after a sync, written only when they changed since the scope's
+    previous row (a row holds until the next one). Thinned as rows age: one per day after
+    ``DAYS_AT_FULL`` days, one per week after ``WEEKS_AT_DAILY`` weeks."""
+
+    class Scope(models.TextChoices):
+        REGISTRY = "registry", "Registry"
+        NAMESPACE = "namespace", "Namespace"
+        REPOSITORY = "repository", "Repository"
+
+    class Resolution(models.TextChoices):
+        SYNC = "sync", "Every sync"
+        DAY = "day", "Daily"
+        WEEK = "week", "Weekly"
+
+    taken_at = models.DateTimeField(default=timezone.now)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    #: The namespace or repository name; '' for the registry.
+    name = models.CharField(max_length=255, blank=True)
+    bytes = models.BigIntegerField()
+    #: Bytes no other scope of its kind references (what deleting it all would free).
+    exclusive = models.BigIntegerField(default=0)
+    resolution = models.CharField(max_length=8, choices=Resolution.choices, default=Resolution.SYNC)
+
+    class Meta:
+        ordering = ["scope", "name", "taken_at"]
+        indexes = [
+            models.Index(fields=["scope", "name", "taken_at"], name="snapshot_scope_time"),
+            models.Index(fields=["resolution", "taken_at"], name="snapshot_resolution_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.name} {self.taken_at:%Y-%m-%d %H:%M}: {self.bytes}"

@@ -57,6 +57,9 @@ class ImageSpec:
     user: str = ""
     created: str = "2026-01-02T03:04:05.123456789Z"
     layer_padding: int = 0  # extra bytes of incompressible data, to make layers of a known size
+    #: Layers below the image's own, each from its files alone: images given the same base
+    #: share those layers (blobs) as images built FROM one base image do.
+    base: tuple[dict[str, bytes], ...] = ()
 
 
 def _tar_gz(files: dict[str, bytes]) -> tuple[bytes, str]:
@@ -104,6 +107,11 @@ class Layout:
     def image(self, spec: ImageSpec) -> dict[str, Any]:
         """Write one image's blobs; returns its manifest descriptor (mediaType, digest, size)."""
         layer_descriptors, diff_ids, history = [], [], []
+        for files in spec.base:
+            compressed, diff_id = _tar_gz(files)
+            layer_descriptors.append({"mediaType": OCI_LAYER, **self.blob(compressed)})
+            diff_ids.append(diff_id)
+            history.append({"created": spec.created, "created_by": "/bin/sh -c #(nop) ADD base /"})
         for index in range(spec.layers):
             files = {f"layer{index}/{name}": data for name, data in spec.files.items()}
             if spec.layer_padding:

@@ -52,6 +52,7 @@ from registryui.catalog.manifests import (
     FetchedManifest,
 )
 from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
+from registryui.catalog.storage import record_snapshot
 from registryui.catalog.store import manifest_ids, replace_tags, store_manifests
 from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
@@ -299,7 +300,18 @@ class Syncer:
         failed = bool(run.error) or run.repositories_failed > 0
         run.status = SyncRun.Status.FAILED if failed else SyncRun.Status.SUCCEEDED
         run.save()
+        if not run.scope:
+            self.snapshot_storage()
         return run
+
+    def snapshot_storage(self) -> None:
+        """The storage page's growth over time: one snapshot per full sync (changed figures
+        only). A failure here is logged and leaves the run's outcome as it was."""
+        try:
+            with transaction.atomic():
+                record_snapshot(self.run_record.finished_at if self.run_record else None)
+        except DatabaseError:
+            log.exception("the storage snapshot of this sync could not be written")
 
     # -- steps ------------------------------------------------------------------------------
 

@@ -324,6 +324,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/search/?q=team-a/api:1", "viewer-search-reference"),
         (f"/r/team-a/api@{digests['team-a/api:1.4']}", "viewer-digest"),
         ("/push/", "viewer-push"),
+        ("/storage/", "viewer-storage"),
     ):
         audit.visit("a_viewer", path, name)
 
@@ -343,6 +344,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         ("/", "superuser-list", 200),
         ("/?q=team&sort=-tags", "superuser-list-filtered", 200),
         ("/search/?q=team", "superuser-search", 200),
+        ("/storage/", "superuser-storage", 200),
         ("/search/?q=https://git.example.com/team-a", "superuser-search-labels", 200),
         ("/r/team-a/api", "superuser-repository", 200),
         ("/r/team-a/api:1.4", "superuser-tag", 200),

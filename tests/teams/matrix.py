@@ -317,6 +317,9 @@ ROWS: list[Row] = [
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.
     post("/retention/{policy}/apply", {"fingerprint": "stale"}, only=DELETERS, ok=409),
+    # -- storage (figures over the visible repositories only) ---------------------------------
+    get("/storage/", lists=ALL),
+    get("/storage/?page=1", lists=ALL, htmx=True),
     # -- events ------------------------------------------------------------------------------
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
