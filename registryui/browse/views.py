@@ -119,15 +119,9 @@ REPOSITORY_SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-@require_safe
-@viewer_required
-def repository_list(request: HttpRequest) -> HttpResponse:
-    query = clean_query(request.GET.get("q"))
-    namespace = request.GET.get("namespace", "")
-    sort = choose(request, "sort", list(REPOSITORY_SORTS), "name")
-
-    visible = visible_repositories(request.user)
-    repositories = visible
+def filter_repositories(repositories: QuerySet, query: str, namespace: str) -> QuerySet:
+    """The repository list's filters (the page and the API): a name part (``clean_query``'d)
+    and a namespace (``TOP_LEVEL`` for names without one)."""
     if query:
         repositories = repositories.filter(name__contains=query.lower())
     if namespace == TOP_LEVEL:
@@ -136,6 +130,18 @@ def repository_list(request: HttpRequest) -> HttpResponse:
         if not is_valid_component(namespace):
             raise QueryError(f"namespace={namespace!r} is not a namespace.")
         repositories = repositories.filter(namespace=namespace)
+    return repositories
+
+
+@require_safe
+@viewer_required
+def repository_list(request: HttpRequest) -> HttpResponse:
+    query = clean_query(request.GET.get("q"))
+    namespace = request.GET.get("namespace", "")
+    sort = choose(request, "sort", list(REPOSITORY_SORTS), "name")
+
+    visible = visible_repositories(request.user)
+    repositories = filter_repositories(visible, query, namespace)
     repositories = repositories.order_by(*REPOSITORY_SORTS[sort]).only(
         "name",
         "namespace",
