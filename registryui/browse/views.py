@@ -379,10 +379,9 @@ class ImageDetails:
         return sorted((self.manifest.labels or {}).items())
 
 
-def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
-    repository, tag, manifest = resolved.repository, resolved.tag, resolved.manifest
-    assert manifest is not None
-
+def image_details(manifest: Manifest) -> tuple[list[ImageDetails], list[IndexChild]]:
+    """The images of a manifest (one, or an index's platforms) with their layers, and an
+    index's attestations (the manifest page and the API)."""
     images: list[ImageDetails] = []
     attestations: list[IndexChild] = []
     if manifest.is_index:
@@ -413,6 +412,14 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
                 platform=manifest.platform,
             )
         ]
+    return images, attestations
+
+
+def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
+    repository, tag, manifest = resolved.repository, resolved.tag, resolved.manifest
+    assert manifest is not None
+
+    images, attestations = image_details(manifest)
 
     # Other tags on this image: this repository's first, then other repositories the user may
     # see (two bounded queries, so that neither list can crowd out the other).
