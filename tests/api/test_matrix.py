@@ -1,0 +1,198 @@
+"""The permission matrix of tests/teams, extended to the API: every endpoint × persona
+against the sample registry, synced.
+
+The outcome follows from the same hand-written levels (``tests/teams/matrix.py``): no
+credential → 401 (reads pass for the ``public`` persona, anonymous viewing being on), hidden
+→ 404, visible but below the needed level → 403, else the row's status. Lists hold exactly
+the visible repositories, no body names a repository the persona may not see, and refused
+mutations never reach the registry. A test fails when an API path has no row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from registryui.api.app import api
+from registryui.catalog.models import Tag
+from registryui.cleanup.models import RetentionPolicy
+from tests.personas import PERSONA_NAMES
+from tests.support import WRITES
+from tests.teams.matrix import DIGESTS, REPOSITORIES, STAFF_PERSONAS, D, P, V, level, visible
+
+from .support import API, PROBLEM
+
+pytestmark = pytest.mark.django_db
+
+ANONYMOUS = {"anonymous", "public"}
+
+
+@dataclass
+class Row:
+    method: str
+    path: str
+    body: dict | None = None
+    repository: str = ""
+    needs: int = V
+    ok: int = 200
+    #: "viewer" (reads: the public persona passes), "member" (a credential), "staff", "delete"
+    #: (may delete somewhere: retention)
+    gate: str = "viewer"
+    lists: frozenset[str] | None = None
+    writes: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def expect(self, persona: str) -> int:
+        if persona == "anonymous" or (persona == "public" and self.gate != "viewer"):
+            return 401 if self.method != "GET" or persona == "anonymous" else 403
+        if self.gate == "staff" and persona not in STAFF_PERSONAS:
+            return 403
+        if self.gate == "delete" and not any(level(persona, r) >= D for r in REPOSITORIES):
+            return 403
+        if self.repository:
+            have = level(persona, self.repository)
+            if have < V:
+                return 404
+            if have < self.needs:
+                return 403
+        return self.ok
+
+
+ROWS = [
+    Row("GET", "/repositories", lists=REPOSITORIES),
+    Row("GET", "/repositories?namespace=team-a&sort=-size", lists=REPOSITORIES),
+    Row("GET", "/repositories/team-a/api", repository="team-a/api"),
+    Row("GET", "/repositories/secret/vault/-/tags", repository="secret/vault"),
+    Row("GET", "/repositories/team-b/worker/-/tags?sort=tag", repository="team-b/worker"),
+    Row("GET", "/manifests/team-a/api:1.4", repository="team-a/api"),
+    Row("GET", "/manifests/team-b/worker@{worker_v1}", repository="team-b/worker"),
+    Row("GET", "/search?q=latest"),
+    Row("GET", "/audit", gate="staff"),
+    Row("GET", "/sync"),
+    Row("GET", "/retention/policies", gate="delete"),
+    Row("GET", "/retention/policies/{policy}/preview", gate="delete"),
+    Row(
+        "POST",
+        "/retention/policies/{policy}/apply",
+        {"fingerprint": "not-the-preview"},
+        gate="delete",
+        ok=409,
+    ),
+    Row("DELETE", "/tags/team-a/api:1.4", repository="team-a/api", needs=D, writes=True),
+    Row(
+        "DELETE",
+        "/images/team-b/worker@{worker_v1}",
+        repository="team-b/worker",
+        needs=D,
+        writes=True,
+    ),
+    Row(
+        "POST",
+        "/manifests/team-a/web:2.0/-/tags",
+        {"tags": ["from-the-matrix"]},
+        repository="team-a/web",
+        needs=P,
+        writes=True,
+    ),
+    Row(
+        "POST",
+        "/repositories/team-a/api/-/bulk-delete",
+        {"tags": [{"tag": "1.4", "digest": "{api_14}"}], "dry_run": True},
+        repository="team-a/api",
+        needs=D,
+    ),
+]
+for row in ROWS:
+    if row.method != "GET":
+        row.gate = "member" if row.gate == "viewer" else row.gate
+
+
+@pytest.fixture(scope="module")
+def values(world, django_db_blocker) -> dict[str, str]:
+    with django_db_blocker.unblock():
+        out = {}
+        for key, reference in DIGESTS.items():
+            name, _, tag = reference.rpartition(":")
+            out[key] = Tag.objects.get(repository__name=name, name=tag).manifest.digest
+        policy = RetentionPolicy.objects.create(name="api-matrix", repository_pattern="*")
+        out["policy"] = str(policy.pk)
+    return out
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    return text.format(**values)
+
+
+def send(row: Row, client, values):
+    path = API + _fill(row.path, values)
+    if row.method == "GET":
+        return client.get(path)
+    if row.method == "DELETE":
+        return client.delete(path)
+    body = json.loads(_fill(json.dumps(row.body).replace("{", "{{").replace("}", "}}"), {}))
+    body = json.loads(json.dumps(body).replace("{api_14}", values["api_14"]))
+    return client.post(path, json.dumps(body), content_type="application/json")
+
+
+def names_in(body: str, names) -> set[str]:
+    return {n for n in names if f'"{n}"' in body or f"/r/{n}" in body or f'"{n}:' in body}
+
+
+@pytest.mark.parametrize("persona", PERSONA_NAMES)
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_api_permission_matrix(row: Row, persona: str, world, values):
+    registry = world.registry.process
+    client = world.personas[persona].client()
+    mark = registry.mark()
+
+    response = send(row, client, values)
+
+    expected = row.expect(persona)
+    body = response.content.decode()
+    where = f"{row.id} as {persona}"
+    assert response.status_code == expected, f"{where}: {response.status_code}\n{body[:800]}"
+    if expected >= 400:
+        assert response["Content-Type"].startswith(PROBLEM), where
+        assert response.json()["status"] == expected
+    hidden = REPOSITORIES - visible(persona)
+    asked = _fill(row.path, values)
+    assert {n for n in names_in(body, hidden) if n not in asked} == set(), where
+    if row.lists is not None and expected == 200:
+        shown = {item["name"] for item in response.json()["items"]}
+        wanted = row.lists & visible(persona)
+        if "namespace=team-a" in row.path:
+            wanted = {n for n in wanted if n.startswith("team-a/")}
+        assert shown == wanted, where
+    since = registry.requests_since(mark)
+    if expected >= 400 and row.method != "GET":
+        assert [line for line in since if line.method in WRITES] == [], where
+    elif row.writes:
+        assert any(line.method in WRITES for line in since), f"{where}: nothing written"
+        world.registry.restore_if_written(since)
+
+
+def test_every_api_path_has_a_row():
+    documented = {
+        (method.upper(), path.removeprefix(API))
+        for path, operations in api.get_openapi_schema(path_prefix=API)["paths"].items()
+        for method in operations
+    }
+    covered = set()
+    for row in ROWS:
+        path = row.path.split("?")[0]
+        for template, _ in [(p, m) for m, p in documented]:
+            if _matches(template, path):
+                covered.add((row.method, template))
+    assert documented - covered == set()
+
+
+def _matches(template: str, path: str) -> bool:
+    import re
+
+    pattern = re.sub(r"\{[a-z_]+\}", ".+", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
+    return re.fullmatch(pattern, path) is not None
