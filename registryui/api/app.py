@@ -60,7 +60,9 @@ class RegistryAPI(NinjaAPI):
         }
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                # ninja's keys are ints: made strings, so that ours do not duplicate them.
+                responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+                operation["responses"] = responses
                 for status, response in list(responses.items()):
                     if not str(status).startswith("2"):
                         response["content"] = problem

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from registryui.wsgi import application
@@ -48,7 +49,7 @@ def test_the_api_keeps_to_its_document(world, token, settings):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(
+        @hypothesis_settings(
             max_examples=MAX_EXAMPLES,
             deadline=None,
             database=None,

@@ -1,0 +1,28 @@
+"""/api/v1/docs in Chromium: Swagger UI from our static files renders the document under the
+site's enforced Content-Security-Policy (no CDN, no inline script), light and dark."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.support import TIMEOUT_MS, browser, screenshot  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(1280, "light"), (390, "dark")])
+def test_the_reference_renders_inside_the_csp(browser, live_server, width, scheme):  # noqa: F811
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    messages, urls = [], []
+    page.on("console", lambda message: messages.append(message.text))
+    page.on("request", lambda request: urls.append(request.url))
+    response = page.goto(f"{live_server.url}/api/v1/docs", timeout=TIMEOUT_MS)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    try:
+        page.wait_for_selector("#swagger-ui .opblock", timeout=TIMEOUT_MS)
+    finally:
+        screenshot(page, f"api-docs-{width}-{scheme}")
+    assert page.locator("#swagger-ui .opblock").count() >= 14
+    assert [m for m in messages if "Content Security Policy" in m] == []
+    assert all(url.startswith((live_server.url, "data:")) for url in urls), urls
+    page.close()
