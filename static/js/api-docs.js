@@ -12,7 +12,8 @@
     window.SwaggerUIBundle({
       url: root.getAttribute("data-openapi-url"),
       domNode: root,
-      deepLinking: true,
+      // Deep links put an <a> inside each operation's <button> (nested interactive controls).
+      deepLinking: false,
       layout: "BaseLayout",
       defaultModelsExpandDepth: 0,
       requestInterceptor: function (request) {
