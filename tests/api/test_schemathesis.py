@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -37,7 +39,21 @@ def _put_the_registry_back(world):
     world.registry.restore_if_written(world.registry.process.requests_since(mark))
 
 
-def test_the_api_keeps_to_its_document(world, token, settings):
+@pytest.fixture
+def _connection_kept():
+    """Requests go straight to the WSGI handler, whose request signals would close the
+    database connection inside the test's transaction (PostgreSQL): Django's test client
+    disconnects them the same way."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
+
+
+def test_the_api_keeps_to_its_document(world, token, settings, _connection_kept):
     # Schemathesis sends bad credentials over and over (401 expected); the login limit would
     # answer 429 after a few (tests/api/test_actions.py tests the limit).
     settings.LOGIN_FAILURE_LIMIT = 1_000_000
