@@ -40,6 +40,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon, name="favicon"),
+    # The REST API (registryui/api): JSON and problem documents only, under /api/.
+    path("api/", include("registryui.api.urls")),
     # Login and logout (rate limit, audit, "Sign in with …") before Django's own views.
     path("accounts/", include("registryui.accounts.urls")),
     path("accounts/", include(account_urls(settings.PASSWORD_RESET_ENABLED))),

@@ -25,7 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"events"}),  # registry notifications (and the models of sync state, for now)
     frozenset({"sync"}),  # the syncer, the worker and its lock
     frozenset({"tokens"}),  # the token server
-    frozenset({"browse", "cleanup", "ops", "storage"}),  # pages and actions
+    frozenset({"browse", "cleanup", "ops", "storage", "api"}),  # pages, actions, REST API
     frozenset({"devtools"}),  # seeding, fault injection, demo data
 )
 #: Project-level modules (settings, URLconf, WSGI) wire everything together: above all layers.

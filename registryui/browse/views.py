@@ -113,15 +113,9 @@ REPOSITORY_SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-@require_safe
-@viewer_required
-def repository_list(request: HttpRequest) -> HttpResponse:
-    query = clean_query(request.GET.get("q"))
-    namespace = request.GET.get("namespace", "")
-    sort = choose(request, "sort", list(REPOSITORY_SORTS), "name")
-
-    visible = visible_repositories(request.user)
-    repositories = visible
+def filter_repositories(repositories: QuerySet, query: str, namespace: str) -> QuerySet:
+    """The repository list's filters (the page and the API): a name part (``clean_query``'d)
+    and a namespace (``TOP_LEVEL`` for names without one)."""
     if query:
         repositories = repositories.filter(name__contains=query.lower())
     if namespace == TOP_LEVEL:
@@ -130,6 +124,18 @@ def repository_list(request: HttpRequest) -> HttpResponse:
         if not is_valid_component(namespace):
             raise QueryError(f"namespace={namespace!r} is not a namespace.")
         repositories = repositories.filter(namespace=namespace)
+    return repositories
+
+
+@require_safe
+@viewer_required
+def repository_list(request: HttpRequest) -> HttpResponse:
+    query = clean_query(request.GET.get("q"))
+    namespace = request.GET.get("namespace", "")
+    sort = choose(request, "sort", list(REPOSITORY_SORTS), "name")
+
+    visible = visible_repositories(request.user)
+    repositories = filter_repositories(visible, query, namespace)
     repositories = repositories.order_by(*REPOSITORY_SORTS[sort]).only(
         "name",
         "namespace",
@@ -305,10 +311,9 @@ class ImageDetails:
         return sorted((self.manifest.labels or {}).items())
 
 
-def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
-    repository, tag, manifest = resolved.repository, resolved.tag, resolved.manifest
-    assert manifest is not None
-
+def image_details(manifest: Manifest) -> tuple[list[ImageDetails], list[IndexChild]]:
+    """The images of a manifest (one, or an index's platforms) with their layers, and an
+    index's attestations (the manifest page and the API)."""
     images: list[ImageDetails] = []
     attestations: list[IndexChild] = []
     if manifest.is_index:
@@ -339,6 +344,14 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
                 platform=manifest.platform,
             )
         ]
+    return images, attestations
+
+
+def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
+    repository, tag, manifest = resolved.repository, resolved.tag, resolved.manifest
+    assert manifest is not None
+
+    images, attestations = image_details(manifest)
 
     # Other tags on this image: this repository's first, then other repositories the user may
     # see (two bounded queries, so that neither list can crowd out the other).

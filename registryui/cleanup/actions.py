@@ -36,7 +36,14 @@ from registryui.registry.client import sha256_digest
 from . import untag
 from .messages import ALREADY_GONE, DELETES_DISABLED, describe
 from .outcomes import Actor, Execution, Outcome, Result, Step
-from .plan import DatabaseChildren, DeletionPlan, build_plan, compute, repository_tags
+from .plan import (
+    DatabaseChildren,
+    DeletionPlan,
+    build_plan,
+    compute,
+    holding_indexes,
+    repository_tags,
+)
 from .registry_view import RegistryView
 
 Mode = Literal["tags", "image", "retention"]
@@ -535,3 +542,60 @@ def delete_tags(
 ) -> Execution:
     """Delete confirmed tags (name → digest) of one repository; see the module docstring."""
     return Deleter(repository, actor, mode=mode).run(expected)
+
+
+def bulk_delete(repository: Repository, expected: Mapping[str, str], actor: Actor) -> Execution:
+    """``delete_tags`` for a confirmed selection, with one audit entry for the whole batch
+    besides each step's (the bulk delete page and the API)."""
+    execution = delete_tags(repository, expected, actor)
+    actor.record(
+        AuditEntry.Action.BULK_DELETE,
+        repository=repository.name,
+        reference=f"{len(expected)} tags",
+        details={
+            "confirmed": dict(expected),
+            "removed": execution.removed_tags,
+            "results": {o.reference: o.result for o in execution.outcomes},
+            "freed_bytes": execution.freed.bytes,
+        },
+        result=AuditEntry.Result.OK if execution.ok else AuditEntry.Result.FAILED,
+        message=execution.error,
+    )
+    return execution
+
+
+class HeldByIndex:
+    """An image that tagged indexes of its repository list as a platform: deleting it would
+    leave them tagged but unpullable, so an image delete refuses it."""
+
+    def __init__(self, repository: Repository, digest: str, holders) -> None:
+        self.repository = repository
+        self.digest = digest
+        #: [(index digest, its tags)]
+        self.holders: list[tuple[str, list[str]]] = holders
+        names = "; ".join(
+            f"{repository.name}:{', '.join(tags)} ({short_digest(index)})"
+            for index, tags in holders
+        )
+        self.message = (
+            f"{short_digest(digest)} is a platform image of the index {names}, "
+            "which is still tagged. Deleting it would break that index; delete the index "
+            "instead, or delete just a tag of this image."
+        )
+
+    def refuse(self, actor: Actor) -> None:
+        """Audit a refused delete of this image."""
+        actor.record(
+            AuditEntry.Action.DELETE_IMAGE,
+            repository=self.repository.name,
+            reference=self.digest,
+            digest=self.digest,
+            details={"held_by": dict(self.holders)},
+            result=AuditEntry.Result.REFUSED,
+            message=self.message,
+        )
+
+
+def held_by_index(repository: Repository, digest: str) -> HeldByIndex | None:
+    holders = holding_indexes(repository, digest)
+    return HeldByIndex(repository, digest, holders) if holders else None

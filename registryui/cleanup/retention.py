@@ -21,7 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Max, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from registryui.catalog.models import Repository
@@ -29,7 +31,9 @@ from registryui.core.models import AuditEntry
 from registryui.events.models import ProcessedEvent
 from registryui.lib.humanize import iec_size
 from registryui.lib.reference import short_digest
+from registryui.teams.models import Level
 from registryui.teams.patterns import pattern_q
+from registryui.teams.permissions import access_for, repositories_for
 
 from .actions import delete_tags
 from .freed import Freed, estimate_freed
@@ -120,6 +124,47 @@ class PolicyPreview:
 def matching_repositories(policy: RetentionPolicy, queryset: QuerySet | None = None) -> QuerySet:
     queryset = Repository.objects.all() if queryset is None else queryset
     return queryset.filter(pattern_q(policy.repository_pattern)).order_by("name")
+
+
+def deletable_repositories(user) -> QuerySet:
+    """The repositories the user may delete in; 403 for someone who may delete nowhere."""
+    if not access_for(user).patterns_at(Level.DELETE):
+        raise PermissionDenied("Retention needs the delete permission on some repositories.")
+    return repositories_for(user, Level.DELETE)
+
+
+def visible_policies(user, deletable: QuerySet) -> list[tuple[RetentionPolicy, int]]:
+    """The policies the user may see, each with how many of ``deletable`` it matches."""
+    policies = []
+    for policy in RetentionPolicy.objects.all():
+        count = matching_repositories(policy, deletable).count()
+        if count or user.is_superuser:
+            policies.append((policy, count))
+    return policies
+
+
+def visible_policy(user, pk: int, deletable: QuerySet) -> RetentionPolicy:
+    """A policy is shown to superusers, and to whoever may delete in a repository it matches:
+    its pattern alone could name another team's namespace."""
+    policy = RetentionPolicy.objects.filter(pk=pk).first()
+    if policy is None or (
+        not user.is_superuser and not matching_repositories(policy, deletable).exists()
+    ):
+        raise Http404("No such retention policy.")
+    return policy
+
+
+def refusal(policy: RetentionPolicy, planned: PolicyPreview, fingerprint: str | None) -> str:
+    """Why applying ``planned`` now is refused ('' when it may go ahead): the policy is off,
+    or the preview the user confirmed (its fingerprint) is no longer the list."""
+    if not policy.enabled:
+        return "This policy is switched off: turn it on in the admin to apply it."
+    if fingerprint != planned.fingerprint:
+        return (
+            "The tags changed since your preview; nothing was deleted. "
+            "Here is the new preview: check it and apply again."
+        )
+    return ""
 
 
 def known_since(

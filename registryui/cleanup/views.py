@@ -7,26 +7,25 @@ the teams resolver before anything reaches the registry.
 
 from __future__ import annotations
 
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.browse.tags import clean_filter, matching_names
-from registryui.core.models import AuditEntry
 from registryui.lib.natural import natural_sorted
 from registryui.lib.reference import is_valid_tag, reference_url, short_digest
 from registryui.teams.decorators import member_required
 from registryui.teams.models import Level
-from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
+from registryui.teams.permissions import get_repository_or_404
 
 from . import retention
-from .actions import delete_tags
+from .actions import bulk_delete as bulk_delete_tags
+from .actions import delete_tags, held_by_index
 from .forms import MAX_BULK_TAGS, RetagForm, confirmed_items, selected_tags
-from .models import RetentionPolicy
 from .outcomes import Actor, Execution, RetagStatus
-from .plan import build_plan, holding_indexes
+from .plan import build_plan
 from .restore import offered, restore
 from .retag import left_untagged, retag
 
@@ -112,35 +111,17 @@ def delete_image(request: HttpRequest, reference: str) -> HttpResponse:
 def _delete_image(request: HttpRequest, resolved: Resolved) -> HttpResponse:
     repository, manifest = resolved.repository, resolved.manifest
     assert manifest is not None
-    holders = holding_indexes(repository, manifest.digest)
-    if holders:
-        # Deleting a platform image would leave its index tagged but unpullable.
-        names = "; ".join(
-            f"{repository.name}:{', '.join(tags)} ({short_digest(index)})"
-            for index, tags in holders
-        )
-        message = (
-            f"{short_digest(manifest.digest)} is a platform image of the index {names}, "
-            "which is still tagged. Deleting it would break that index; delete the index "
-            "instead, or delete just a tag of this image."
-        )
+    held = held_by_index(repository, manifest.digest)
+    if held is not None:
         if request.method == "POST":
-            _actor(request).record(
-                AuditEntry.Action.DELETE_IMAGE,
-                repository=repository.name,
-                reference=manifest.digest,
-                digest=manifest.digest,
-                details={"held_by": {index: tags for index, tags in holders}},
-                result=AuditEntry.Result.REFUSED,
-                message=message,
-            )
+            held.refuse(_actor(request))
         return problem(
             request,
             "This image belongs to a multi-platform index",
-            message,
+            held.message,
             status=409,
             repository=repository,
-            holders=holders,
+            holders=held.holders,
         )
     tags = natural_sorted(repository.tags.filter(manifest=manifest).values_list("name", flat=True))
     if request.method == "POST":
@@ -181,21 +162,7 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
     repository = get_repository_or_404(request.user, parsed.name, Level.DELETE)
     if request.method == "POST":
         expected = confirmed_items(request.POST.getlist("confirm"))
-        actor = _actor(request, bulk=True)
-        execution = delete_tags(repository, expected, actor)
-        actor.record(
-            AuditEntry.Action.BULK_DELETE,
-            repository=repository.name,
-            reference=f"{len(expected)} tags",
-            details={
-                "confirmed": expected,
-                "removed": execution.removed_tags,
-                "results": {o.reference: o.result for o in execution.outcomes},
-                "freed_bytes": execution.freed.bytes,
-            },
-            result=AuditEntry.Result.OK if execution.ok else AuditEntry.Result.FAILED,
-            message=execution.error,
-        )
+        execution = bulk_delete_tags(repository, expected, _actor(request, bulk=True))
         return _result(request, execution, title=f"Delete tags of {repository.name}")
     if request.GET.get("all"):
         tags = all_matching(request, repository)
@@ -319,40 +286,17 @@ def restore_view(request: HttpRequest, reference: str) -> HttpResponse:
 # -- retention ------------------------------------------------------------------------------
 
 
-def _deletable(request: HttpRequest):
-    """The repositories the user may delete in; 403 for someone who may delete nowhere."""
-    if not access_for(request.user).patterns_at(Level.DELETE):
-        raise PermissionDenied("Retention needs the delete permission on some repositories.")
-    return repositories_for(request.user, Level.DELETE)
-
-
-def _visible_policy(request: HttpRequest, pk: int, deletable) -> RetentionPolicy:
-    """A policy is shown to superusers, and to whoever may delete in a repository it matches:
-    its pattern alone could name another team's namespace."""
-    policy = get_object_or_404(RetentionPolicy, pk=pk)
-    if (
-        not request.user.is_superuser
-        and not retention.matching_repositories(policy, deletable).exists()
-    ):
-        raise Http404("No such retention policy.")
-    return policy
-
-
 @member_required
 def retention_list(request: HttpRequest) -> HttpResponse:
-    deletable = _deletable(request)
-    policies = []
-    for policy in RetentionPolicy.objects.all():
-        count = retention.matching_repositories(policy, deletable).count()
-        if count or request.user.is_superuser:
-            policies.append((policy, count))
+    deletable = retention.deletable_repositories(request.user)
+    policies = retention.visible_policies(request.user, deletable)
     return render(request, "cleanup/retention_list.html", {"policies": policies})
 
 
 @member_required
 def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    deletable = _deletable(request)
-    policy = _visible_policy(request, pk, deletable)
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
     planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
     return render(request, "cleanup/retention_preview.html", {"policy": policy, "preview": planned})
 
@@ -360,18 +304,13 @@ def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @member_required
 @require_POST
 def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
-    deletable = _deletable(request)
-    policy = _visible_policy(request, pk, deletable)
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
     planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
     context = {"policy": policy, "preview": planned}
-    if not policy.enabled:
-        context["notice"] = "This policy is switched off: turn it on in the admin to apply it."
-        return render(request, "cleanup/retention_preview.html", context, status=409)
-    if request.POST.get("fingerprint") != planned.fingerprint:
-        context["notice"] = (
-            "The tags changed since your preview; nothing was deleted. "
-            "Here is the new preview: check it and apply again."
-        )
+    notice = retention.refusal(policy, planned, request.POST.get("fingerprint"))
+    if notice:
+        context["notice"] = notice
         return render(request, "cleanup/retention_preview.html", context, status=409)
     result = retention.apply(policy, planned, _actor(request))
     return render(

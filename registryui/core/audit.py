@@ -46,7 +46,8 @@ def record(
         user = None
     return AuditEntry.objects.create(
         action=action,
-        actor=user,
+        # A robot account acting through the API is no user row: named, not linked.
+        actor=user if getattr(user, "pk", None) is not None else None,
         actor_name=_printable(
             actor_name or (user.get_username() if user is not None else "anonymous")
         )[:150],

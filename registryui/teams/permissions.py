@@ -17,7 +17,7 @@ Who gets which rules:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -66,23 +66,64 @@ class Access:
     superuser: bool = False
     team_ids: tuple[int, ...] = ()
     generation: int = 0
+    #: A credential's own limit (a personal access token's level): nothing above it anywhere.
+    ceiling: int = Level.ADMIN
+    #: Rules that cap these (a robot account's team): the level is the lower of both.
+    within: Access | None = None
 
     def level_on(self, name: str) -> int:
         if self.superuser:
-            return Level.ADMIN
-        return max((r.level for r in self.rules if r.applies_to(name)), default=0)
+            level = Level.ADMIN
+        else:
+            level = max((r.level for r in self.rules if r.applies_to(name)), default=0)
+        if self.within is not None:
+            level = min(level, self.within.level_on(name))
+        return min(level, self.ceiling)
 
     def q(self, action: int = Level.VIEW, field: str = "name") -> Q | None:
         """A filter for names the user may act on; None means "every repository"."""
-        if self.superuser:
-            return None
-        return patterns_q((r.pattern for r in self.rules if r.level >= action), field)
+        if action > self.ceiling:
+            return Q(pk__in=[])
+        own = (
+            None
+            if self.superuser
+            else patterns_q((r.pattern for r in self.rules if r.level >= action), field)
+        )
+        cap = self.within.q(action, field) if self.within is not None else None
+        if own is None or cap is None:
+            return cap if own is None else own
+        return own & cap
 
     def patterns_at(self, level: int) -> list[str]:
-        """The patterns on which the user holds at least ``level``."""
+        """The patterns on which the user holds at least ``level`` (for ``within``, the own
+        patterns: a superset, which callers narrow with ``q``)."""
+        if level > self.ceiling:
+            return []
         if self.superuser:
             return ["*"]
         return list(dict.fromkeys(r.pattern for r in self.rules if r.level >= level))
+
+
+#: Set by ``bind_credential`` on the object a request acts as.
+_CREDENTIAL_ATTR = "_registryui_credential"
+
+
+@dataclass(frozen=True)
+class _Credential:
+    ceiling: int
+    access: Access | None
+
+
+def bind_credential(user, *, ceiling: int = Level.ADMIN, access: Access | None = None) -> None:
+    """Answer for ``user`` as a credential allows, for the rest of the request (the REST API).
+
+    ``ceiling``: a personal access token's own limit, applied over its user's rules.
+    ``access``: rules of their own for an object that is not a user (a robot account: its
+    grants, ``within`` its team's), used instead of loading any user's.
+    """
+    setattr(user, _CREDENTIAL_ATTR, _Credential(ceiling, access))
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
 
 
 def access_for(user) -> Access:
@@ -119,6 +160,14 @@ def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
 
 
 def _load(user) -> Access:
+    credential = getattr(user, _CREDENTIAL_ATTR, None)
+    if credential is None:
+        return _load_user(user)
+    access = credential.access if credential.access is not None else _load_user(user)
+    return replace(access, ceiling=min(access.ceiling, credential.ceiling), generation=_generation)
+
+
+def _load_user(user) -> Access:
     generation = _generation
     if user is None or (user.is_authenticated and not user.is_active):
         return Access(rules=(), generation=generation)

@@ -15,6 +15,7 @@ from django.contrib.auth import authenticate
 
 from .models import (
     PAT_PREFIX,
+    ROBOT_PREFIX,
     ROBOT_USERNAME_PREFIX,
     PersonalAccessToken,
     RobotAccount,
@@ -61,6 +62,10 @@ def _personal_token(username: str, secret: str) -> LoginResult:
     # The token must be presented with its own user's name, as docker login asks for both.
     if token.user.get_username() != username:
         return LoginResult(None, "token of another user")
+    return _token_state(token)
+
+
+def _token_state(token: PersonalAccessToken) -> LoginResult:
     if not token.user.is_active:
         return LoginResult(None, "inactive user")
     if token.revoked_at is not None:
@@ -75,9 +80,35 @@ def _robot(name: str, secret: str) -> LoginResult:
     robot = RobotAccount.objects.select_related("team").filter(name=name).first()
     if robot is None or not hmac.compare_digest(robot.secret_hash, hash_secret(secret)):
         return LoginResult(None, "wrong robot name or secret")
+    return _robot_state(robot)
+
+
+def _robot_state(robot: RobotAccount) -> LoginResult:
     if robot.revoked_at is not None:
         return LoginResult(None, "revoked robot account")
     if robot.is_expired:
         return LoginResult(None, "expired robot account")
     robot.touch()
     return LoginResult(RobotPrincipal(robot))
+
+
+def check_bearer(secret: str) -> LoginResult:
+    """A personal access token or a robot secret sent alone (``Authorization: Bearer`` of the
+    REST API): the secret names its credential, whose state is checked as for a login."""
+    if secret.startswith(PAT_PREFIX):
+        token = (
+            PersonalAccessToken.objects.select_related("user")
+            .filter(secret_hash=hash_secret(secret))
+            .first()
+        )
+        return _token_state(token) if token is not None else LoginResult(None, "unknown token")
+    if secret.startswith(ROBOT_PREFIX):
+        robot = (
+            RobotAccount.objects.select_related("team")
+            .filter(secret_hash=hash_secret(secret))
+            .first()
+        )
+        if robot is None:
+            return LoginResult(None, "unknown robot secret")
+        return _robot_state(robot)
+    return LoginResult(None, "not a personal access token or robot secret")

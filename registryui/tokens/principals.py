@@ -102,6 +102,12 @@ class RobotPrincipal(Principal):
     def level_on(self, name: str) -> int:
         return min(self._own.level_on(name), self._team.level_on(name), Level.DELETE)
 
+    @property
+    def access(self) -> Access:
+        """The same answers as the resolver's ``Access`` (for the REST API): its own grants,
+        within its team's, never above delete."""
+        return Access(rules=self._own.rules, within=self._team, ceiling=Level.DELETE)
+
 
 class AppPrincipal(Principal):
     """The app's own registry client: sync, browse, delete and retag need everything."""

@@ -34,6 +34,7 @@ from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
 from registryui.sync.syncer import Syncer
+from tests.api.matrix import ROWS as API_ROWS
 from tests.personas import Persona, make_personas
 from tests.teams.matrix import DIGESTS, ROWS, Row
 
@@ -249,10 +250,39 @@ def admin_requests() -> Iterator[Request]:
         yield Request("POST", "/accounts/login/", {"body": body}, "form", unsafe=unsafe)
 
 
+#: Query parameters the API reads, tried on every API GET row besides the row's own.
+API_PARAMS = ("q", "sort", "namespace", "cursor", "limit", "repository", "action", "digest")
+
+
+def api_requests(values: dict[str, str]) -> Iterator[Request]:
+    """The REST API's rows (tests/api/matrix.py): hostile text in each path segment and query
+    parameter, and inside each JSON string of a body (the API reads JSON, not forms)."""
+    for row in API_ROWS:
+        path = "/api/v1" + row.path.format(**values)
+        if row.method in ("GET", "DELETE"):
+            variants = [*_segments_variants(path)]
+            if row.method == "GET":
+                variants += [*_query_variants(path, API_PARAMS)]
+            for variant, unsafe in variants:
+                yield Request(row.method, variant, unsafe=unsafe)
+            continue
+        body = json.dumps(row.body).replace("{api_14}", values["api_14"])
+        for variant, unsafe in _segments_variants(path):
+            yield Request("POST", variant, {"body": body}, "application/json", unsafe=unsafe)
+        for payload in PAYLOADS.values():
+            for key in row.body:
+                hostile = json.dumps({**json.loads(body), key: payload})
+                yield Request("POST", path, {"body": hostile}, "application/json")
+        yield Request("POST", path, {"body": "{not json"}, "application/json")
+        yield Request("POST", path, {"body": "[]"}, "application/json")
+
+
 def send(client: Client, request: Request):
     headers = {"HX-Request": "true"} if request.htmx else {}
     if request.method == "GET":
         return client.get(request.path, headers=headers)
+    if request.method == "DELETE":
+        return client.delete(request.path, headers=headers)
     if request.content_type == "form":
         return client.post(
             request.path,
@@ -272,6 +302,8 @@ def all_requests(values: dict[str, str]) -> list[Request]:
     for row in ROWS:
         for request in requests_of(row, values, seen_bases):
             found.setdefault((request.method, request.path, str(request.data)), request)
+    for request in api_requests(values):
+        found.setdefault((request.method, request.path, str(request.data)), request)
     for request in admin_requests():
         found.setdefault((request.method, request.path, str(request.data)), request)
     return list(found.values())

@@ -37,8 +37,10 @@ from .matrix import (
 
 pytestmark = pytest.mark.django_db
 
-#: URL prefixes that are not the product's own pages: Django's admin and auth views.
-EXCLUDED_PREFIXES = ("admin/", "accounts/")
+#: URL prefixes that are not the product's own pages: Django's admin and auth views, and the
+#: REST API, whose matrix is tests/api/test_matrix.py (with its own check that every path has
+#: a row).
+EXCLUDED_PREFIXES = ("admin/", "accounts/", "api/")
 REFUSED = {LOGIN, 400, 403, 404, 405}
 
 

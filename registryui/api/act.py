@@ -1,0 +1,358 @@
+"""Actions: delete a tag, delete an image, add or move tags, bulk delete, retention.
+
+Each goes through ``browse.lookup.resolve`` and the resolver first (hidden → 404, not
+allowed → 403, nothing sent to the registry), then calls the code the pages call
+(``cleanup.actions``, ``cleanup.retag``, ``cleanup.retention``), which re-checks the registry,
+acts, mirrors the database and writes the audit log (``via="api"``). Outcomes the pages show
+with a 409 or 502 are problem documents here with the same status and the execution attached.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from registryui.browse.lookup import Resolved, resolve
+from registryui.cleanup import retention
+from registryui.cleanup.actions import bulk_delete, delete_tags, held_by_index
+from registryui.cleanup.outcomes import Actor, Execution, RetagStatus
+from registryui.cleanup.plan import build_plan
+from registryui.cleanup.retag import retag
+from registryui.lib.reference import is_valid_tag, short_digest
+from registryui.teams.models import Level
+
+from . import schemas as s
+from .problems import Code, Problem
+from .read import resolve_repository
+
+router = Router()
+
+#: Problem documents an action may answer with besides 200.
+ACTION_ERRORS = {400: s.ProblemOut, 403: s.ProblemOut, 404: s.ProblemOut, 409: s.ProblemOut}
+
+
+def actor(request: HttpRequest, **extra) -> Actor:
+    """The audit log's actor: the user (or robot), marked as coming through the API."""
+    return Actor(request=request, user=request.user, via="api", extra=extra)
+
+
+def execution_out(execution: Execution) -> dict:
+    return {
+        "repository": execution.repository.name,
+        "ok": execution.ok,
+        "deleted_tags": execution.deleted_tags,
+        "gone_tags": execution.gone_tags,
+        "deleted_digests": execution.deleted_digests,
+        "freed_bytes": execution.freed.bytes,
+        "error": execution.error,
+        "outcomes": [
+            {
+                "kind": o.kind,
+                "reference": o.reference,
+                "digest": o.digest,
+                "result": o.result.value,
+                "message": o.message,
+                "tags": list(o.tags),
+            }
+            for o in execution.outcomes
+        ],
+    }
+
+
+def finished(execution: Execution, what: str) -> dict:
+    """The execution as the answer: 200, or the page's 409/502 as a problem document."""
+    status = execution.status_code
+    if status == 200:
+        return execution_out(execution)
+    if execution.error_code == "UNSUPPORTED":
+        code = Code.DELETES_DISABLED
+    elif status == 409:
+        code = Code.CHANGED
+    else:
+        code = Code.REGISTRY_FAILED
+    detail = execution.error or next(
+        (o.message for o in execution.outcomes if not o.result.settled), f"{what} did not finish."
+    )
+    raise Problem(status, code, detail, execution=execution_out(execution))
+
+
+def _image(request: HttpRequest, reference: str, action: int) -> Resolved:
+    resolved = resolve(request.user, reference, action)
+    if resolved.manifest is None:
+        raise Problem(
+            400,
+            Code.INVALID_FIELD,
+            "Name an image: NAME:TAG or NAME@DIGEST.",
+            errors=[{"field": "path.reference", "message": "NAME:TAG or NAME@DIGEST."}],
+        )
+    return resolved
+
+
+def _digest_error(field: str) -> Problem:
+    return Problem(
+        400,
+        Code.INVALID_FIELD,
+        "That is not a digest (sha256: and 64 hexadecimal digits).",
+        errors=[{"field": field, "message": "sha256: and 64 hexadecimal digits."}],
+    )
+
+
+# -- delete a tag, delete an image ----------------------------------------------------------
+
+
+@router.delete(
+    "/tags/{path:reference}",
+    response={200: s.ExecutionOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["actions"],
+)
+def delete_tag(
+    request: HttpRequest,
+    reference: str,
+    digest: str | None = Query(None, pattern=r"^sha256:[a-f0-9]{64}$"),
+):
+    """Delete one tag (``NAME:TAG``); other tags on its image stay. With ``digest``, only if
+    the tag still points there (else 409 ``changed``)."""
+    resolved = resolve(request.user, reference, Level.DELETE)
+    if resolved.tag is None:
+        raise Problem(
+            400,
+            Code.INVALID_FIELD,
+            "Name the tag to delete: NAME:TAG.",
+            errors=[{"field": "path.reference", "message": "NAME:TAG."}],
+        )
+    expected = {resolved.tag.name: digest or resolved.tag.manifest.digest}
+    execution = delete_tags(resolved.repository, expected, actor(request))
+    return finished(execution, f"Deleting {resolved.repository.name}:{resolved.tag.name}")
+
+
+@router.delete(
+    "/images/{path:reference}",
+    response={200: s.ExecutionOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["actions"],
+)
+def delete_image(request: HttpRequest, reference: str):
+    """Delete an image (``NAME@DIGEST`` or ``NAME:TAG``) and every tag of the repository on it.
+    A platform image of a tagged index is refused (409 ``platform_image``)."""
+    resolved = _image(request, reference, Level.DELETE)
+    repository, manifest = resolved.repository, resolved.manifest
+    assert manifest is not None
+    held = held_by_index(repository, manifest.digest)
+    if held is not None:
+        held.refuse(actor(request))
+        raise Problem(
+            409,
+            Code.PLATFORM_IMAGE,
+            held.message,
+            held_by={index: tags for index, tags in held.holders},
+        )
+    tags = repository.tags.filter(manifest=manifest).values_list("name", flat=True)
+    expected = dict.fromkeys(tags, manifest.digest)
+    if not expected:
+        raise Problem(404, Code.NOT_FOUND, f"{short_digest(manifest.digest)} has no tag here.")
+    execution = delete_tags(repository, expected, actor(request), mode="image")
+    return finished(execution, f"Deleting {repository.name}@{short_digest(manifest.digest)}")
+
+
+# -- bulk delete ----------------------------------------------------------------------------
+
+
+def plan_out(plan) -> dict:
+    return {
+        "repository": plan.repository.name,
+        "images": [
+            {"digest": i.digest, "tags": list(i.tags), "children": i.child_digests}
+            for i in plan.images
+        ],
+        "tags": [
+            {"tag": r.tag, "digest": r.digest, "siblings": r.siblings} for r in plan.tag_removals
+        ],
+        "missing": plan.missing,
+        "freed_bytes": plan.freed.bytes,
+    }
+
+
+@router.post(
+    "/repositories/{path:name}/-/bulk-delete",
+    response={200: s.ExecutionOut | s.PlanOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["actions"],
+)
+def bulk_delete_tags(request: HttpRequest, name: str, payload: s.BulkDeleteIn):
+    """Delete several tags, each confirmed with the digest it was seen at (a tag pushed
+    again since is left alone). ``dry_run`` answers the plan: which images go with all
+    their tags, which tags go alone, the bytes garbage-collect would reclaim."""
+    repository = resolve_repository(request, name, Level.DELETE)
+    expected: dict[str, str] = {}
+    for index, item in enumerate(payload.tags):
+        if not is_valid_tag(item.tag):
+            raise Problem(
+                400,
+                Code.INVALID_FIELD,
+                f"{item.tag!r} is not a valid tag.",
+                errors=[{"field": f"body.tags.{index}.tag", "message": "Not a valid tag."}],
+            )
+        expected[item.tag] = item.digest
+    if payload.dry_run:
+        plan = build_plan(repository, list(expected))
+        out = plan_out(plan)
+        out["freed_bytes"] = plan.freed.as_seen_by(request.user).bytes
+        return out
+    execution = bulk_delete(repository, expected, actor(request, bulk=True))
+    return finished(execution, f"Deleting tags of {repository.name}")
+
+
+# -- add and move tags ----------------------------------------------------------------------
+
+
+@router.post(
+    "/manifests/{path:reference}/-/tags",
+    response={200: s.TagsOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["actions"],
+)
+def add_tags(request: HttpRequest, reference: str, payload: s.TagsIn):
+    """Point tags at this image (``NAME:TAG`` or ``NAME@DIGEST``). A tag that exists and
+    points elsewhere moves only when ``old_digests`` names the digest it points at now;
+    otherwise nothing is written for it and the answer is 409 ``confirmation_needed`` with
+    ``current_digests`` (tag → digest) to confirm."""
+    resolved = _image(request, reference, Level.PUSH)
+    repository, manifest = resolved.repository, resolved.manifest
+    assert manifest is not None
+    for index, tag in enumerate(payload.tags):
+        if not is_valid_tag(tag):
+            raise Problem(
+                400,
+                Code.INVALID_FIELD,
+                f"{tag!r} is not a valid tag.",
+                errors=[{"field": f"body.tags.{index}", "message": "Not a valid tag."}],
+            )
+    for tag, old in payload.old_digests.items():
+        if not s.DIGEST_RE.match(old):
+            raise _digest_error(f"body.old_digests.{tag}")
+    results = []
+    source = str(resolved.reference)
+    for tag in dict.fromkeys(payload.tags):
+        result = retag(
+            repository,
+            manifest,
+            tag,
+            actor(request),
+            source=source,
+            confirmed_old=payload.old_digests.get(tag, ""),
+        )
+        results.append(
+            {
+                "tag": tag,
+                "status": result.status.value,
+                "message": result.message,
+                "old_digest": result.old_digest or None,
+            }
+        )
+    out = {"repository": repository.name, "digest": manifest.digest, "results": results}
+    confirm = {r["tag"]: r["old_digest"] for r in results if r["status"] == RetagStatus.CONFIRM}
+    if confirm:
+        raise Problem(
+            409,
+            Code.CONFIRMATION_NEEDED,
+            "These tags point at another image: send the digest each points at now in "
+            f"old_digests to move them: {', '.join(confirm)}. The other tags were written.",
+            current_digests=confirm,
+            **out,
+        )
+    if any(r["status"] == RetagStatus.FAILED for r in results):
+        raise Problem(502, Code.REGISTRY_FAILED, "The registry failed to write some tags.", **out)
+    return out
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def policy_out(policy, count: int) -> dict:
+    return {
+        "id": policy.pk,
+        "name": policy.name,
+        "description": policy.description,
+        "repository_pattern": policy.repository_pattern,
+        "keep_last": policy.keep_last,
+        "older_than_days": policy.older_than_days,
+        "keep_regex": policy.keep_regex,
+        "enabled": policy.enabled,
+        "matching_repositories": count,
+        "last_applied_at": policy.last_applied_at,
+    }
+
+
+def preview_out(request: HttpRequest, policy, planned, deletable) -> dict:
+    count = retention.matching_repositories(policy, deletable).count()
+    return {
+        "policy": policy_out(policy, count),
+        "fingerprint": planned.fingerprint,
+        "tag_count": planned.tag_count,
+        "image_count": planned.image_count,
+        "unknown_age_count": planned.unknown_age_count,
+        "freed_bytes": planned.freed.as_seen_by(request.user).bytes,
+        "repositories": [
+            {
+                "repository": item.repository.name,
+                "verdicts": [
+                    {
+                        "tag": v.tag,
+                        "digest": v.digest,
+                        "delete": v.delete,
+                        "reasons": v.reasons,
+                        "since": v.since,
+                    }
+                    for v in item.verdicts
+                ],
+            }
+            for item in planned.repositories
+        ],
+    }
+
+
+@router.get("/retention/policies", response=list[s.PolicyOut], tags=["retention"])
+def list_policies(request: HttpRequest):
+    """The retention policies that match repositories you may delete in."""
+    deletable = retention.deletable_repositories(request.user)
+    return [policy_out(p, n) for p, n in retention.visible_policies(request.user, deletable)]
+
+
+@router.get("/retention/policies/{int:pk}/preview", response=s.PreviewOut, tags=["retention"])
+def preview_policy(request: HttpRequest, pk: int):
+    """The dry run over the repositories you may delete in: every tag, kept or not, and why."""
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    return preview_out(request, policy, planned, deletable)
+
+
+@router.post(
+    "/retention/policies/{int:pk}/apply",
+    response={200: s.ApplyOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["retention"],
+)
+def apply_policy(request: HttpRequest, pk: int, payload: s.ApplyIn):
+    """Apply the preview whose ``fingerprint`` you pass: if the list changed since (or the
+    policy is off), nothing is deleted and the answer is 409 with the new preview."""
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    notice = retention.refusal(policy, planned, payload.fingerprint)
+    if notice:
+        raise Problem(
+            409,
+            Code.POLICY_DISABLED if not policy.enabled else Code.PREVIEW_CHANGED,
+            notice,
+            preview=preview_out(request, policy, planned, deletable),
+        )
+    result = retention.apply(policy, planned, actor(request))
+    out = {
+        "policy": policy.name,
+        "deleted_tags": result.deleted_tags,
+        "freed_bytes": result.freed.as_seen_by(request.user).bytes,
+        "failures": result.failures,
+        "interrupted": result.interrupted,
+        "summary": result.summary,
+        "executions": [execution_out(e) for e in result.executions],
+    }
+    if result.failures:
+        raise Problem(502, Code.REGISTRY_FAILED, result.summary, **out)
+    return out
