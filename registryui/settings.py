@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "registryui.teams",
     "registryui.accounts",
     "registryui.cleanup",
+    "registryui.overview",
     "registryui.events",
     "registryui.sync",
     "registryui.browse",

@@ -49,6 +49,7 @@ urlpatterns = [
     path("", include("registryui.tokens.urls")),
     path("", include("registryui.teams.urls")),
     path("", include("registryui.cleanup.urls")),
+    path("", include("registryui.overview.urls")),
     path("", include("registryui.browse.urls")),
 ]
 

@@ -24,6 +24,10 @@ class AuditEntry(models.Model):
         RETAG = "retag", "Add tag"
         MOVE_TAG = "move_tag", "Move tag"
         RETENTION_RUN = "retention_run", "Retention run"
+        # Repository overviews and stars (overview/).
+        OVERVIEW_CHANGED = "overview_changed", "Overview changed"
+        STARRED = "starred", "Repository starred"
+        UNSTARRED = "unstarred", "Repository unstarred"
         # Operations.
         SYNC_NOW = "sync_now", "Sync now"
         # Sign-in and the token server (accounts/, tokens/).

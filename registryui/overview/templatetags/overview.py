@@ -1,0 +1,19 @@
+"""``{% load overview %}``: the overview panel's data for a repository the page already shows."""
+
+from __future__ import annotations
+
+from django import template
+
+from registryui.overview.queries import is_starred, overview_of
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def repository_overview(context, repository):
+    """The overview of ``repository`` (already checked by the page's view), with whether the
+    viewer starred it: ``{% repository_overview repository as overview %}``."""
+    overview = overview_of(repository)
+    request = context.get("request")
+    overview.starred = bool(request) and is_starred(request.user, repository.name)
+    return overview
