@@ -126,6 +126,4 @@ def with_overview(user, repositories: QuerySet) -> QuerySet:
 
 def described_as(text: str) -> Q:
     """Repositories (a Q on ``name``) whose written description contains ``text``."""
-    return Q(
-        name__in=RepositoryOverview.objects.filter(description__icontains=text).values("name")
-    )
+    return Q(name__in=RepositoryOverview.objects.filter(description__icontains=text).values("name"))
