@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
@@ -21,7 +21,7 @@ from registryui.teams.permissions import access_for, get_repository_or_404, repo
 
 from . import retention
 from .actions import delete_tags
-from .forms import RetagForm, confirmed_items, selected_tags
+from .forms import NOTHING_SELECTED, RetagForm, confirmed_items, selected_tags
 from .models import RetentionPolicy
 from .outcomes import Actor, Execution, RetagStatus
 from .plan import build_plan, holding_indexes
@@ -196,6 +196,9 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
         )
         return _result(request, execution, title=f"Delete tags of {repository.name}")
     tags = selected_tags(request.GET.getlist("tag"))
+    if not tags:
+        # Nothing ticked: back to the tag table, which says so next to the button.
+        return redirect(f"{repository.get_absolute_url()}?{NOTHING_SELECTED}#bulk-delete")
     plan = build_plan(repository, tags)
     return render(
         request,

@@ -67,7 +67,15 @@ def visible(persona: str) -> frozenset[str]:
 
 #: The level each action on a reference (``/r/<reference>/-/<action>``) needs: a page must
 #: never show a persona a link or form for an action they may not take.
-ACTION_LEVELS = {"delete": D, "delete-image": D, "bulk-delete": D, "retag": P, "restore": P}
+ACTION_LEVELS = {
+    "delete": D,
+    "delete-image": D,
+    "bulk-delete": D,
+    "retag": P,
+    "restore": P,
+    "overview": P,
+    "star": V,
+}
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
 DIGESTS = {
@@ -281,6 +289,16 @@ ROWS: list[Row] = [
         ok=200,
         writes=True,
     ),
+    # Repository overviews (README) and stars: user data, no registry traffic.
+    get("/r/team-a/api/-/overview", MEMBER, repository="team-a/api", needs=P),
+    post(
+        "/r/team-a/api/-/overview",
+        {"description": "matrix", "readme": "# matrix"},
+        repository="team-a/api",
+        needs=P,
+        ok=302,
+    ),
+    post("/r/team-a/api/-/star", {"star": "on"}, repository="team-a/api", needs=V, ok=302),
     get("/retention/", MEMBER, only=DELETERS),
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.
