@@ -61,9 +61,12 @@ class RetentionPolicy(models.Model):
         help_text=r"A regular expression searched in each tag name, e.g. "
         r"^(latest|v\d+\.\d+\.\d+)$ (empty: none).",
     )
+    #: New policies start off: a policy is switched on only from its dry run's confirmation
+    #: page (``/retention/<pk>/enable``), so no scheduled run acts on a policy nobody previewed.
     enabled = models.BooleanField(
-        default=True,
-        help_text="Off: apply_retention skips it and the UI only previews it.",
+        default=False,
+        help_text="Off: apply_retention skips it and the UI only previews it. Switch it on "
+        "from its dry run, after seeing what it deletes.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

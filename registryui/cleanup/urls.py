@@ -17,4 +17,6 @@ urlpatterns = [
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),
+    path("retention/<int:pk>/enable", views.retention_enable, name="retention_enable"),
+    path("retention/<int:pk>/disable", views.retention_disable, name="retention_disable"),
 ]

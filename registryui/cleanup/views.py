@@ -7,6 +7,7 @@ the teams resolver before anything reaches the registry.
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +18,7 @@ from registryui.core.models import AuditEntry
 from registryui.lib.reference import is_valid_tag, reference_url, short_digest
 from registryui.teams.decorators import member_required
 from registryui.teams.models import Level
+from registryui.teams.patterns import covers
 from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
 
 from . import retention
@@ -332,12 +334,87 @@ def retention_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cleanup/retention_list.html", {"policies": policies})
 
 
+def _may_switch(request: HttpRequest, policy: RetentionPolicy) -> bool:
+    """Who may switch a policy on or off: whoever may change policies in the admin and may
+    delete wherever its pattern could reach (``covers`` is sound: never a wrong yes)."""
+    user = request.user
+    if user.is_superuser:
+        return True
+    if not user.has_perm("cleanup.change_retentionpolicy"):
+        return False
+    return any(
+        covers(outer, policy.repository_pattern)
+        for outer in access_for(user).patterns_at(Level.DELETE)
+    )
+
+
 @member_required
 def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
     deletable = _deletable(request)
     policy = _visible_policy(request, pk, deletable)
     planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
-    return render(request, "cleanup/retention_preview.html", {"policy": policy, "preview": planned})
+    return render(
+        request,
+        "cleanup/retention_preview.html",
+        {"policy": policy, "preview": planned, "may_switch": _may_switch(request, policy)},
+    )
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def retention_enable(request: HttpRequest, pk: int) -> HttpResponse:
+    """Switching a policy on: its dry run first; only the POST of that page switches it on,
+    and only while the dry run is still what was shown (the preview's fingerprint)."""
+    deletable = _deletable(request)
+    policy = _visible_policy(request, pk, deletable)
+    if not _may_switch(request, policy):
+        raise PermissionDenied("Switching a policy on needs the right to change policies.")
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    context = {"policy": policy, "preview": planned}
+    if policy.enabled:
+        messages.info(request, f"{policy.name} is already switched on.")
+        return redirect(policy.get_absolute_url())
+    if request.method == "POST":
+        if request.POST.get("fingerprint") != planned.fingerprint:
+            context["notice"] = (
+                "The tags changed since this dry run was shown; the policy is still off. "
+                "Here is the new dry run: check it and switch on again."
+            )
+            return render(request, "cleanup/retention_enable.html", context, status=409)
+        RetentionPolicy.objects.filter(pk=policy.pk).update(enabled=True)
+        _actor(request).record(
+            AuditEntry.Action.RETENTION_ENABLED,
+            reference=policy.name,
+            details={
+                "policy": policy.pk,
+                "pattern": policy.repository_pattern,
+                "previewed_tags": planned.tag_count,
+                "fingerprint": planned.fingerprint,
+            },
+        )
+        messages.success(
+            request, f"{policy.name} is switched on: scheduled runs apply it from now on."
+        )
+        return redirect(policy.get_absolute_url())
+    return render(request, "cleanup/retention_enable.html", context)
+
+
+@member_required
+@require_POST
+def retention_disable(request: HttpRequest, pk: int) -> HttpResponse:
+    deletable = _deletable(request)
+    policy = _visible_policy(request, pk, deletable)
+    if not _may_switch(request, policy):
+        raise PermissionDenied("Switching a policy off needs the right to change policies.")
+    if policy.enabled:
+        RetentionPolicy.objects.filter(pk=policy.pk).update(enabled=False)
+        _actor(request).record(
+            AuditEntry.Action.RETENTION_DISABLED,
+            reference=policy.name,
+            details={"policy": policy.pk, "pattern": policy.repository_pattern},
+        )
+    messages.success(request, f"{policy.name} is switched off: scheduled runs skip it.")
+    return redirect(policy.get_absolute_url())
 
 
 @member_required
@@ -348,7 +425,10 @@ def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
     planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
     context = {"policy": policy, "preview": planned}
     if not policy.enabled:
-        context["notice"] = "This policy is switched off: turn it on in the admin to apply it."
+        context["notice"] = (
+            "This policy is switched off: switch it on below (after its dry run) to apply it."
+        )
+        context["may_switch"] = _may_switch(request, policy)
         return render(request, "cleanup/retention_preview.html", context, status=409)
     if request.POST.get("fingerprint") != planned.fingerprint:
         context["notice"] = (

@@ -24,6 +24,8 @@ class AuditEntry(models.Model):
         RETAG = "retag", "Add tag"
         MOVE_TAG = "move_tag", "Move tag"
         RETENTION_RUN = "retention_run", "Retention run"
+        RETENTION_ENABLED = "retention_enabled", "Retention policy switched on"
+        RETENTION_DISABLED = "retention_disabled", "Retention policy switched off"
         # Repository overviews and stars (overview/).
         OVERVIEW_CHANGED = "overview_changed", "Overview changed"
         STARRED = "starred", "Repository starred"

@@ -413,7 +413,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         confirm("Delete these tags"),
     )
     policy = RetentionPolicy.objects.create(
-        name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2
+        name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2, enabled=True
     )
     audit.visit("a_deleter", "/retention/", "deleter-retention")
     audit.act(

@@ -80,6 +80,7 @@ def scenario(world):
         keep_last=1,
         older_than_days=30,
         keep_regex=r"^(latest|v\d+\.\d+\.\d+)$",
+        enabled=True,
     )
     return world
 
@@ -173,7 +174,7 @@ def test_the_preview_page_shows_reasons_and_only_what_the_user_may_delete(scenar
     assert personas["a_viewer"].client().get(f"/retention/{policy.pk}/").status_code == 403
     assert personas["a_viewer"].client().get("/retention/").status_code == 403
     listing = personas["a_deleter"].client().get("/retention/").content.decode()
-    assert "nightly" in listing and "3 you may delete in" in listing
+    assert "nightly" in listing and "matches 3 repositories you may delete in" in listing
     # b_admin may delete in team-b/* only: a policy on team-a/* is not theirs to see.
     b_admin = personas["b_admin"].client()
     assert b_admin.get(f"/retention/{policy.pk}/").status_code == 404
@@ -296,6 +297,7 @@ def test_the_admin_edits_policies_and_links_to_the_dry_run(db, personas):
     )
     assert created.status_code == 302
     policy = RetentionPolicy.objects.get(name="weekly")
+    assert policy.enabled is False  # switched on only from its dry run
     listing = client.get("/admin/cleanup/retentionpolicy/").content.decode()
     assert f'href="/retention/{policy.pk}/"' in listing
 

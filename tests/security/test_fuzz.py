@@ -113,7 +113,7 @@ def world(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[Fuzz
                 team_b = Team.objects.get(name="team-b")
                 values["team_b"] = str(team_b.pk)
                 policy = RetentionPolicy.objects.create(
-                    name="fuzz", repository_pattern="*", keep_last=1
+                    name="fuzz", repository_pattern="*", keep_last=1, enabled=True
                 )
                 values["policy"] = str(policy.pk)
                 token = PersonalAccessToken(

@@ -65,7 +65,9 @@ def values(world, django_db_blocker) -> dict[str, str]:
         personas = world.personas
         team_b = Team.objects.get(name="team-b")
         out["team_b"] = str(team_b.pk)
-        policy = RetentionPolicy.objects.create(name="matrix", repository_pattern="*", keep_last=1)
+        policy = RetentionPolicy.objects.create(
+            name="matrix", repository_pattern="*", keep_last=1, enabled=True
+        )
         out["policy"] = str(policy.pk)
         token = PersonalAccessToken(user=personas["a_viewer"].user, name="matrix", max_level=10)
         token.set_secret(PAT_PREFIX)
