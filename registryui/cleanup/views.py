@@ -28,7 +28,7 @@ from .models import RetentionPolicy
 from .outcomes import Actor, Execution, RetagStatus
 from .plan import build_plan, holding_indexes
 from .restore import offered, restore
-from .retag import left_untagged, retag
+from .retag import left_untagged, move_sides, retag
 
 
 def problem(request: HttpRequest, title: str, message: str, *, status: int, **extra):
@@ -257,6 +257,7 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
                 "result": result,
                 "old_digest": result.old_digest,
                 "old_left_untagged": left_untagged(repository, result.old_digest, new_tag),
+                "sides": move_sides(repository, new_tag, result.old_digest, manifest),
             },
             status=409 if confirmed_old else 200,
         )
