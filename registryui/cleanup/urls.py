@@ -14,6 +14,7 @@ urlpatterns = [
     path("r/<path:reference>/-/retag", views.retag_view, name="retag"),
     path("r/<path:reference>/-/restore", views.restore_view, name="restore"),
     path("r/<path:name>/-/bulk-delete", views.bulk_delete, name="bulk_delete"),
+    path("results/<uuid:pk>/", views.result_view, name="result"),
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),

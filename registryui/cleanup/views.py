@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.core.models import AuditEntry
@@ -21,7 +21,7 @@ from registryui.teams.models import Level
 from registryui.teams.patterns import covers
 from registryui.teams.permissions import access_for, get_repository_or_404, repositories_for
 
-from . import retention
+from . import results, retention
 from .actions import delete_tags
 from .forms import NOTHING_SELECTED, RetagForm, confirmed_items, selected_tags
 from .models import RetentionPolicy
@@ -210,12 +210,15 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _result(request: HttpRequest, execution: Execution, *, title: str) -> HttpResponse:
-    return render(
-        request,
-        "cleanup/result.html",
-        {"execution": execution, "repository": execution.repository, "title": title},
-        status=execution.status_code,
-    )
+    """Post/redirect/get: the outcome is stored, and its page is a GET a reload cannot repeat."""
+    return redirect(results.store_execution(request, execution, title=title))
+
+
+@member_required
+@require_safe
+def result_view(request: HttpRequest, pk) -> HttpResponse:
+    template, context, status = results.page(request.user, pk)
+    return render(request, template, context, status=status)
 
 
 # -- retag / move a tag ---------------------------------------------------------------------
@@ -261,11 +264,10 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
             },
             status=409 if confirmed_old else 200,
         )
-    return render(
-        request,
-        "cleanup/retag_done.html",
-        {**context, "new_tag": new_tag, "result": result},
-        status=result.http_status,
+    return redirect(
+        results.store_retag(
+            request, repository, manifest.digest, new_tag, result, source=str(resolved.reference)
+        )
     )
 
 
@@ -294,12 +296,7 @@ def restore_view(request: HttpRequest, reference: str) -> HttpResponse:
             repository=repository,
         )
     result = restore(repository, tag, parsed.digest, _actor(request))
-    return render(
-        request,
-        "cleanup/retag_done.html",
-        {"repository": repository, "new_tag": tag, "result": result},
-        status=result.http_status,
-    )
+    return redirect(results.store_retag(request, repository, parsed.digest, tag, result))
 
 
 # -- retention ------------------------------------------------------------------------------
@@ -438,9 +435,4 @@ def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return render(request, "cleanup/retention_preview.html", context, status=409)
     result = retention.apply(policy, planned, _actor(request))
-    return render(
-        request,
-        "cleanup/retention_result.html",
-        {"policy": policy, "preview": planned, "result": result},
-        status=200 if not result.failures else 502,
-    )
+    return redirect(results.store_retention(request, result))

@@ -15,8 +15,8 @@ Two layers, each enough on its own for what it guards:
 from __future__ import annotations
 
 import nh3
-from markdown_it.common.utils import escapeHtml
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 ALLOWED_TAGS = frozenset(
     {

@@ -51,7 +51,7 @@ def test_one_confirmation_lists_everything_and_the_combined_bytes(shop, personas
     assert [v.split("@")[0] for v in values] == ["old-1", "old-2", "old-3"]
     before = shop.registry.blob_bytes()
 
-    response = client.post("/r/team-a/shop/-/bulk-delete", {"confirm": values})
+    response = client.post("/r/team-a/shop/-/bulk-delete", {"confirm": values}, follow=True)
 
     assert response.status_code == 200, response.content.decode()
     assert shop.registry_tags("team-a/shop") == ["keep", "new"]
@@ -71,7 +71,7 @@ def test_selecting_every_tag_of_an_image_deletes_the_image(shop, personas):
     html = client.get(bulk_url("old-1", "old-2", "keep")).content.decode()
     assert "Tags removed, image kept" not in html
     values = [part.split('"')[0] for part in html.split('name="confirm" value="')[1:]]
-    response = client.post("/r/team-a/shop/-/bulk-delete", {"confirm": values})
+    response = client.post("/r/team-a/shop/-/bulk-delete", {"confirm": values}, follow=True)
     assert response.status_code == 200
     [entry] = audit("delete_image")
     assert entry.details["tags"] == ["keep", "old-1", "old-2"]
@@ -137,7 +137,7 @@ def test_bulk_delete_permissions(shop, personas):
     assert (
         personas["a_viewer"]
         .client()
-        .post("/r/team-a/shop/-/bulk-delete", {"confirm": value})
+        .post("/r/team-a/shop/-/bulk-delete", {"confirm": value}, follow=True)
         .status_code
         == 403
     )

@@ -67,7 +67,7 @@ def apply(people, policy, html: str):
     return (
         people["a_deleter"]
         .client()
-        .post(f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint})
+        .post(f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint}, follow=True)
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.personas import personas  # noqa: F401
+from tests.personas import personas  # noqa: F401 (the fixture)
 
 from .support import start_labelled
 
@@ -15,7 +15,7 @@ def labelled(tmp_path_factory):
 
 
 @pytest.fixture
-def synced(labelled, settings, personas):
+def synced(labelled, settings, personas):  # noqa: F811
     """The labelled registry synced into the test's database, and the personas."""
     from registryui.catalog.upstream import get_client
     from registryui.sync.syncer import Syncer

@@ -67,8 +67,8 @@ def test_images_become_links_and_only_http_links_are_kept():
     )
     assert "<img" not in html
     assert (
-        '<a href="https://ci.example.com/badge.svg" rel="nofollow noopener noreferrer">Image: build status</a>'
-        in html
+        '<a href="https://ci.example.com/badge.svg" rel="nofollow noopener noreferrer">'
+        "Image: build status</a>" in html
     )
     assert '<a href="https://docs.example.com" rel="nofollow noopener noreferrer">docs</a>' in html
     assert 'href="mailto:ops@example.com"' in html
@@ -77,7 +77,8 @@ def test_images_become_links_and_only_http_links_are_kept():
 
 def test_markdown_structure_is_kept_and_headings_sit_below_the_page():
     html = render_markdown(
-        "# Weather API\n\nRun it:\n\n```sh\ndocker run x\n```\n\n| port | use |\n|--|--|\n| 80 | http |\n\n- one\n- two\n"
+        "# Weather API\n\nRun it:\n\n```sh\ndocker run x\n```\n\n"
+        "| port | use |\n|--|--|\n| 80 | http |\n\n- one\n- two\n"
     )
     assert "<h3>Weather API</h3>" in html
     assert "<h1>" not in html and "<h2>" not in html

@@ -255,7 +255,7 @@ ROWS: list[Row] = [
         {"confirm": "1.4@{api_14}"},
         repository="team-a/api",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     get("/r/team-a/api@{api_14}/-/delete-image", MEMBER, repository="team-a/api", needs=D),
@@ -264,7 +264,7 @@ ROWS: list[Row] = [
         {"confirm": "1.4@{api_14}"},
         repository="team-a/api",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     get("/r/team-a/api:1.4/-/retag", MEMBER, repository="team-a/api", needs=P, guard=True),
@@ -273,7 +273,7 @@ ROWS: list[Row] = [
         {"new_tag": "matrix"},
         repository="team-a/api",
         needs=P,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     # Only a restore that a delete offered is carried out: none here (409, nothing written).
@@ -286,7 +286,7 @@ ROWS: list[Row] = [
         {"confirm": "v1@{worker_v1}"},
         repository="team-b/worker",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     # Repository overviews (README) and stars: user data, no registry traffic.
@@ -299,6 +299,8 @@ ROWS: list[Row] = [
         ok=302,
     ),
     post("/r/team-a/api/-/star", {"star": "on"}, repository="team-a/api", needs=V, ok=302),
+    # A cleanup POST redirects to its stored result: only who acted may open it.
+    get("/results/{result}/", MEMBER, only={"a_deleter"}, denied=404),
     get("/retention/", MEMBER, only=DELETERS),
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.

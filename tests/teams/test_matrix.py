@@ -48,7 +48,7 @@ def values(world, django_db_blocker) -> dict[str, str]:
 
     Made inside the module's transaction (see the ``world`` fixture), so undone at the end.
     """
-    from registryui.cleanup.models import RetentionPolicy
+    from registryui.cleanup.models import ActionResult, RetentionPolicy
     from registryui.tokens.models import (
         PAT_PREFIX,
         ROBOT_PREFIX,
@@ -69,6 +69,21 @@ def values(world, django_db_blocker) -> dict[str, str]:
             name="matrix", repository_pattern="*", keep_last=1, enabled=True
         )
         out["policy"] = str(policy.pk)
+        result = ActionResult.objects.create(
+            user=personas["a_deleter"].user,
+            kind=ActionResult.Kind.RETAG,
+            repository="team-a/api",
+            title="Tag matrix",
+            payload={
+                "digest": out["api_14"],
+                "new_tag": "matrix",
+                "source": "team-a/api:1.4",
+                "status": "done",
+                "message": "Tagged.",
+                "old_digest": "",
+            },
+        )
+        out["result"] = str(result.pk)
         token = PersonalAccessToken(user=personas["a_viewer"].user, name="matrix", max_level=10)
         token.set_secret(PAT_PREFIX)
         token.save()

@@ -4,15 +4,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_audit_action_choices'),
+        ("core", "0002_audit_action_choices"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='action',
-            field=models.CharField(choices=[('delete_tag', 'Delete tag'), ('delete_image', 'Delete image'), ('bulk_delete', 'Bulk delete'), ('restore_tag', 'Restore tag'), ('retag', 'Add tag'), ('move_tag', 'Move tag'), ('retention_run', 'Retention run'), ('retention_enabled', 'Retention policy switched on'), ('retention_disabled', 'Retention policy switched off'), ('overview_changed', 'Overview changed'), ('starred', 'Repository starred'), ('unstarred', 'Repository unstarred'), ('sync_now', 'Sync now'), ('login', 'Sign-in'), ('login_failed', 'Failed sign-in'), ('token_issued', 'Token issued'), ('pat_created', 'Personal token created'), ('pat_revoked', 'Personal token revoked'), ('robot_created', 'Robot account created'), ('robot_revoked', 'Robot account revoked'), ('group_mapping_saved', 'Group mapping saved'), ('group_mapping_deleted', 'Group mapping deleted'), ('team_created', 'Team created'), ('team_changed', 'Team changed'), ('team_deleted', 'Team deleted'), ('team_member_added', 'Team member added'), ('team_member_removed', 'Team member removed'), ('grant_added', 'Grant added'), ('grant_changed', 'Grant changed'), ('grant_removed', 'Grant removed'), ('site_settings_changed', 'Site settings changed')], db_index=True, max_length=32),
+            model_name="auditentry",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("delete_tag", "Delete tag"),
+                    ("delete_image", "Delete image"),
+                    ("bulk_delete", "Bulk delete"),
+                    ("restore_tag", "Restore tag"),
+                    ("retag", "Add tag"),
+                    ("move_tag", "Move tag"),
+                    ("retention_run", "Retention run"),
+                    ("retention_enabled", "Retention policy switched on"),
+                    ("retention_disabled", "Retention policy switched off"),
+                    ("overview_changed", "Overview changed"),
+                    ("starred", "Repository starred"),
+                    ("unstarred", "Repository unstarred"),
+                    ("sync_now", "Sync now"),
+                    ("login", "Sign-in"),
+                    ("login_failed", "Failed sign-in"),
+                    ("token_issued", "Token issued"),
+                    ("pat_created", "Personal token created"),
+                    ("pat_revoked", "Personal token revoked"),
+                    ("robot_created", "Robot account created"),
+                    ("robot_revoked", "Robot account revoked"),
+                    ("group_mapping_saved", "Group mapping saved"),
+                    ("group_mapping_deleted", "Group mapping deleted"),
+                    ("team_created", "Team created"),
+                    ("team_changed", "Team changed"),
+                    ("team_deleted", "Team deleted"),
+                    ("team_member_added", "Team member added"),
+                    ("team_member_removed", "Team member removed"),
+                    ("grant_added", "Grant added"),
+                    ("grant_changed", "Grant changed"),
+                    ("grant_removed", "Grant removed"),
+                    ("site_settings_changed", "Site settings changed"),
+                ],
+                db_index=True,
+                max_length=32,
+            ),
         ),
     ]
