@@ -305,6 +305,11 @@ ROWS: list[Row] = [
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.
     post("/retention/{policy}/apply", {"fingerprint": "stale"}, only=DELETERS, ok=409),
+    # Switching on or off: who may change policies (here the superuser; the policy is on, so
+    # its switch-on page sends them back to it).
+    get("/retention/{policy}/enable", MEMBER, only={"superuser"}, ok=302),
+    post("/retention/{policy}/enable", {"fingerprint": "stale"}, only={"superuser"}, ok=302),
+    post("/retention/{policy}/disable", only={"superuser"}, ok=302),
     # -- events ------------------------------------------------------------------------------
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
