@@ -473,7 +473,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         lambda page: page.get_by_role("button", name=re.compile("Star")).click(),
     )
     audit.visit("a_viewer", "/?starred=1", "viewer-list-starred")
-    audit.visit("a_viewer", "/r/team-a/web", "viewer-repository-labels")
+    audit.visit("a_viewer", "/r/team-a/web", "viewer-repository-no-overview")
 
     # The admin's team pages, as a team admin and as a superuser.
     team_b = Team.objects.get(name="team-b").pk
