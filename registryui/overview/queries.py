@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils.safestring import SafeString, mark_safe
 
-from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
+from registryui.catalog.models import IndexChild, Repository, Tag
 
 from .markdown import render_markdown
 from .models import RepositoryOverview, Star
@@ -41,6 +53,8 @@ class ImageLabels:
 class Overview:
     repository: Repository
     row: RepositoryOverview | None
+    #: Whether the user looking starred it.
+    starred: bool = False
     labels: ImageLabels = field(default_factory=ImageLabels)
 
     @property
@@ -57,60 +71,67 @@ class Overview:
         return self.row is not None and not self.row.empty
 
 
+def _picked(labels) -> dict[str, str]:
+    if not isinstance(labels, dict):
+        return {}
+    return {attr: str(labels.get(key) or "") for attr, key in LABEL_KEYS.items()}
+
+
 def image_labels(repository: Repository) -> ImageLabels:
     """The OCI labels of ``latest`` (else the most recently changed tag) of ``repository``;
-    for an index, of its first platform image that has any. Two or three queries."""
+    for an index, of its first platform image that has any. One query, two for an index;
+    never one per tag."""
     tags = list(
         Tag.objects.filter(repository=repository)
-        .order_by("-changed_at", "name")
-        .values_list("name", "manifest_id")[:LABEL_TAGS]
+        .annotate(
+            is_latest=Case(When(name="latest", then=Value(0)), default=Value(1)),
+        )
+        .order_by("is_latest", F("changed_at").desc(nulls_last=True), "name")
+        .values_list("name", "manifest_id", "manifest__labels")[:LABEL_TAGS]
     )
-    latest = Tag.objects.filter(repository=repository, name="latest").values_list(
-        "name", "manifest_id"
-    )
-    tags = list(latest) + [t for t in tags if t[0] != "latest"]
-    if not tags:
-        return ImageLabels()
-    ids = [manifest_id for _, manifest_id in tags]
-    labels = dict(Manifest.objects.filter(id__in=ids).values_list("id", "labels"))
-    children: dict[int, list[int]] = {}
-    for index_id, child_id in (
+    for name, _, labels in tags:
+        picked = _picked(labels)
+        if any(picked.values()):
+            return ImageLabels(tag=name, **picked)
+    # Indexes carry no config: their platform images hold the labels.
+    ids = [manifest_id for _, manifest_id, _ in tags]
+    children: dict[int, list[dict]] = {}
+    for index_id, labels in (
         IndexChild.objects.filter(index_id__in=ids, is_attestation=False)
         .order_by("index_id", "position")
-        .values_list("index_id", "child_id")
+        .values_list("index_id", "child__labels")
     ):
-        children.setdefault(index_id, []).append(child_id)
-    child_labels = dict(
-        Manifest.objects.filter(id__in=[c for cs in children.values() for c in cs]).values_list(
-            "id", "labels"
-        )
-    )
-    for name, manifest_id in tags:
-        candidates = [labels.get(manifest_id) or {}] + [
-            child_labels.get(c) or {} for c in children.get(manifest_id, [])
-        ]
-        for found in candidates:
-            picked = {
-                attr: str(found.get(key) or "")
-                for attr, key in LABEL_KEYS.items()
-                if isinstance(found, dict)
-            }
+        children.setdefault(index_id, []).append(labels)
+    for name, manifest_id, _ in tags:
+        for labels in children.get(manifest_id, []):
+            picked = _picked(labels)
             if any(picked.values()):
                 return ImageLabels(tag=name, **picked)
     return ImageLabels()
 
 
-def overview_of(repository: Repository) -> Overview:
-    """The overview of a repository the caller has already checked the user may see."""
-    row = RepositoryOverview.objects.filter(name=repository.name).first()
-    overview = Overview(repository=repository, row=row)
+def overview_of(repository: Repository, user=None) -> Overview:
+    """The overview of a repository the caller has already checked the user may see, with
+    whether ``user`` starred it: one query for both answers, one more for a written overview
+    or for the image labels shown instead (the repository page's budget of queries)."""
+    starred: Any = Value(False, output_field=BooleanField())
+    if user is not None and user.is_authenticated:
+        starred = Exists(Star.objects.filter(user=user, name=OuterRef("name")))
+    written = RepositoryOverview.objects.filter(name=OuterRef("name")).values("pk")[:1]
+    found = (
+        Repository.objects.filter(pk=repository.pk)
+        .annotate(overview_pk=Subquery(written), by_user=starred)
+        .values_list("overview_pk", "by_user")
+        .first()
+    )
+    overview_pk, by_user = found or (None, False)
+    row = None
+    if overview_pk is not None:
+        row = RepositoryOverview.objects.select_related("updated_by").get(pk=overview_pk)
+    overview = Overview(repository=repository, row=row, starred=bool(by_user))
     if not overview.written:
         overview.labels = image_labels(repository)
     return overview
-
-
-def is_starred(user, name: str) -> bool:
-    return bool(user.is_authenticated) and Star.objects.filter(user=user, name=name).exists()
 
 
 def with_overview(user, repositories: QuerySet) -> QuerySet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from registryui.overview.queries import is_starred, overview_of
+from registryui.overview.queries import overview_of
 
 register = template.Library()
 
@@ -13,7 +13,5 @@ register = template.Library()
 def repository_overview(context, repository):
     """The overview of ``repository`` (already checked by the page's view), with whether the
     viewer starred it: ``{% repository_overview repository as overview %}``."""
-    overview = overview_of(repository)
     request = context.get("request")
-    overview.starred = bool(request) and is_starred(request.user, repository.name)
-    return overview
+    return overview_of(repository, getattr(request, "user", None))
