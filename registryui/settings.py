@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "registryui.accounts",
     "registryui.webhooks",
     "registryui.cleanup",
+    "registryui.overview",
     "registryui.events",
     "registryui.sync",
     "registryui.browse",

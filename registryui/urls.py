@@ -52,6 +52,7 @@ urlpatterns = [
     path("", include("registryui.teams.urls")),
     path("", include("registryui.cleanup.urls")),
     path("", include("registryui.storage.urls")),
+    path("", include("registryui.overview.urls")),
     path("", include("registryui.browse.urls")),
 ]
 

@@ -25,6 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"events"}),  # registry notifications (and the models of sync state, for now)
     frozenset({"sync"}),  # the syncer, the worker and its lock
     frozenset({"tokens"}),  # the token server
+    frozenset({"overview"}),  # what people write about repositories, and their stars
     frozenset({"browse", "cleanup", "ops", "storage", "api"}),  # pages, actions, REST API
     frozenset({"devtools"}),  # seeding, fault injection, demo data
 )

@@ -48,6 +48,7 @@ from registryui.lib.reference import (
     parse_reference,
     reference_url,
 )
+from registryui.overview.queries import described_as, with_overview
 from registryui.teams.permissions import visible_repositories, visible_tags
 
 from .lookup import resolve
@@ -246,23 +247,25 @@ def search(user, text: str | None) -> SearchResults:
     if exact:
         results.exact, results.exact_label = reference_url(exact), exact
 
-    # Repositories by substring of the name.
+    # Repositories by substring of the name, or of the description people wrote.
     needle = (parsed.name or parsed.text).lower()
-    if _NAME_CHARS_RE.match(needle):
-        repositories = list(
-            visible_repositories(user, Repository.objects.filter(name__contains=needle))
-            .annotate(
-                rank=Case(
-                    When(name=needle, then=Value(0)),
-                    When(name__startswith=needle, then=Value(1)),
-                    default=Value(2),
-                    output_field=IntegerField(),
-                )
+    by_name = _NAME_CHARS_RE.match(needle) is not None
+    matching = described_as(query) | Q(name__contains=needle) if by_name else described_as(query)
+    repositories = list(
+        with_overview(user, visible_repositories(user, Repository.objects.filter(matching)))
+        .annotate(
+            rank=Case(
+                When(name=needle, then=Value(0)),
+                When(name__startswith=needle, then=Value(1)),
+                When(name__contains=needle, then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
             )
-            .order_by("rank", "name")[: LIMIT + 1]
         )
-        results.repositories = repositories[:LIMIT]
-        results.more_repositories = len(repositories) > LIMIT
+        .order_by("rank", "name")[: LIMIT + 1]
+    )
+    results.repositories = repositories[:LIMIT]
+    results.more_repositories = len(repositories) > LIMIT
 
     # Tags by prefix, everywhere or within the repository named before ':'.
     tag_prefix, scope = parsed.text, ""

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_safe
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
 from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
 from registryui.lib.reference import is_valid_component, reference_url
+from registryui.overview.queries import with_overview
 from registryui.teams.decorators import viewer_required
 from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, visible_repositories, visible_tags
@@ -133,10 +134,14 @@ def repository_list(request: HttpRequest) -> HttpResponse:
     query = clean_query(request.GET.get("q"))
     namespace = request.GET.get("namespace", "")
     sort = choose(request, "sort", list(REPOSITORY_SORTS), "name")
+    starred = choose(request, "starred", ["", "1"], "")
 
     visible = visible_repositories(request.user)
-    repositories = filter_repositories(visible, query, namespace)
-    repositories = repositories.order_by(*REPOSITORY_SORTS[sort]).only(
+    # Starred repositories first (then the chosen sort), each row with its description.
+    repositories = with_overview(request.user, filter_repositories(visible, query, namespace))
+    if starred:
+        repositories = repositories.filter(starred=True)
+    repositories = repositories.order_by(F("starred").desc(), *REPOSITORY_SORTS[sort]).only(
         "name",
         "namespace",
         "tag_count",
@@ -153,8 +158,9 @@ def repository_list(request: HttpRequest) -> HttpResponse:
         "query": query,
         "namespace": namespace,
         "sort": sort,
+        "starred": starred,
         "top_level": TOP_LEVEL,
-        "filtered": bool(query or namespace),
+        "filtered": bool(query or namespace or starred),
     }
     if not wants_fragment(request):
         # Only the full page shows these; the fragment branch skips their queries.

@@ -24,7 +24,15 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled",)
     search_fields = ("name", "repository_pattern", "description")
-    readonly_fields = ("created_at", "updated_at", "last_applied_at", "last_result", "preview_link")
+    #: Switched on only from the dry run's confirmation page (``/retention/<pk>/enable``).
+    readonly_fields = (
+        "enabled",
+        "created_at",
+        "updated_at",
+        "last_applied_at",
+        "last_result",
+        "preview_link",
+    )
     fieldsets = (
         (None, {"fields": ("name", "description", "enabled")}),
         ("Which repositories", {"fields": ("repository_pattern",)}),
@@ -63,4 +71,6 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
     def preview_link(self, policy: RetentionPolicy) -> str:
         if policy.pk is None:
             return "Save the policy first."
-        return format_html('<a href="{}">Preview and apply</a>', policy.get_absolute_url())
+        return format_html(
+            '<a href="{}">Preview, apply, switch on or off</a>', policy.get_absolute_url()
+        )

@@ -32,11 +32,14 @@ class RetagForm(forms.Form):
         return self.cleaned_data["new_tag"].strip()
 
 
+#: The repository page's query parameter that shows "select a tag first" by the bulk form.
+NOTHING_SELECTED = "bulk=none"
+
+
 def selected_tags(values: list[str]) -> list[str]:
-    """The tags ticked on the repository page (``?tag=…&tag=…``), checked one by one."""
+    """The tags ticked on the repository page (``?tag=…&tag=…``), checked one by one; empty
+    when none was ticked (the view sends the user back to say so in place)."""
     tags = list(dict.fromkeys(v.strip() for v in values if v.strip()))
-    if not tags:
-        raise BadRequest("Select at least one tag to delete.")
     if len(tags) > MAX_BULK_TAGS:
         raise BadRequest(
             f"Select at most {MAX_BULK_TAGS} tags at once; use a retention policy for more."

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -61,9 +63,12 @@ class RetentionPolicy(models.Model):
         help_text=r"A regular expression searched in each tag name, e.g. "
         r"^(latest|v\d+\.\d+\.\d+)$ (empty: none).",
     )
+    #: New policies start off: a policy is switched on only from its dry run's confirmation
+    #: page (``/retention/<pk>/enable``), so no scheduled run acts on a policy nobody previewed.
     enabled = models.BooleanField(
-        default=True,
-        help_text="Off: apply_retention skips it and the UI only previews it.",
+        default=False,
+        help_text="Off: apply_retention skips it and the UI only previews it. Switch it on "
+        "from its dry run, after seeing what it deletes.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -99,3 +104,39 @@ class RetentionPolicy(models.Model):
 
     def keeps_by_name(self, tag: str) -> bool:
         return bool(self.keep_regex) and re.search(self.keep_regex, tag) is not None
+
+
+class ActionResult(models.Model):
+    """What a cleanup POST did, kept so that its result page is a GET (post/redirect/get).
+
+    Only the user who acted can open it (``/results/<id>/``, an unguessable id), and only while
+    the resolver still shows them the repository. Rows older than ``KEEP_DAYS`` are removed
+    when a new one is written; the audit log is the lasting record.
+    """
+
+    KEEP_DAYS = 30
+
+    class Kind(models.TextChoices):
+        DELETION = "deletion", "deletion"
+        RETAG = "retag", "tag added or moved"
+        RETENTION = "retention", "retention run"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    #: The repository acted on ('' for a retention run, which names its repositories inside).
+    repository = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=400)
+    #: The HTTP status of the result page (409 refused, 502 the registry failed, else 200).
+    status = models.PositiveSmallIntegerField(default=200)
+    payload = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("cleanup:result", args=[self.pk])

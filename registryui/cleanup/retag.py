@@ -9,6 +9,7 @@ meantime, nothing is written and the new state is shown for another confirmation
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +70,46 @@ def manifest_bytes(manifest: Manifest, repository: Repository) -> bytes:
         return body
     _, body = get_client().get_manifest(repository.name, manifest.digest)
     return body
+
+
+def _natural(name: str) -> tuple:
+    """``build-2`` before ``build-10``: digit runs compare as numbers."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(name)
+    )
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass
+class ImageSide:
+    """One of the two images of a tag move, with what a person judges it by."""
+
+    digest: str
+    #: None when the database has not seen this digest yet (pushed since the last sync).
+    manifest: Manifest | None
+    #: Its other tags in the repository (the moving tag left out), in natural order.
+    other_tags: list[str]
+
+
+def move_sides(
+    repository: Repository, tag: str, old_digest: str, new: Manifest
+) -> tuple[ImageSide, ImageSide]:
+    """The image ``tag`` points at now and the one it would point at: created, size,
+    platforms (on the manifest) and their other tags here. Two queries."""
+    old = Manifest.objects.filter(digest=old_digest).first()
+    others: dict[str, list[str]] = {old_digest: [], new.digest: []}
+    for name, digest in (
+        Tag.objects.filter(repository=repository, manifest__digest__in=list(others))
+        .exclude(name=tag)
+        .values_list("name", "manifest__digest")
+    ):
+        others[digest].append(name)
+    return (
+        ImageSide(old_digest, old, sorted(others[old_digest], key=_natural)),
+        ImageSide(new.digest, new, sorted(others[new.digest], key=_natural)),
+    )
 
 
 def left_untagged(repository: Repository, digest: str, tag: str) -> bool:

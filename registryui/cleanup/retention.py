@@ -158,7 +158,7 @@ def refusal(policy: RetentionPolicy, planned: PolicyPreview, fingerprint: str | 
     """Why applying ``planned`` now is refused ('' when it may go ahead): the policy is off,
     or the preview the user confirmed (its fingerprint) is no longer the list."""
     if not policy.enabled:
-        return "This policy is switched off: turn it on in the admin to apply it."
+        return "This policy is switched off: switch it on (after its dry run) to apply it."
     if fingerprint != planned.fingerprint:
         return (
             "The tags changed since your preview; nothing was deleted. "

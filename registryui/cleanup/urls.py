@@ -16,7 +16,10 @@ urlpatterns = [
     path("r/<path:name>/-/bulk-delete", views.bulk_delete, name="bulk_delete"),
     path("r/<path:reference>/-/add-tags", promote_views.add_tags_view, name="add_tags"),
     path("r/<path:reference>/-/copy", promote_views.copy_view, name="copy"),
+    path("results/<uuid:pk>/", views.result_view, name="result"),
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),
+    path("retention/<int:pk>/enable", views.retention_enable, name="retention_enable"),
+    path("retention/<int:pk>/disable", views.retention_disable, name="retention_disable"),
 ]

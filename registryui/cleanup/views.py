@@ -7,27 +7,31 @@ the teams resolver before anything reaches the registry.
 
 from __future__ import annotations
 
-from django.core.exceptions import BadRequest
+from django.contrib import messages
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.browse.tags import clean_filter, matching_names
+from registryui.core.models import AuditEntry
 from registryui.lib.natural import natural_sorted
 from registryui.lib.reference import is_valid_tag, reference_url, short_digest
 from registryui.teams.decorators import member_required
 from registryui.teams.models import Level
-from registryui.teams.permissions import get_repository_or_404
+from registryui.teams.patterns import covers
+from registryui.teams.permissions import access_for, get_repository_or_404
 
-from . import retention
+from . import results, retention
 from .actions import bulk_delete as bulk_delete_tags
 from .actions import delete_tags, held_by_index
-from .forms import MAX_BULK_TAGS, RetagForm, confirmed_items, selected_tags
+from .forms import MAX_BULK_TAGS, NOTHING_SELECTED, RetagForm, confirmed_items, selected_tags
+from .models import RetentionPolicy
 from .outcomes import Actor, Execution, RetagStatus
 from .plan import build_plan
 from .restore import offered, restore
-from .retag import left_untagged, retag
+from .retag import left_untagged, move_sides, retag
 
 
 def problem(request: HttpRequest, title: str, message: str, *, status: int, **extra):
@@ -168,6 +172,9 @@ def bulk_delete(request: HttpRequest, name: str) -> HttpResponse:
         tags = all_matching(request, repository)
     else:
         tags = selected_tags(request.GET.getlist("tag"))
+    if not tags:
+        # Nothing ticked: back to the tag table, which says so next to the button.
+        return redirect(f"{repository.get_absolute_url()}?{NOTHING_SELECTED}#bulk-delete")
     plan = build_plan(repository, tags)
     return render(
         request,
@@ -192,12 +199,15 @@ def all_matching(request: HttpRequest, repository) -> list[str]:
 
 
 def _result(request: HttpRequest, execution: Execution, *, title: str) -> HttpResponse:
-    return render(
-        request,
-        "cleanup/result.html",
-        {"execution": execution, "repository": execution.repository, "title": title},
-        status=execution.status_code,
-    )
+    """Post/redirect/get: the outcome is stored, and its page is a GET a reload cannot repeat."""
+    return redirect(results.store_execution(request, execution, title=title))
+
+
+@member_required
+@require_safe
+def result_view(request: HttpRequest, pk) -> HttpResponse:
+    template, context, status = results.page(request.user, pk)
+    return render(request, template, context, status=status)
 
 
 # -- retag / move a tag ---------------------------------------------------------------------
@@ -239,14 +249,14 @@ def retag_view(request: HttpRequest, reference: str) -> HttpResponse:
                 "result": result,
                 "old_digest": result.old_digest,
                 "old_left_untagged": left_untagged(repository, result.old_digest, new_tag),
+                "sides": move_sides(repository, new_tag, result.old_digest, manifest),
             },
             status=409 if confirmed_old else 200,
         )
-    return render(
-        request,
-        "cleanup/retag_done.html",
-        {**context, "new_tag": new_tag, "result": result},
-        status=result.http_status,
+    return redirect(
+        results.store_retag(
+            request, repository, manifest.digest, new_tag, result, source=str(resolved.reference)
+        )
     )
 
 
@@ -275,12 +285,7 @@ def restore_view(request: HttpRequest, reference: str) -> HttpResponse:
             repository=repository,
         )
     result = restore(repository, tag, parsed.digest, _actor(request))
-    return render(
-        request,
-        "cleanup/retag_done.html",
-        {"repository": repository, "new_tag": tag, "result": result},
-        status=result.http_status,
-    )
+    return redirect(results.store_retag(request, repository, parsed.digest, tag, result))
 
 
 # -- retention ------------------------------------------------------------------------------
@@ -293,12 +298,87 @@ def retention_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cleanup/retention_list.html", {"policies": policies})
 
 
+def _may_switch(request: HttpRequest, policy: RetentionPolicy) -> bool:
+    """Who may switch a policy on or off: whoever may change policies in the admin and may
+    delete wherever its pattern could reach (``covers`` is sound: never a wrong yes)."""
+    user = request.user
+    if user.is_superuser:
+        return True
+    if not user.has_perm("cleanup.change_retentionpolicy"):
+        return False
+    return any(
+        covers(outer, policy.repository_pattern)
+        for outer in access_for(user).patterns_at(Level.DELETE)
+    )
+
+
 @member_required
 def retention_preview(request: HttpRequest, pk: int) -> HttpResponse:
     deletable = retention.deletable_repositories(request.user)
     policy = retention.visible_policy(request.user, pk, deletable)
     planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
-    return render(request, "cleanup/retention_preview.html", {"policy": policy, "preview": planned})
+    return render(
+        request,
+        "cleanup/retention_preview.html",
+        {"policy": policy, "preview": planned, "may_switch": _may_switch(request, policy)},
+    )
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def retention_enable(request: HttpRequest, pk: int) -> HttpResponse:
+    """Switching a policy on: its dry run first; only the POST of that page switches it on,
+    and only while the dry run is still what was shown (the preview's fingerprint)."""
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
+    if not _may_switch(request, policy):
+        raise PermissionDenied("Switching a policy on needs the right to change policies.")
+    planned = retention.preview(policy, retention.matching_repositories(policy, deletable))
+    context = {"policy": policy, "preview": planned}
+    if policy.enabled:
+        messages.info(request, f"{policy.name} is already switched on.")
+        return redirect(policy.get_absolute_url())
+    if request.method == "POST":
+        if request.POST.get("fingerprint") != planned.fingerprint:
+            context["notice"] = (
+                "The tags changed since this dry run was shown; the policy is still off. "
+                "Here is the new dry run: check it and switch on again."
+            )
+            return render(request, "cleanup/retention_enable.html", context, status=409)
+        RetentionPolicy.objects.filter(pk=policy.pk).update(enabled=True)
+        _actor(request).record(
+            AuditEntry.Action.RETENTION_ENABLED,
+            reference=policy.name,
+            details={
+                "policy": policy.pk,
+                "pattern": policy.repository_pattern,
+                "previewed_tags": planned.tag_count,
+                "fingerprint": planned.fingerprint,
+            },
+        )
+        messages.success(
+            request, f"{policy.name} is switched on: scheduled runs apply it from now on."
+        )
+        return redirect(policy.get_absolute_url())
+    return render(request, "cleanup/retention_enable.html", context)
+
+
+@member_required
+@require_POST
+def retention_disable(request: HttpRequest, pk: int) -> HttpResponse:
+    deletable = retention.deletable_repositories(request.user)
+    policy = retention.visible_policy(request.user, pk, deletable)
+    if not _may_switch(request, policy):
+        raise PermissionDenied("Switching a policy off needs the right to change policies.")
+    if policy.enabled:
+        RetentionPolicy.objects.filter(pk=policy.pk).update(enabled=False)
+        _actor(request).record(
+            AuditEntry.Action.RETENTION_DISABLED,
+            reference=policy.name,
+            details={"policy": policy.pk, "pattern": policy.repository_pattern},
+        )
+    messages.success(request, f"{policy.name} is switched off: scheduled runs skip it.")
+    return redirect(policy.get_absolute_url())
 
 
 @member_required
@@ -311,11 +391,8 @@ def retention_apply(request: HttpRequest, pk: int) -> HttpResponse:
     notice = retention.refusal(policy, planned, request.POST.get("fingerprint"))
     if notice:
         context["notice"] = notice
+        if not policy.enabled:
+            context["may_switch"] = _may_switch(request, policy)
         return render(request, "cleanup/retention_preview.html", context, status=409)
     result = retention.apply(policy, planned, _actor(request))
-    return render(
-        request,
-        "cleanup/retention_result.html",
-        {"policy": policy, "preview": planned, "result": result},
-        status=200 if not result.failures else 502,
-    )
+    return redirect(results.store_retention(request, result))

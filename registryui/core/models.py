@@ -25,6 +25,12 @@ class AuditEntry(models.Model):
         MOVE_TAG = "move_tag", "Move tag"
         COPY_IMAGE = "copy_image", "Copy to repository"
         RETENTION_RUN = "retention_run", "Retention run"
+        RETENTION_ENABLED = "retention_enabled", "Retention policy switched on"
+        RETENTION_DISABLED = "retention_disabled", "Retention policy switched off"
+        # Repository overviews and stars (overview/).
+        OVERVIEW_CHANGED = "overview_changed", "Overview changed"
+        STARRED = "starred", "Repository starred"
+        UNSTARRED = "unstarred", "Repository unstarred"
         # Operations.
         SYNC_NOW = "sync_now", "Sync now"
         # Sign-in and the token server (accounts/, tokens/).

@@ -18,7 +18,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -32,7 +32,7 @@ from registryui.core.models import AuditEntry
 from . import permissions
 from .forms import EffectivePermissionsForm, GrantForm, level_labels
 from .models import Grant, Level, Membership, SiteSettings, Team
-from .patterns import pattern_q
+from .patterns import pattern_q, validate_pattern
 
 VIA = "admin"
 
@@ -113,6 +113,27 @@ class MembershipInline(admin.StackedInline):
         return super().has_view_permission(request, obj) or _administers(request, obj)
 
 
+def pattern_preview(user, pattern: str) -> str:
+    """The repositories ``pattern`` matches today among those ``user`` may see: the count and
+    the first names (the saved grants' "Matches today" and the live preview as one types)."""
+    repositories = permissions.visible_repositories(
+        user, Repository.objects.filter(pattern_q(pattern)).order_by("name")
+    )
+    names = list(repositories.values_list("name", flat=True)[: PREVIEW_NAMES + 1])
+    if not names:
+        return "No repository in the catalog matches it today."
+    total = len(names) if len(names) <= PREVIEW_NAMES else repositories.count()
+    shown = format_html_join(", ", "<code>{}</code>", ((name,) for name in names[:PREVIEW_NAMES]))
+    more = total - min(total, PREVIEW_NAMES)
+    return format_html(
+        '<span class="pattern-preview">{} repositor{}: {}{}</span>',
+        total,
+        "y" if total == 1 else "ies",
+        shown,
+        f" and {more} more" if more else "",
+    )
+
+
 class GrantInline(admin.StackedInline):
     model = Grant
     form = GrantForm
@@ -133,28 +154,11 @@ class GrantInline(admin.StackedInline):
         """How many repositories (of those the user may see) the saved pattern matches now,
         and the first few names."""
         if grant is None or not grant.pk:
-            return "Save to see which repositories this pattern matches."
+            return "Type a pattern to see which repositories it matches."
         user = getattr(self, "_preview_user", None)
         if user is None:  # never without a user to narrow it for
             return "—"
-        repositories = permissions.visible_repositories(
-            user, Repository.objects.filter(pattern_q(grant.pattern)).order_by("name")
-        )
-        names = list(repositories.values_list("name", flat=True)[: PREVIEW_NAMES + 1])
-        if not names:
-            return "No repository in the catalog matches it today."
-        total = len(names) if len(names) <= PREVIEW_NAMES else repositories.count()
-        shown = format_html_join(
-            ", ", "<code>{}</code>", ((name,) for name in names[:PREVIEW_NAMES])
-        )
-        more = total - min(total, PREVIEW_NAMES)
-        return format_html(
-            '<span class="pattern-preview">{} repositor{}: {}{}</span>',
-            total,
-            "y" if total == 1 else "ies",
-            shown,
-            f" and {more} more" if more else "",
-        )
+        return pattern_preview(user, grant.pattern)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -318,8 +322,35 @@ class TeamAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.effective_permissions_view),
                 name="teams_effective_permissions",
             ),
+            path(
+                "pattern-preview/",
+                self.admin_site.admin_view(self.pattern_preview_view),
+                name="teams_pattern_preview",
+            ),
             *super().get_urls(),
         ]
+
+    def pattern_preview_view(self, request: HttpRequest) -> HttpResponse:
+        """``?<prefix>-pattern=…``: the live preview of a grant's pattern as it is typed (the
+        grant inline's input asks with htmx), narrowed to what the user may see."""
+        if not (self._may_view_all(request) or _team_admin(request)):
+            raise PermissionDenied
+        pattern = next(
+            (v.strip() for k, v in request.GET.items() if k == "pattern" or k.endswith("-pattern")),
+            "",
+        )
+        if not pattern:
+            text = "Type a pattern to see which repositories it matches."
+        else:
+            try:
+                validate_pattern(pattern)
+            except ValidationError as error:
+                text = format_html('<span class="pattern-error">{}</span>', error.messages[0])
+            else:
+                text = format_html("Today: {}", pattern_preview(request.user, pattern))
+        response = HttpResponse(text)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def effective_permissions_view(self, request: HttpRequest) -> HttpResponse:
         full = self._may_view_all(request)

@@ -6,11 +6,43 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse_lazy
+from django.utils.html import format_html
 
 from registryui.lib.reference import InvalidReference, validate_name
 
 from . import permissions
 from .models import Grant, Level
+
+
+class PatternInput(forms.TextInput):
+    """The grant's pattern, previewed as it is typed: htmx asks the admin's pattern preview
+    (``TeamAdmin.pattern_preview_view``) and shows the answer in the ``<output>`` below. Without
+    JavaScript the saved grant's "Matches today" says the same after saving."""
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            {
+                "hx-get": reverse_lazy("admin:teams_pattern_preview"),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "next output",
+                "hx-sync": "this:replace",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                **(attrs or {}),
+            }
+        )
+
+    def render(self, name, value, attrs=None, renderer=None):
+        field = super().render(name, value, attrs, renderer)
+        return format_html(
+            '{}<output class="pattern-live" for="{}" aria-live="polite"></output>',
+            field,
+            (attrs or {}).get("id", ""),
+        )
+
+    class Media:
+        js = ("vendor/htmx/htmx.min.js",)
 
 
 class GrantForm(forms.ModelForm):
@@ -22,6 +54,7 @@ class GrantForm(forms.ModelForm):
     class Meta:
         model = Grant
         fields = ["pattern", "level"]
+        widgets = {"pattern": PatternInput}
 
     @classmethod
     def limited_to(cls, user) -> type[GrantForm]:

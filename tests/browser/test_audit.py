@@ -292,6 +292,22 @@ def audit_site(browser, live_server, audit_registry, transactional_db, settings)
     return live_server.url, digests
 
 
+OVERVIEW_README = """# Weather API
+
+Forecasts by postcode. Run it:
+
+```sh
+docker run -p 8080:8080 registry.example.com/team-a/api:1.4
+```
+
+| variable | meaning |
+| --- | --- |
+| `API_KEY` | the upstream key |
+
+See [the runbook](https://wiki.example.com/team-a/api) <script>alert(1)</script>
+"""
+
+
 def journey(audit: Audit, digests: dict[str, str]) -> None:
     """Every page a user reaches, each persona's view of it."""
     from registryui.cleanup.models import RetentionPolicy
@@ -423,7 +439,7 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
     )
     tag_pages(audit)  # the tags table, add tags, copy to repository (issue 14)
     policy = RetentionPolicy.objects.create(
-        name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2
+        name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2, enabled=True
     )
     audit.visit("a_deleter", "/retention/", "deleter-retention")
     audit.act(
@@ -432,6 +448,42 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         "retention",
         lambda page: page.get_by_role("button", name=re.compile("^Apply")).click(),
     )
+
+    # A result page reloads without acting again (post/redirect/get).
+    page.reload()
+    audit.check(page, "retention-result-reloaded")
+    # Nothing ticked for "Delete selected tags…": said next to the button.
+    audit.visit("a_deleter", f"/r/{SCRATCH}/-/bulk-delete", "bulk-delete-nothing")
+    # A new policy starts off; switching it on shows its dry run first.
+    off = RetentionPolicy.objects.create(
+        name=f"off-{audit.label}", repository_pattern=SCRATCH, keep_last=1
+    )
+    audit.act(
+        "superuser",
+        f"/retention/{off.pk}/enable",
+        "retention-enable",
+        lambda page: page.get_by_role("button", name=re.compile("^Switch on")).click(),
+    )
+
+    # A repository's overview: written by who may push, starred by a viewer.
+    audit.act(
+        "a_deleter",
+        "/r/team-a/api/-/overview",
+        "overview-edit",
+        lambda page: (
+            page.get_by_label("Description").fill("Weather forecasts by postcode"),
+            page.get_by_label("README").fill(OVERVIEW_README),
+            page.get_by_role("button", name="Save overview").click(),
+        ),
+    )
+    audit.act(
+        "a_viewer",
+        "/r/team-a/api",
+        "overview-star",
+        lambda page: page.get_by_role("button", name=re.compile("Star")).click(),
+    )
+    audit.visit("a_viewer", "/?starred=1", "viewer-list-starred")
+    audit.visit("a_viewer", "/r/team-a/web", "viewer-repository-no-overview")
 
     # The admin's team pages, as a team admin and as a superuser.
     team_b = Team.objects.get(name="team-b").pk

@@ -21,7 +21,7 @@ def test_five_hex_characters_are_too_few_for_a_digest(personas):  # noqa: F811
     page = empty_page(personas, "38586")
     assert "Nothing found for “38586”" in page
     assert "“38586” has 5 hex characters: a digest is searched from 6 on" in page
-    assert "Searched: repository names containing it" in page
+    assert "Searched: repository names and descriptions containing it" in page
     assert "Forms that work" in page
 
 

@@ -99,7 +99,11 @@ def test_select_all_collects_the_table_checkboxes_into_the_bulk_form(page_as_del
 def test_retention_preview(page_as_deleter):
     page, _, _ = page_as_deleter
     policy = RetentionPolicy.objects.create(
-        name="keep-two", repository_pattern="team-a/*", keep_last=2, keep_regex="^stable$"
+        name="keep-two",
+        repository_pattern="team-a/*",
+        keep_last=2,
+        keep_regex="^stable$",
+        enabled=True,
     )
     page.goto(f"/retention/{policy.pk}/")
     assert page.locator("tr.delete").count() >= 1

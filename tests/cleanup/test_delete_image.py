@@ -51,7 +51,7 @@ def test_the_confirmation_lists_every_tag_and_all_of_them_go(web, personas):
     assert f'action="/r/team-a/app@{digest}/-/delete-image"' in html
 
     response = client.post(
-        f"/r/team-a/app@{digest}/-/delete-image", {"confirm": confirmations(html)}
+        f"/r/team-a/app@{digest}/-/delete-image", {"confirm": confirmations(html)}, follow=True
     )
 
     assert response.status_code == 200, response.content.decode()
@@ -98,7 +98,9 @@ def test_a_platform_image_of_a_tagged_index_is_refused_naming_the_index(web, per
         in client.get("/r/team-a/web:amd64-only/-/delete").content.decode()
     )
 
-    response = client.post(f"/r/team-a/web@{child}/-/delete-image", {"confirm": f"x@{child}"})
+    response = client.post(
+        f"/r/team-a/web@{child}/-/delete-image", {"confirm": f"x@{child}"}, follow=True
+    )
     assert response.status_code == 409
     assert manipulating_requests(web.registry.requests_since(mark)) == []
     assert get_client().head_manifest("team-a/web", child).digest == child
@@ -117,6 +119,7 @@ def test_deleting_an_index_deletes_its_platform_images_and_frees_the_predicted_b
     response = client.post(
         f"/r/team-a/web@{web.pushed['team-a/web:2.0']}/-/delete-image",
         {"confirm": confirmations(html)},
+        follow=True,
     )
 
     assert response.status_code == 200, response.content.decode()
@@ -136,7 +139,7 @@ def test_an_image_that_gained_a_tag_after_the_confirmation_is_not_deleted(web, p
     web.push("app", "team-a/app:hotfix")  # pushed after the page was shown
 
     response = client.post(
-        f"/r/team-a/app@{digest}/-/delete-image", {"confirm": confirmations(html)}
+        f"/r/team-a/app@{digest}/-/delete-image", {"confirm": confirmations(html)}, follow=True
     )
 
     assert response.status_code == 409
@@ -153,7 +156,7 @@ def test_delete_image_permissions(web, personas):
     assert (
         personas["a_viewer"]
         .client()
-        .post(f"/r/team-a/app@{digest}/-/delete-image", {"confirm": f"1.0@{digest}"})
+        .post(f"/r/team-a/app@{digest}/-/delete-image", {"confirm": f"1.0@{digest}"}, follow=True)
         .status_code
         == 403
     )

@@ -40,7 +40,7 @@ def test_deleting_one_of_two_tags_keeps_the_other(api, personas):
     assert 'data-bytes="0"' in html  # the image stays: nothing to reclaim
 
     response = client.post(
-        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}
+        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}, follow=True
     )
 
     assert response.status_code == 200, response.content.decode()
@@ -66,7 +66,7 @@ def test_deleting_one_of_two_tags_keeps_the_other(api, personas):
 def test_the_placeholder_leaves_nothing_behind_after_garbage_collect(api, personas):
     before = api.registry.blob_bytes()
     personas["a_deleter"].client().post(
-        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}
+        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}, follow=True
     )
     assert api.blob_bytes_after_gc() == before
     assert api.digest("team-a/api:stable") == api.pushed["team-a/api:1.0"]
@@ -96,7 +96,7 @@ def test_the_only_tag_of_an_image_takes_the_image_and_frees_what_was_predicted(a
 
     before = api.registry.blob_bytes()
     response = client.post(
-        "/r/team-a/api:3.0/-/delete", {"confirm": confirm_value(api, "team-a/api:3.0")}
+        "/r/team-a/api:3.0/-/delete", {"confirm": confirm_value(api, "team-a/api:3.0")}, follow=True
     )
     assert response.status_code == 200
     assert api.digest("team-a/api:3.0") is None
@@ -114,7 +114,7 @@ def test_a_tag_pushed_again_after_the_confirmation_is_not_clobbered(api, persona
     assert stale.split("@")[1] in client.get("/r/team-a/api:1.0/-/delete").content.decode()
     repushed = api.push("two", "team-a/api:1.0")  # someone pushes a new 1.0 meanwhile
 
-    response = client.post("/r/team-a/api:1.0/-/delete", {"confirm": stale})
+    response = client.post("/r/team-a/api:1.0/-/delete", {"confirm": stale}, follow=True)
 
     assert response.status_code == 409
     assert "pushed again after you confirmed" in response.content.decode()
@@ -132,7 +132,7 @@ def test_a_sibling_pushed_after_the_confirmation_survives(api, personas):
     api.push("two", "team-a/api:2.0-copy")  # not synced: the database does not know it
 
     response = client.post(
-        "/r/team-a/api:2.0/-/delete", {"confirm": confirm_value(api, "team-a/api:2.0")}
+        "/r/team-a/api:2.0/-/delete", {"confirm": confirm_value(api, "team-a/api:2.0")}, follow=True
     )
 
     assert response.status_code == 200, response.content.decode()
@@ -150,13 +150,13 @@ def test_a_tag_deleted_meanwhile_is_already_gone(api, personas):
 
     get_client().delete_manifest("team-a/api", api.pushed["team-a/api:2.0"])
 
-    response = client.post("/r/team-a/api:2.0/-/delete", {"confirm": value})
+    response = client.post("/r/team-a/api:2.0/-/delete", {"confirm": value}, follow=True)
 
     assert response.status_code == 200
     assert "already gone" in response.content.decode()
     assert "2.0" not in api.tags("team-a/api")  # the database now agrees with the registry
     # A second POST of the same form: the tag is not even in the database any more.
-    again = client.post("/r/team-a/api:2.0/-/delete", {"confirm": value})
+    again = client.post("/r/team-a/api:2.0/-/delete", {"confirm": value}, follow=True)
     assert again.status_code == 404
     assert "already gone" in again.content.decode()
 
@@ -183,7 +183,7 @@ def test_a_registry_without_deletes_says_so_and_nothing_changes(
         ("/r/team-a/api:2.0/-/delete", confirm_value(world, "team-a/api:2.0")),  # by digest
     ):
         mark = process.mark()
-        response = client.post(path, {"confirm": value})
+        response = client.post(path, {"confirm": value}, follow=True)
         assert response.status_code == 409
         assert (
             "This registry does not allow deletes; set `storage.delete.enabled: true`"
@@ -205,7 +205,11 @@ def test_an_unreachable_registry_changes_nothing(api, personas):
     value = confirm_value(api, "team-a/api:1.0")
     api.registry.stop()
 
-    response = personas["a_deleter"].client().post("/r/team-a/api:1.0/-/delete", {"confirm": value})
+    response = (
+        personas["a_deleter"]
+        .client()
+        .post("/r/team-a/api:1.0/-/delete", {"confirm": value}, follow=True)
+    )
 
     assert response.status_code == 502
     assert "cannot be reached" in response.content.decode()
@@ -219,10 +223,16 @@ def test_permissions_are_checked_before_the_registry_is_asked(api, personas):
     mark = api.registry.mark()
     viewer = personas["a_viewer"].client()
     assert viewer.get("/r/team-a/api:1.0/-/delete").status_code == 403
-    assert viewer.post("/r/team-a/api:1.0/-/delete", {"confirm": value}).status_code == 403
+    assert (
+        viewer.post("/r/team-a/api:1.0/-/delete", {"confirm": value}, follow=True).status_code
+        == 403
+    )
     hidden = personas["b_admin"].client()
     assert hidden.get("/r/team-a/api:1.0/-/delete").status_code == 404
-    assert hidden.post("/r/team-a/api:1.0/-/delete", {"confirm": value}).status_code == 404
+    assert (
+        hidden.post("/r/team-a/api:1.0/-/delete", {"confirm": value}, follow=True).status_code
+        == 404
+    )
     anonymous = (
         personas["anonymous"].client().post("/r/team-a/api:1.0/-/delete", {"confirm": value})
     )
@@ -235,7 +245,7 @@ def test_permissions_are_checked_before_the_registry_is_asked(api, personas):
 def test_the_post_needs_a_csrf_token(api, personas):
     client = personas["a_deleter"].client(enforce_csrf_checks=True)
     response = client.post(
-        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}
+        "/r/team-a/api:1.0/-/delete", {"confirm": confirm_value(api, "team-a/api:1.0")}, follow=True
     )
     assert response.status_code == 403
     assert api.digest("team-a/api:1.0") == api.pushed["team-a/api:1.0"]

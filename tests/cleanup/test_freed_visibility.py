@@ -29,6 +29,7 @@ def test_a_hidden_image_sharing_the_blobs_changes_nothing_for_who_cannot_see_it(
         keep_last=0,
         older_than_days=0,
         keep_regex="2",
+        enabled=True,
     )
     policy = RetentionPolicy.objects.get()
     pages = ("/r/team-a/app:1/-/delete-image", f"/retention/{policy.pk}/")

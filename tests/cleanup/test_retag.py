@@ -28,7 +28,7 @@ def test_adding_a_tag_puts_the_same_digest_under_it(api, personas):
     client = personas["a_deleter"].client()
     assert client.get("/r/team-a/api:1.0/-/retag").status_code == 200
 
-    response = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "1.0-lts"})
+    response = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "1.0-lts"}, follow=True)
 
     assert response.status_code == 200, response.content.decode()
     assert "Tagged" in response.content.decode()
@@ -45,7 +45,11 @@ def test_adding_a_tag_puts_the_same_digest_under_it(api, personas):
 
 @pytest.mark.parametrize("reference", ["team-a/multi:1", "team-a/docker:v1"])
 def test_indexes_and_docker_images_keep_their_digest_and_media_type(api, personas, reference):
-    response = personas["a_deleter"].client().post(f"/r/{reference}/-/retag", {"new_tag": "copy"})
+    response = (
+        personas["a_deleter"]
+        .client()
+        .post(f"/r/{reference}/-/retag", {"new_tag": "copy"}, follow=True)
+    )
     assert response.status_code == 200
     repository = reference.split(":")[0]
     assert api.digest(f"{repository}:copy") == api.pushed[reference]
@@ -56,7 +60,7 @@ def test_retag_from_a_digest(api, personas):
     response = (
         personas["a_deleter"]
         .client()
-        .post(f"/r/team-a/api@{digest}/-/retag", {"new_tag": "blessed"})
+        .post(f"/r/team-a/api@{digest}/-/retag", {"new_tag": "blessed"}, follow=True)
     )
     assert response.status_code == 200
     assert api.digest("team-a/api:blessed") == digest
@@ -67,7 +71,7 @@ def test_moving_a_tag_needs_a_confirmation_with_both_digests(api, personas):
     old, new = api.pushed["team-a/api:latest"], api.pushed["team-a/api:1.0"]
     mark = api.registry.mark()
 
-    asked = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest"})
+    asked = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest"}, follow=True)
 
     assert asked.status_code == 200
     html = asked.content.decode()
@@ -78,7 +82,9 @@ def test_moving_a_tag_needs_a_confirmation_with_both_digests(api, personas):
     assert manipulating_requests(api.registry.requests_since(mark)) == []
     assert api.digest("team-a/api:latest") == old
 
-    moved = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest", "confirmed_old": old})
+    moved = client.post(
+        "/r/team-a/api:1.0/-/retag", {"new_tag": "latest", "confirmed_old": old}, follow=True
+    )
 
     assert moved.status_code == 200, moved.content.decode()
     assert api.digest("team-a/api:latest") == new
@@ -93,7 +99,7 @@ def test_moving_the_last_tag_of_an_image_warns_that_it_stays_untagged(api, perso
     html = (
         personas["a_deleter"]
         .client()
-        .post("/r/team-a/api:2.0/-/retag", {"new_tag": "1.0"})
+        .post("/r/team-a/api:2.0/-/retag", {"new_tag": "1.0"}, follow=True)
         .content.decode()
     )
     assert "has no other tag in this repository" in html
@@ -102,11 +108,13 @@ def test_moving_the_last_tag_of_an_image_warns_that_it_stays_untagged(api, perso
 def test_a_tag_moved_again_after_the_confirmation_is_not_clobbered(api, personas):
     client = personas["a_deleter"].client()
     old = api.pushed["team-a/api:latest"]
-    client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest"})
+    client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest"}, follow=True)
     api.image("three")
     repushed = api.push("three", "team-a/api:latest")  # someone pushes meanwhile
 
-    response = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "latest", "confirmed_old": old})
+    response = client.post(
+        "/r/team-a/api:1.0/-/retag", {"new_tag": "latest", "confirmed_old": old}, follow=True
+    )
 
     assert response.status_code == 409
     html = response.content.decode()
@@ -119,7 +127,9 @@ def test_a_tag_moved_again_after_the_confirmation_is_not_clobbered(api, personas
 def test_retagging_onto_the_same_image_changes_nothing(api, personas):
     mark = api.registry.mark()
     response = (
-        personas["a_deleter"].client().post("/r/team-a/api:2.0/-/retag", {"new_tag": "latest"})
+        personas["a_deleter"]
+        .client()
+        .post("/r/team-a/api:2.0/-/retag", {"new_tag": "latest"}, follow=True)
     )
     assert response.status_code == 200
     assert "already points at" in response.content.decode()
@@ -131,17 +141,24 @@ def test_retag_permissions_and_bad_input(api, personas):
     mark = api.registry.mark()
     viewer = personas["a_viewer"].client()
     assert viewer.get("/r/team-a/api:1.0/-/retag").status_code == 403
-    assert viewer.post("/r/team-a/api:1.0/-/retag", {"new_tag": "x"}).status_code == 403
     assert (
-        personas["b_admin"].client().post("/r/team-a/api:1.0/-/retag", {"new_tag": "x"}).status_code
+        viewer.post("/r/team-a/api:1.0/-/retag", {"new_tag": "x"}, follow=True).status_code == 403
+    )
+    assert (
+        personas["b_admin"]
+        .client()
+        .post("/r/team-a/api:1.0/-/retag", {"new_tag": "x"}, follow=True)
+        .status_code
         == 404
     )
     client = personas["a_deleter"].client()
-    bad = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "-nope"})
+    bad = client.post("/r/team-a/api:1.0/-/retag", {"new_tag": "-nope"}, follow=True)
     assert bad.status_code == 400
     assert "A tag is 1 to 128" in bad.content.decode()
     bad_old = client.post(
-        "/r/team-a/api:1.0/-/retag", {"new_tag": "latest", "confirmed_old": "sha256:xyz"}
+        "/r/team-a/api:1.0/-/retag",
+        {"new_tag": "latest", "confirmed_old": "sha256:xyz"},
+        follow=True,
     )
     assert bad_old.status_code == 400
     assert manipulating_requests(api.registry.requests_since(mark)) == []
@@ -152,7 +169,9 @@ def test_retag_permissions_and_bad_input(api, personas):
 def test_an_unreachable_registry_changes_nothing(api, personas):
     api.registry.stop()
     response = (
-        personas["a_deleter"].client().post("/r/team-a/api:1.0/-/retag", {"new_tag": "1.0-lts"})
+        personas["a_deleter"]
+        .client()
+        .post("/r/team-a/api:1.0/-/retag", {"new_tag": "1.0-lts"}, follow=True)
     )
     assert response.status_code == 502
     assert "cannot be reached" in response.content.decode()

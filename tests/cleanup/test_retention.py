@@ -80,6 +80,7 @@ def scenario(world):
         keep_last=1,
         older_than_days=30,
         keep_regex=r"^(latest|v\d+\.\d+\.\d+)$",
+        enabled=True,
     )
     return world
 
@@ -148,7 +149,9 @@ def test_a_tag_added_to_a_planned_image_before_apply_keeps_it(scenario, personas
     fingerprint = page.split('name="fingerprint" value="')[1].split('"')[0]
     scenario.push("c", "team-a/app:hotfix")  # the registry only: the plan is unchanged
 
-    response = client.post(f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint})
+    response = client.post(
+        f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint}, follow=True
+    )
 
     assert response.status_code == 200, response.content.decode()
     assert scenario.digest("team-a/app:hotfix") == scenario.pushed["team-a/app:build-3"]
@@ -173,11 +176,14 @@ def test_the_preview_page_shows_reasons_and_only_what_the_user_may_delete(scenar
     assert personas["a_viewer"].client().get(f"/retention/{policy.pk}/").status_code == 403
     assert personas["a_viewer"].client().get("/retention/").status_code == 403
     listing = personas["a_deleter"].client().get("/retention/").content.decode()
-    assert "nightly" in listing and "3 you may delete in" in listing
+    assert "nightly" in listing and "matches 3 repositories you may delete in" in listing
     # b_admin may delete in team-b/* only: a policy on team-a/* is not theirs to see.
     b_admin = personas["b_admin"].client()
     assert b_admin.get(f"/retention/{policy.pk}/").status_code == 404
-    assert b_admin.post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"}).status_code == 404
+    assert (
+        b_admin.post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"}, follow=True).status_code
+        == 404
+    )
     assert "nightly" not in b_admin.get("/retention/").content.decode()
     everything = personas["superuser"].client().get(f"/retention/{policy.pk}/").content.decode()
     assert "team-b/keep" not in everything and 'data-tag="build-2"' in everything
@@ -187,7 +193,7 @@ def test_apply_from_the_ui_refuses_a_stale_preview_and_a_switched_off_policy(sce
     client = personas["a_deleter"].client()
     policy = RetentionPolicy.objects.get()
     mark = scenario.registry.mark()
-    stale = client.post(f"/retention/{policy.pk}/apply", {"fingerprint": "0" * 32})
+    stale = client.post(f"/retention/{policy.pk}/apply", {"fingerprint": "0" * 32}, follow=True)
     assert stale.status_code == 409
     assert "changed since your preview" in stale.content.decode()
     assert 'name="fingerprint"' in stale.content.decode()
@@ -196,12 +202,12 @@ def test_apply_from_the_ui_refuses_a_stale_preview_and_a_switched_off_policy(sce
     page = client.get(f"/retention/{policy.pk}/").content.decode()
     fingerprint = page.split("fingerprint")[0]  # no form for a switched-off policy
     assert 'name="fingerprint"' not in page and fingerprint
-    off = client.post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"})
+    off = client.post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"}, follow=True)
     assert off.status_code == 409 and "switched off" in off.content.decode()
     assert (
         personas["a_viewer"]
         .client()
-        .post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"})
+        .post(f"/retention/{policy.pk}/apply", {"fingerprint": "x"}, follow=True)
         .status_code
         == 403
     )
@@ -296,6 +302,7 @@ def test_the_admin_edits_policies_and_links_to_the_dry_run(db, personas):
     )
     assert created.status_code == 302
     policy = RetentionPolicy.objects.get(name="weekly")
+    assert policy.enabled is False  # switched on only from its dry run
     listing = client.get("/admin/cleanup/retentionpolicy/").content.decode()
     assert f'href="/retention/{policy.pk}/"' in listing
 

@@ -41,7 +41,7 @@ def app(settings, registry_factory):
 
 
 def confirm(client, app, tag="t1"):
-    return client.post(f"/r/{REPO}:{tag}/-/delete", {"confirm": f"{tag}@{app.image}"})
+    return client.post(f"/r/{REPO}:{tag}/-/delete", {"confirm": f"{tag}@{app.image}"}, follow=True)
 
 
 # -- 1. trusting a header --------------------------------------------------------------------
@@ -158,6 +158,7 @@ def test_a_push_that_cannot_be_put_back_gets_a_one_click_restore(app, people):
     response = client.post(
         f"/r/{REPO}:t1/-/delete",
         {"confirm": f"t1@{app.image}", "csrfmiddlewaretoken": token},
+        follow=True,
     )
 
     html = response.content.decode()
@@ -167,7 +168,9 @@ def test_a_push_that_cannot_be_put_back_gets_a_one_click_restore(app, people):
     app.proxy.clear()
 
     restored = client.post(
-        f"/r/{REPO}@{pushed['digest']}/-/restore", {"tag": "t1", "csrfmiddlewaretoken": token}
+        f"/r/{REPO}@{pushed['digest']}/-/restore",
+        {"tag": "t1", "csrfmiddlewaretoken": token},
+        follow=True,
     )
 
     assert restored.status_code == 200, restored.content.decode()
@@ -176,9 +179,14 @@ def test_a_push_that_cannot_be_put_back_gets_a_one_click_restore(app, people):
     [entry] = AuditEntry.objects.filter(action="restore_tag")
     assert (entry.result, entry.reference, entry.digest) == ("ok", "t1", pushed["digest"])
     # Without the CSRF token, or for a restore nobody offered, nothing happens.
-    assert client.post(f"/r/{REPO}@{pushed['digest']}/-/restore", {"tag": "t1"}).status_code == 403
+    assert (
+        client.post(
+            f"/r/{REPO}@{pushed['digest']}/-/restore", {"tag": "t1"}, follow=True
+        ).status_code
+        == 403
+    )
     refused = client.post(
-        f"/r/{REPO}@{app.image}/-/restore", {"tag": "t1", "csrfmiddlewaretoken": token}
+        f"/r/{REPO}@{app.image}/-/restore", {"tag": "t1", "csrfmiddlewaretoken": token}, follow=True
     )
     assert refused.status_code == 409
     assert app.head(REPO, "t1") == pushed["digest"]
@@ -254,7 +262,9 @@ def test_a_500_after_an_image_delete_was_applied_reports_the_deletion(app, peopl
     )
     client = people["a_deleter"].client()
 
-    response = client.post(f"/r/{REPO}:other/-/delete", {"confirm": f"other@{app.other}"})
+    response = client.post(
+        f"/r/{REPO}:other/-/delete", {"confirm": f"other@{app.other}"}, follow=True
+    )
 
     html = response.content.decode()
     assert app.head(REPO, app.other) is None
@@ -271,7 +281,7 @@ def test_a_500_after_a_retag_was_applied_reports_the_new_tag(app, people):
     app.proxy.route(AppliedThenFailed(app.proxy, method="PUT", path=rf"/v2/{REPO}/manifests/copy$"))
     client = people["a_deleter"].client()
 
-    response = client.post(f"/r/{REPO}:other/-/retag", {"new_tag": "copy"})
+    response = client.post(f"/r/{REPO}:other/-/retag", {"new_tag": "copy"}, follow=True)
 
     html = response.content.decode()
     assert app.head(REPO, "copy") == app.other
@@ -305,7 +315,9 @@ def test_a_tag_pushed_onto_an_image_while_it_is_deleted_is_put_back(app, people)
     response = (
         people["a_deleter"]
         .client()
-        .post(f"/r/{REPO}@{app.other}/-/delete-image", {"confirm": f"other@{app.other}"})
+        .post(
+            f"/r/{REPO}@{app.other}/-/delete-image", {"confirm": f"other@{app.other}"}, follow=True
+        )
     )
 
     html = response.content.decode()

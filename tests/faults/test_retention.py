@@ -46,7 +46,11 @@ def builds(settings, registry_factory):
         first_seen=long_ago, first_seen_at=long_ago, changed_at=long_ago
     )
     s.policy = RetentionPolicy.objects.create(
-        name="month", repository_pattern="team-a/*", keep_last=0, older_than_days=30
+        name="month",
+        repository_pattern="team-a/*",
+        keep_last=0,
+        older_than_days=30,
+        enabled=True,
     )
     yield s
     s.proxy.stop()
@@ -63,7 +67,7 @@ def apply(people, policy, html: str):
     return (
         people["a_deleter"]
         .client()
-        .post(f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint})
+        .post(f"/retention/{policy.pk}/apply", {"fingerprint": fingerprint}, follow=True)
     )
 
 

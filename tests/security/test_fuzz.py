@@ -77,7 +77,7 @@ class FuzzWorld:
 def world(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[FuzzWorld]:
     """A registry with the repositories the matrix rows name, synced, plus the rows' objects;
     written in one transaction rolled back after the module."""
-    from registryui.cleanup.models import RetentionPolicy
+    from registryui.cleanup.models import ActionResult, RetentionPolicy
     from registryui.teams.models import Team
     from registryui.tokens.models import (
         PAT_PREFIX,
@@ -114,9 +114,25 @@ def world(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[Fuzz
                 team_b = Team.objects.get(name="team-b")
                 values["team_b"] = str(team_b.pk)
                 policy = RetentionPolicy.objects.create(
-                    name="fuzz", repository_pattern="*", keep_last=1
+                    name="fuzz", repository_pattern="*", keep_last=1, enabled=True
                 )
                 values["policy"] = str(policy.pk)
+                values["result"] = str(
+                    ActionResult.objects.create(
+                        user=personas["a_deleter"].user,
+                        kind=ActionResult.Kind.RETAG,
+                        repository="team-a/api",
+                        title="fuzz",
+                        payload={
+                            "digest": values["api_14"],
+                            "new_tag": "fuzz",
+                            "source": "team-a/api:1.4",
+                            "status": "done",
+                            "message": "Tagged.",
+                            "old_digest": "",
+                        },
+                    ).pk
+                )
                 token = PersonalAccessToken(
                     user=personas["a_deleter"].user, name="fuzz", max_level=10
                 )
@@ -243,6 +259,9 @@ def admin_requests() -> Iterator[Request]:
             "GET",
             f"/admin/teams/team/effective-permissions/?user={payload}&repository={payload}",
             unsafe=unsafe,
+        )
+        yield Request(
+            "GET", f"/admin/teams/team/pattern-preview/?grants-0-pattern={payload}", unsafe=unsafe
         )
         yield Request("GET", f"/accounts/login/?next={payload}", unsafe=unsafe)
         yield Request("GET", f"/accounts/{payload}/", unsafe=unsafe)

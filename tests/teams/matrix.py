@@ -76,6 +76,8 @@ ACTION_LEVELS = {
     "add-tags": P,
     # The source needs view; the target's push is asked of the target (see the rows).
     "copy": V,
+    "overview": P,
+    "star": V,
 }
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
@@ -259,7 +261,7 @@ ROWS: list[Row] = [
         {"confirm": "1.4@{api_14}"},
         repository="team-a/api",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     get("/r/team-a/api@{api_14}/-/delete-image", MEMBER, repository="team-a/api", needs=D),
@@ -268,7 +270,7 @@ ROWS: list[Row] = [
         {"confirm": "1.4@{api_14}"},
         repository="team-a/api",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     get("/r/team-a/api:1.4/-/retag", MEMBER, repository="team-a/api", needs=P, guard=True),
@@ -277,7 +279,7 @@ ROWS: list[Row] = [
         {"new_tag": "matrix"},
         repository="team-a/api",
         needs=P,
-        ok=200,
+        ok=302,
         writes=True,
     ),
     get("/r/team-a/api:1.4/-/add-tags", MEMBER, repository="team-a/api", needs=P, guard=True),
@@ -310,9 +312,21 @@ ROWS: list[Row] = [
         {"confirm": "v1@{worker_v1}"},
         repository="team-b/worker",
         needs=D,
-        ok=200,
+        ok=302,
         writes=True,
     ),
+    # Repository overviews (README) and stars: user data, no registry traffic.
+    get("/r/team-a/api/-/overview", MEMBER, repository="team-a/api", needs=P),
+    post(
+        "/r/team-a/api/-/overview",
+        {"description": "matrix", "readme": "# matrix"},
+        repository="team-a/api",
+        needs=P,
+        ok=302,
+    ),
+    post("/r/team-a/api/-/star", {"star": "on"}, repository="team-a/api", needs=V, ok=302),
+    # A cleanup POST redirects to its stored result: only who acted may open it.
+    get("/results/{result}/", MEMBER, only={"a_deleter"}, denied=404),
     get("/retention/", MEMBER, only=DELETERS),
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.
@@ -320,6 +334,11 @@ ROWS: list[Row] = [
     # -- storage (figures over the visible repositories only) ---------------------------------
     get("/storage/", lists=ALL),
     get("/storage/?page=1", lists=ALL, htmx=True),
+    # Switching on or off: who may change policies (here the superuser; the policy is on, so
+    # its switch-on page sends them back to it).
+    get("/retention/{policy}/enable", MEMBER, only={"superuser"}, ok=302),
+    post("/retention/{policy}/enable", {"fingerprint": "stale"}, only={"superuser"}, ok=302),
+    post("/retention/{policy}/disable", only={"superuser"}, ok=302),
     # -- events ------------------------------------------------------------------------------
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),

@@ -50,7 +50,7 @@ def values(world, django_db_blocker) -> dict[str, str]:
 
     Made inside the module's transaction (see the ``world`` fixture), so undone at the end.
     """
-    from registryui.cleanup.models import RetentionPolicy
+    from registryui.cleanup.models import ActionResult, RetentionPolicy
     from registryui.tokens.models import (
         PAT_PREFIX,
         ROBOT_PREFIX,
@@ -67,8 +67,25 @@ def values(world, django_db_blocker) -> dict[str, str]:
         personas = world.personas
         team_b = Team.objects.get(name="team-b")
         out["team_b"] = str(team_b.pk)
-        policy = RetentionPolicy.objects.create(name="matrix", repository_pattern="*", keep_last=1)
+        policy = RetentionPolicy.objects.create(
+            name="matrix", repository_pattern="*", keep_last=1, enabled=True
+        )
         out["policy"] = str(policy.pk)
+        result = ActionResult.objects.create(
+            user=personas["a_deleter"].user,
+            kind=ActionResult.Kind.RETAG,
+            repository="team-a/api",
+            title="Tag matrix",
+            payload={
+                "digest": out["api_14"],
+                "new_tag": "matrix",
+                "source": "team-a/api:1.4",
+                "status": "done",
+                "message": "Tagged.",
+                "old_digest": "",
+            },
+        )
+        out["result"] = str(result.pk)
         token = PersonalAccessToken(user=personas["a_viewer"].user, name="matrix", max_level=10)
         token.set_secret(PAT_PREFIX)
         token.save()
@@ -318,7 +335,8 @@ def product_routes(patterns=None, prefix: str = "") -> set[str]:
 
 class _Dummy(dict):
     def __missing__(self, key: str) -> str:
-        return "1"
+        # Stored results are keyed by UUID (an unguessable id); everything else by number.
+        return "00000000-0000-4000-8000-000000000001" if key == "result" else "1"
 
 
 def test_every_url_pattern_has_a_row_in_the_matrix():

@@ -46,8 +46,8 @@ def test_each_grant_previews_the_repositories_it_matches(personas):  # noqa: F81
     # team-a's other grant, on "hello", matches nothing synced.
     assert "No repository in the catalog matches it today." in page
     assert "team-b/worker" not in page
-    # A new grant's row says the preview comes once it is saved.
-    assert "Save to see which repositories this pattern matches." in page
+    # A new grant's row previews its pattern as it is typed (test_pattern_live_preview.py).
+    assert "Type a pattern to see which repositories it matches." in page
 
 
 def test_a_team_admin_sees_the_preview_of_their_own_team(personas):  # noqa: F811

@@ -45,3 +45,26 @@
     });
   });
 })();
+
+// "Delete selected tags…" with nothing ticked: say so next to the button instead of opening
+// the confirmation (without JavaScript the server sends the user back with the same note).
+(function () {
+  "use strict";
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.id !== "bulk-delete") return;
+    const ticked = document.querySelectorAll(
+      'input[type="checkbox"][name="tag"][form="bulk-delete"]:checked'
+    );
+    if (ticked.length) return;
+    event.preventDefault();
+    const note = document.getElementById("bulk-delete-note");
+    if (note) {
+      note.textContent =
+        "No tag was selected: tick the tags to delete in the table below, then press " +
+        "“Delete selected tags…” again.";
+      note.classList.add("banner", "warning");
+    }
+  });
+})();

@@ -1,0 +1,150 @@
+"""Reading overviews and stars, always for repositories the resolver shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils.safestring import SafeString, mark_safe
+
+from registryui.catalog.models import IndexChild, Repository, Tag
+
+from .markdown import render_markdown
+from .models import RepositoryOverview, Star
+
+#: The OCI annotation keys shown when nobody wrote an overview (in this order).
+LABEL_KEYS = {
+    "description": "org.opencontainers.image.description",
+    "source": "org.opencontainers.image.source",
+    "documentation": "org.opencontainers.image.documentation",
+    "licenses": "org.opencontainers.image.licenses",
+}
+#: Tags looked at for labels: "latest" first, else the most recently changed ones.
+LABEL_TAGS = 5
+
+
+@dataclass
+class ImageLabels:
+    """The OCI labels of the image a repository's overview falls back to."""
+
+    tag: str = ""
+    description: str = ""
+    source: str = ""
+    documentation: str = ""
+    licenses: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.description or self.source or self.documentation or self.licenses)
+
+
+@dataclass
+class Overview:
+    repository: Repository
+    row: RepositoryOverview | None
+    #: Whether the user looking starred it.
+    starred: bool = False
+    labels: ImageLabels = field(default_factory=ImageLabels)
+
+    @property
+    def description(self) -> str:
+        return self.row.description if self.row else ""
+
+    @property
+    def readme_html(self) -> SafeString:
+        # render_markdown's output went through the sanitizer: safe to mark.
+        return mark_safe(render_markdown(self.row.readme)) if self.row else mark_safe("")  # noqa: S308
+
+    @property
+    def written(self) -> bool:
+        return self.row is not None and not self.row.empty
+
+
+def _picked(labels) -> dict[str, str]:
+    if not isinstance(labels, dict):
+        return {}
+    return {attr: str(labels.get(key) or "") for attr, key in LABEL_KEYS.items()}
+
+
+def image_labels(repository: Repository) -> ImageLabels:
+    """The OCI labels of ``latest`` (else the most recently changed tag) of ``repository``;
+    for an index, of its first platform image that has any. One query, two for an index;
+    never one per tag."""
+    tags = list(
+        Tag.objects.filter(repository=repository)
+        .annotate(
+            is_latest=Case(When(name="latest", then=Value(0)), default=Value(1)),
+        )
+        .order_by("is_latest", F("changed_at").desc(nulls_last=True), "name")
+        .values_list("name", "manifest_id", "manifest__labels")[:LABEL_TAGS]
+    )
+    for name, _, labels in tags:
+        picked = _picked(labels)
+        if any(picked.values()):
+            return ImageLabels(tag=name, **picked)
+    # Indexes carry no config: their platform images hold the labels.
+    ids = [manifest_id for _, manifest_id, _ in tags]
+    children: dict[int, list[dict]] = {}
+    for index_id, labels in (
+        IndexChild.objects.filter(index_id__in=ids, is_attestation=False)
+        .order_by("index_id", "position")
+        .values_list("index_id", "child__labels")
+    ):
+        children.setdefault(index_id, []).append(labels)
+    for name, manifest_id, _ in tags:
+        for labels in children.get(manifest_id, []):
+            picked = _picked(labels)
+            if any(picked.values()):
+                return ImageLabels(tag=name, **picked)
+    return ImageLabels()
+
+
+def overview_of(repository: Repository, user=None) -> Overview:
+    """The overview of a repository the caller has already checked the user may see, with
+    whether ``user`` starred it: one query for both answers, one more for a written overview
+    or for the image labels shown instead (the repository page's budget of queries)."""
+    starred: Any = Value(False, output_field=BooleanField())
+    if user is not None and user.is_authenticated:
+        starred = Exists(Star.objects.filter(user=user, name=OuterRef("name")))
+    written = RepositoryOverview.objects.filter(name=OuterRef("name")).values("pk")[:1]
+    found = (
+        Repository.objects.filter(pk=repository.pk)
+        .annotate(overview_pk=Subquery(written), by_user=starred)
+        .values_list("overview_pk", "by_user")
+        .first()
+    )
+    overview_pk, by_user = found or (None, False)
+    row = None
+    if overview_pk is not None:
+        row = RepositoryOverview.objects.select_related("updated_by").get(pk=overview_pk)
+    overview = Overview(repository=repository, row=row, starred=bool(by_user))
+    if not overview.written:
+        overview.labels = image_labels(repository)
+    return overview
+
+
+def with_overview(user, repositories: QuerySet) -> QuerySet:
+    """Annotate ``description`` and ``starred`` (this user's star) on a Repository queryset."""
+    description = RepositoryOverview.objects.filter(name=OuterRef("name")).values("description")[:1]
+    repositories = repositories.annotate(description=Subquery(description))
+    if user.is_authenticated:
+        return repositories.annotate(
+            starred=Exists(Star.objects.filter(user=user, name=OuterRef("name")))
+        )
+    return repositories.annotate(starred=Value(False, output_field=BooleanField()))
+
+
+def described_as(text: str) -> Q:
+    """Repositories (a Q on ``name``) whose written description contains ``text``."""
+    return Q(name__in=RepositoryOverview.objects.filter(description__icontains=text).values("name"))
