@@ -15,12 +15,8 @@ from ninja import Field, Query, Router, Schema
 
 from registryui.browse.lookup import resolve
 from registryui.browse.search import clean_query, search
-from registryui.browse.views import (
-    REPOSITORY_SORTS,
-    TAG_SORTS,
-    filter_repositories,
-    image_details,
-)
+from registryui.browse.tags import FLAT_SORTS as TAG_SORTS
+from registryui.browse.views import REPOSITORY_SORTS, filter_repositories, image_details
 from registryui.catalog.freshness import catalog_freshness
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.core.models import AuditEntry
