@@ -219,6 +219,9 @@ TAG_SORTS: dict[str, tuple[Any, ...]] = {
     "-platforms": ("-manifest__platforms", "name"),
     "changed": ("changed_at", "name"),
     "-changed": ("-changed_at", "name"),
+    # Push time (issue 16): the recorded push, else the latest it can have been (Tag.pushed_by).
+    "pushed": ("pushed_sort", "name"),
+    "-pushed": ("-pushed_sort", "name"),
 }
 
 
@@ -263,9 +266,12 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     tags = (
         visible_tags(request.user, Tag.objects.filter(repository=repository))
         .for_listing()
+        .with_pushed_by()
         .only(
             "name",
             "changed_at",
+            "pushed_at",
+            "first_seen_at",
             "sync_problem",
             "manifest_id",
             "repository_id",

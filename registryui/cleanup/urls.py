@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import stale_views, views
 
 app_name = "cleanup"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("retention/", views.retention_list, name="retention"),
     path("retention/<int:pk>/", views.retention_preview, name="retention_preview"),
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),
+    path("stale/", stale_views.stale_images, name="stale"),
+    path("stale/preview", stale_views.stale_preview, name="stale_preview"),
 ]
