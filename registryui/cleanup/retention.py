@@ -177,7 +177,8 @@ class PullRules:
         pulls = activity.by_image(repository.name) if policy.uses_pulls else {}
         ranked = sorted((p.last_at, digest) for digest, p in pulls.items() if p.last_at is not None)
         recent = {digest for _, digest in ranked[::-1][: policy.keep_pulled]}
-        return cls(policy, now, pulls, activity.tracking_since(), recent)
+        since = activity.tracking_since() if policy.not_pulled_days is not None else None
+        return cls(policy, now, pulls, since, recent)
 
     def keep(self, digest: str, pushed: datetime | None, exact: bool, evidence: list[str]):
         policy, reasons = self.policy, []
