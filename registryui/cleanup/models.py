@@ -66,10 +66,11 @@ class RetentionPolicy(models.Model):
     )
     keep_pulled = models.PositiveIntegerField(
         "keep most recently pulled",
-        default=0,
+        null=True,
+        blank=True,
         validators=[MaxValueValidator(100_000)],
-        help_text="Always keep the images of this many most recently pulled tags of each "
-        "repository (0: none).",
+        help_text="Always keep this many most recently pulled images of each repository "
+        "(empty: none).",
     )
     pushed_before_days = models.PositiveIntegerField(
         "pushed more than days ago",

@@ -176,7 +176,7 @@ class PullRules:
     def over(cls, policy: RetentionPolicy, repository: Repository, now: datetime) -> PullRules:
         pulls = activity.by_image(repository.name) if policy.uses_pulls else {}
         ranked = sorted((p.last_at, digest) for digest, p in pulls.items() if p.last_at is not None)
-        recent = {digest for _, digest in ranked[::-1][: policy.keep_pulled]}
+        recent = {digest for _, digest in ranked[::-1][: policy.keep_pulled or 0]}
         since = activity.tracking_since() if policy.not_pulled_days is not None else None
         return cls(policy, now, pulls, since, recent)
 

@@ -45,9 +45,7 @@ def deliver(client, *events, token=TOKEN):
 
 
 def rows():
-    return sorted(
-        PullDay.objects.values_list("digest", "tag", "actor", "day", "count").order_by()
-    )
+    return sorted(PullDay.objects.values_list("digest", "tag", "actor", "day", "count").order_by())
 
 
 def test_gets_by_clients_are_counted_into_one_row_per_image_tag_user_and_day(client):

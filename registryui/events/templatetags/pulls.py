@@ -92,6 +92,8 @@ def tag_pulls(context, tag, manifest):
     name = context["repository"].name
     if not can(user, Level.VIEW, name):
         return {"shown": False}
+    if not settings.PULL_TRACKING:
+        return {"shown": True, "tracking": False, "tag": tag}
     image = activity.by_image(name, [manifest.digest]).get(manifest.digest, activity.NEVER)
     return {
         "shown": True,
