@@ -285,6 +285,10 @@ ROWS: list[Row] = [
     get("/retention/{policy}/", MEMBER, only=DELETERS),
     # Without the preview's fingerprint nothing is applied (409), but the door is the same.
     post("/retention/{policy}/apply", {"fingerprint": "stale"}, only=DELETERS, ok=409),
+    # Stale images (issue 16): pushed=0 makes every image stale, so the list is every
+    # repository the persona may see; the preview is retention's, for who may delete.
+    get("/stale/?pulled=0&pushed=0", lists=ALL),
+    get("/stale/preview?pulled=0&pushed=0", MEMBER, only=DELETERS),
     # -- events ------------------------------------------------------------------------------
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
@@ -293,6 +297,15 @@ ROWS: list[Row] = [
     # A session is no credential for the registry's notifications.
     post(
         "/events/registry",
+        {"events": []},
+        gate=OPEN,
+        ok=401,
+        csrf=False,
+        settings=EVENTS_TOKEN,
+        content_type="application/vnd.docker.distribution.events.v1+json",
+    ),
+    post(
+        "/events/registry/pulls",
         {"events": []},
         gate=OPEN,
         ok=401,
