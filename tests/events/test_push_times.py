@@ -74,7 +74,7 @@ def test_a_move_only_the_sync_saw_forgets_the_push_time(upstream):
     assert moved.pushed_by == moved.changed_at > moved.first_seen_at
 
 
-def test_the_tag_table_shows_both_times_and_sorts_by_push(upstream, personas):
+def test_the_tag_table_shows_both_times_and_sorts_by_push(upstream, personas):  # noqa: F811
     upstream.put("team-a/api", "synced")
     sync()
     for name, minutes in (("late", 1), ("early", 5)):

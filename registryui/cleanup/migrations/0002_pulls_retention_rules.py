@@ -5,25 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cleanup', '0001_initial'),
+        ("cleanup", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='retentionpolicy',
-            name='keep_pulled',
-            field=models.PositiveIntegerField(blank=True, help_text='Always keep this many most recently pulled images of each repository (empty: none).', null=True, validators=[django.core.validators.MaxValueValidator(100000)], verbose_name='keep most recently pulled'),
+            model_name="retentionpolicy",
+            name="keep_pulled",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Always keep this many most recently pulled images of each repository (empty: none).",
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(100000)],
+                verbose_name="keep most recently pulled",
+            ),
         ),
         migrations.AddField(
-            model_name='retentionpolicy',
-            name='not_pulled_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete only images nobody pulled in this many days; while pull tracking has been on for less, every image is kept (empty: pulls do not matter).', null=True, validators=[django.core.validators.MaxValueValidator(36500)], verbose_name='not pulled in days'),
+            model_name="retentionpolicy",
+            name="not_pulled_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete only images nobody pulled in this many days; while pull tracking has been on for less, every image is kept (empty: pulls do not matter).",
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(36500)],
+                verbose_name="not pulled in days",
+            ),
         ),
         migrations.AddField(
-            model_name='retentionpolicy',
-            name='pushed_before_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete only tags pushed more than this many days ago; a tag with no recorded push counts as pushed when Registry UI first saw it (empty: any push time).', null=True, validators=[django.core.validators.MaxValueValidator(36500)], verbose_name='pushed more than days ago'),
+            model_name="retentionpolicy",
+            name="pushed_before_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete only tags pushed more than this many days ago; a tag with no recorded push counts as pushed when Registry UI first saw it (empty: any push time).",
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(36500)],
+                verbose_name="pushed more than days ago",
+            ),
         ),
     ]
