@@ -109,9 +109,11 @@ def record_pulls(events: list[Any]) -> dict[str, int]:
         if key is not None and when is not None:
             pulls[key] += 1
             latest[key] = max(latest.get(key, when), when)
-    for key, n in pulls.items():
-        _add(key, n, latest[key])
-    PullTracking.bump({"received": len(events), **counts}, last_received_at=timezone.now())
+    # One transaction: one commit per delivery, however many rows it touches.
+    with transaction.atomic():
+        for key, n in pulls.items():
+            _add(key, n, latest[key])
+        PullTracking.bump({"received": len(events), **counts}, last_received_at=timezone.now())
     return dict(counts)
 
 
