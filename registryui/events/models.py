@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
@@ -318,8 +319,7 @@ class PullTracking(models.Model):
         """Add to the counters in one UPDATE; ``started_at`` is set once, by the first call."""
         values = {name: F(name) + n for name, n in counts.items() if n}
         values.update(fields)
-        if not values:
-            return
+        values["started_at"] = Coalesce(F("started_at"), Value(timezone.now()))
         if not cls.objects.filter(pk=1).update(**values):
             try:
                 with transaction.atomic():
@@ -327,4 +327,3 @@ class PullTracking(models.Model):
             except IntegrityError:
                 pass  # another request made it first
             cls.objects.filter(pk=1).update(**values)
-        cls.objects.filter(pk=1, started_at__isnull=True).update(started_at=timezone.now())
