@@ -71,7 +71,12 @@ class StaleForm(forms.Form):
     pushed = forms.IntegerField(
         label="Not pushed in (days)", min_value=0, max_value=36_500, required=False
     )
+    page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
     DEFAULT_DAYS = 30
+
+    def page_number(self) -> int:
+        self.days()
+        return self.cleaned_data["page"] or 1
 
     def days(self) -> tuple[int, int]:
         """(pulled, pushed) in days; ``BadRequest`` for anything but whole numbers in range."""

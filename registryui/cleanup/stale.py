@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Max
 from django.utils import timezone
 
@@ -30,7 +31,9 @@ from registryui.teams.permissions import visible_tags
 from .freed import Freed, estimate_freed
 
 #: The report stops here: a longer list is a job for a retention policy.
-MAX_IMAGES = 200
+MAX_IMAGES = 1000
+#: Images described per page (tags, pulls, the bytes each one frees alone).
+PER_PAGE = 50
 
 
 @dataclass
@@ -56,10 +59,23 @@ class StaleReport:
     pushed_days: int
     now: datetime
     tracking_since: datetime | None
-    images: list[StaleImage]
+    #: Every stale image (up to ``MAX_IMAGES``): repository, manifest, latest push.
+    rows: list[tuple[Repository, Manifest, datetime]]
     #: More images matched than ``MAX_IMAGES``.
     truncated: bool
+    #: What deleting all of them frees (counted once: blobs shared between them come back).
     freed: Freed
+    #: The images of the page shown, described (``page``).
+    images: list[StaleImage] = field(default_factory=list)
+    pager: Page | None = None
+
+    def page(self, number: int) -> StaleReport:
+        """Describe the images of page ``number`` (an ``InvalidPage`` beyond the last)."""
+        self.pager = Paginator(self.rows, PER_PAGE, allow_empty_first_page=True).page(number)
+        self.images = _describe(list(self.pager.object_list))
+        for image in self.images:
+            image.freed = estimate_freed({image.repository.pk: [image.digest]})
+        return self
 
     @property
     def tracking_younger(self) -> bool:
@@ -89,7 +105,7 @@ def find_stale(
         .annotate(pushed=Max("pushed_sort"))
         .filter(pushed__lt=push_cutoff)
         .order_by("pushed", "repository_id", "manifest_id")
-        .values_list("repository_id", "manifest_id", "pushed")[: MAX_IMAGES * 4]
+        .values_list("repository_id", "manifest_id", "pushed")[: MAX_IMAGES * 2]
     )
     repositories = Repository.objects.in_bulk({r for r, _, _ in candidates})
     manifests = Manifest.objects.only(
@@ -111,26 +127,18 @@ def find_stale(
     ]
     truncated = len(stale) > MAX_IMAGES
     stale = stale[:MAX_IMAGES]
-    images = _describe(stale)
-    for image in images:
-        image.freed = estimate_freed({image.repository.pk: [image.digest]})
-    freed = estimate_freed(_deletions(images)) if images else Freed()
+    deletions: dict[int, list[str]] = {}
+    for repository, manifest, _ in stale:
+        deletions.setdefault(repository.pk, []).append(manifest.digest)
     return StaleReport(
         pulled_days=pulled_days,
         pushed_days=pushed_days,
         now=now,
         tracking_since=activity.tracking_since(),
-        images=images,
+        rows=stale,
         truncated=truncated,
-        freed=freed,
+        freed=estimate_freed(deletions) if deletions else Freed(),
     )
-
-
-def _deletions(images: list[StaleImage]) -> dict[int, list[str]]:
-    deletions: dict[int, list[str]] = {}
-    for image in images:
-        deletions.setdefault(image.repository.pk, []).append(image.digest)
-    return deletions
 
 
 def _describe(rows: list[tuple[Repository, Manifest, datetime]]) -> list[StaleImage]:

@@ -3,7 +3,8 @@ rules as a retention dry run over the repositories the user may delete in."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import InvalidPage
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from registryui.teams.decorators import member_required, viewer_required
@@ -22,6 +23,10 @@ def stale_images(request: HttpRequest) -> HttpResponse:
     form = StaleForm(request.GET)
     pulled, pushed = form.days()
     report = find_stale(request.user, pulled_days=pulled, pushed_days=pushed)
+    try:
+        report.page(form.page_number())
+    except InvalidPage:
+        raise Http404("No such page of stale images.") from None
     return render(
         request,
         "cleanup/stale.html",

@@ -169,7 +169,22 @@ def test_the_stale_preview_is_a_retention_dry_run_that_cannot_be_applied(shop, p
     assert "/apply" not in text and "nothing can be applied from here" in text
 
 
-@pytest.mark.parametrize("query", [{"pulled": "x"}, {"pushed": "-1"}, {"pulled": "99999999"}])
+@pytest.mark.parametrize(
+    "query", [{"pulled": "x"}, {"pushed": "-1"}, {"pulled": "99999999"}, {"page": "0"}]
+)
 def test_bad_numbers_are_a_400(shop, personas, query):
     response = personas["a_deleter"].client().get("/stale/", query)
     assert response.status_code == 400
+
+
+def test_pages_of_stale_images(shop, personas, monkeypatch):
+    from registryui.cleanup import stale
+
+    monkeypatch.setattr(stale, "PER_PAGE", 3)
+    client = personas["a_deleter"].client()
+    first = client.get("/stale/", {"pulled": 0, "pushed": 0}).content.decode()
+    second = client.get("/stale/", {"pulled": 0, "pushed": 0, "page": 2}).content.decode()
+    assert len(stale_rows(first)) == 3 and len(stale_rows(second)) == 1
+    assert stale_rows(first) | stale_rows(second) == {shop.digest(r) for r in TAGS.values()}
+    assert 'data-count="4"' in first and 'data-count="4"' in second  # the whole list
+    assert client.get("/stale/", {"page": 3, "pulled": 0, "pushed": 0}).status_code == 404
