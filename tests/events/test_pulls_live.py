@@ -84,7 +84,7 @@ def test_push_times_pull_counts_and_pull_retention_on_the_real_registry(tmp_path
     root = tmp_path / "registry"
 
     # Before Registry UI was installed: an image pushed to a registry without notifications.
-    with RegistryProcess(root).start() as before:
+    with RegistryProcess(root) as before:
         skopeo_copy(layout, "old", f"{before.host}/team-a/app:old")
 
     debug_port = free_port()
@@ -98,14 +98,15 @@ def test_push_times_pull_counts_and_pull_retention_on_the_real_registry(tmp_path
         # Pages render {% static %}: no collectstatic manifest here.
         STATICFILES_BACKEND="django.contrib.staticfiles.storage.StaticFilesStorage",
     )
-    server = EventServer(env, tmp_path / "gunicorn.log", workers=2).start()
-    ui_host = server.url.removeprefix("http://")
-    registry.notifications = [
-        notification_endpoint(ui_host, TOKEN),
-        pull_endpoint(ui_host, TOKEN),
-    ]
-    registry.start()
+    server = EventServer(env, tmp_path / "gunicorn.log", workers=2)
     try:
+        server.start()
+        ui_host = server.url.removeprefix("http://")
+        registry.notifications = [
+            notification_endpoint(ui_host, TOKEN),
+            pull_endpoint(ui_host, TOKEN),
+        ]
+        registry.start()
         django_state(
             env,
             "from django.contrib.auth.models import User\n"
