@@ -222,6 +222,9 @@ SYNC_STALE_AFTER = env_int("SYNC_STALE_AFTER", 3600, minimum=1)
 #: The shared secret the registry sends as ``Authorization: Bearer <token>`` to /events/registry.
 #: Empty turns the endpoint off (it answers 503). REGISTRY_EVENTS_TOKEN_FILE also works.
 REGISTRY_EVENTS_TOKEN = env_secret("REGISTRY_EVENTS_TOKEN", "")
+#: Record pulls from the second notification endpoint, /events/registry/pulls (issue 16; README
+#: "Pull activity"). Off: that endpoint answers 204 and stores nothing.
+PULL_TRACKING = env_bool("PULL_TRACKING", False)
 #: Seconds between the starts of two full syncs of ``sync_registry --loop`` (its --interval).
 SYNC_INTERVAL = env_int("SYNC_INTERVAL", 600, minimum=1)
 

@@ -118,7 +118,11 @@ def list_tags(
 ):
     """A repository's tags with their digests, sizes, platforms and ages."""
     repository = resolve_repository(request, name)
-    tags = visible_tags(request.user, Tag.objects.filter(repository=repository)).for_listing()
+    tags = (
+        visible_tags(request.user, Tag.objects.filter(repository=repository))
+        .for_listing()
+        .with_pushed_by()
+    )
     page = paginate(
         tags,
         TAG_SORTS[sort],

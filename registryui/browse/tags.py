@@ -24,7 +24,7 @@ from django.core.exceptions import BadRequest
 from django.db import models
 from django.db.models import Case, Count, F, IntegerField, Max, Min, QuerySet, Value, When
 from django.db.models.expressions import OrderBy, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.http import HttpRequest
 
 from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
@@ -75,6 +75,10 @@ FLAT_SORTS: dict[str, tuple[Any, ...]] = {
     "-platforms": ("-manifest__platforms", "sort_key", "name"),
     "changed": ("changed_at", "sort_key", "name"),
     "-changed": ("-changed_at", "sort_key", "name"),
+    # Push time (issue 16): the recorded push, else the latest it can have been
+    # (``Tag.pushed_by``; the queryset's ``with_pushed_by()`` annotation).
+    "pushed": ("pushed_sort", "sort_key", "name"),
+    "-pushed": ("-pushed_sort", "sort_key", "name"),
 }
 
 #: The grouped view's sorts, on the group's aggregates: ``newest`` (its newest tag's change),
@@ -92,6 +96,8 @@ GROUP_SORTS: dict[str, tuple[Any, ...]] = {
     "-platforms": ("-manifest__platforms", "first", "manifest_id"),
     "changed": ("newest", "first", "manifest_id"),
     "-changed": (_desc("newest"), "first", "manifest_id"),
+    "pushed": ("pushed", "first", "manifest_id"),
+    "-pushed": (_desc("pushed"), "first", "manifest_id"),
 }
 
 DEFAULT_SORT = "-changed"
@@ -99,6 +105,8 @@ LISTING_FIELDS = (
     "name",
     "sort_key",
     "changed_at",
+    "pushed_at",
+    "first_seen_at",
     "sync_problem",
     "manifest_id",
     "repository_id",
@@ -168,6 +176,7 @@ def flat_tags(user, repository: Repository, text: str, sort: str) -> QuerySet:
     return (
         matching_tags(user, repository, text)
         .for_listing()
+        .with_pushed_by()
         .only(*LISTING_FIELDS)
         .order_by(*_prefix_first(text), *FLAT_SORTS[sort])
     )
@@ -178,7 +187,12 @@ def image_groups(user, repository: Repository, text: str, sort: str) -> QuerySet
     return (
         matching_tags(user, repository, text)
         .values("manifest_id")
-        .annotate(newest=Max("changed_at"), first=Min("sort_key"), n=Count("id"))
+        .annotate(
+            newest=Max("changed_at"),
+            pushed=Max(Coalesce("pushed_at", Greatest("first_seen_at", "changed_at"))),
+            first=Min("sort_key"),
+            n=Count("id"),
+        )
         .order_by(*GROUP_SORTS[sort])
     )
 
@@ -224,7 +238,16 @@ def fill_groups(
     ranked = (
         matching_tags(user, repository, text)
         .filter(manifest_id__in=ids)
-        .only("name", "sort_key", "changed_at", "sync_problem", "manifest_id", "repository_id")
+        .only(
+            "name",
+            "sort_key",
+            "changed_at",
+            "pushed_at",
+            "first_seen_at",
+            "sync_problem",
+            "manifest_id",
+            "repository_id",
+        )
         .annotate(
             rank=Window(
                 RowNumber(),

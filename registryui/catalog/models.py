@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from registryui.lib.iters import IN_CHUNK, chunked
@@ -238,6 +239,12 @@ class Label(models.Model):
 
 
 class TagQuerySet(models.QuerySet):
+    def with_pushed_by(self) -> TagQuerySet:
+        """Annotate ``pushed_sort``: ``Tag.pushed_by`` in SQL, to order tag lists by push time."""
+        return self.annotate(
+            pushed_sort=Coalesce("pushed_at", Greatest("first_seen_at", "changed_at"))
+        )
+
     def for_listing(self) -> TagQuerySet:
         return self.select_related("manifest").defer(
             "manifest__raw", "manifest__history", "manifest__config"
@@ -257,6 +264,13 @@ class Tag(models.Model):
     #: When the tag last moved to its current digest, as far as we know: the time we observed
     #: the change (or the push event's time); on first import, the image's build time.
     changed_at = models.DateTimeField(default=timezone.now)
+    #: When the current digest was pushed onto this tag: the registry's push event's time,
+    #: set only by the notification endpoint (issue 16). None when no push event was seen
+    #: (the tag existed before the UI was installed, or a sync noticed the move): the push
+    #: then happened no later than ``pushed_by`` ("before <first sync>"). Distinct from the
+    #: image's build time (``Manifest.created``) and from ``changed_at``, which a first
+    #: import sets to that build time.
+    pushed_at = models.DateTimeField(null=True, blank=True)
     #: Why the last sync could not read this tag (its config blob is missing, its manifest
     #: answered 500, ...); the row keeps the digest it had, and the next sync tries again.
     #: Blank when the tag is in step with the registry.
@@ -293,6 +307,18 @@ class Tag(models.Model):
 
     def get_absolute_url(self) -> str:
         return reference_url(self.repository.name, tag=self.name)
+
+    @property
+    def pushed_by(self):
+        """The push time if recorded, else the latest moment the push can have happened: when
+        the UI first saw the tag, or saw it move (``changed_at``, once later than that)."""
+        if self.pushed_at is not None:
+            return self.pushed_at
+        return max(self.first_seen_at, self.changed_at)
+
+    @property
+    def push_time_known(self) -> bool:
+        return self.pushed_at is not None
 
 
 class SyncRun(models.Model):

@@ -215,7 +215,14 @@ def replace_tags(
             )
         elif current[1] != manifest_id:
             to_update.append(
-                Tag(id=current[0], manifest_id=manifest_id, changed_at=now, sync_problem="")
+                # Moved with no push event recorded (a sync saw it): the push time is unknown.
+                Tag(
+                    id=current[0],
+                    manifest_id=manifest_id,
+                    changed_at=now,
+                    pushed_at=None,
+                    sync_problem="",
+                )
             )
         elif current[2]:
             to_flag.append(Tag(id=current[0], sync_problem=""))
@@ -228,7 +235,7 @@ def replace_tags(
     ]
     Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
     Tag.objects.bulk_update(
-        to_update, ["manifest_id", "changed_at", "sync_problem"], batch_size=500
+        to_update, ["manifest_id", "changed_at", "pushed_at", "sync_problem"], batch_size=500
     )
     Tag.objects.bulk_update(to_flag, ["sync_problem"], batch_size=500)
     for chunk in chunked(gone):
@@ -238,9 +245,19 @@ def replace_tags(
 
 
 def set_tag(
-    repository: Repository, tag: str, manifest_id: int, *, when: datetime | None = None
+    repository: Repository,
+    tag: str,
+    manifest_id: int,
+    *,
+    when: datetime | None = None,
+    pushed_at: datetime | None = None,
 ) -> bool:
-    """Point one tag at a manifest (creating it if needed); True when anything changed."""
+    """Point one tag at a manifest (creating it if needed); True when the digest changed.
+
+    ``pushed_at``: the time of the push event that put ``manifest_id`` on the tag (only the
+    notification endpoint knows it); a move without it leaves the push time unknown. A later
+    push of the same digest moves ``pushed_at`` forward without counting as a change.
+    """
     when = when or timezone.now()
     with transaction.atomic():
         current = Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
@@ -253,6 +270,7 @@ def set_tag(
                         manifest_id=manifest_id,
                         first_seen_at=when,
                         changed_at=when,
+                        pushed_at=pushed_at,
                     )
             except IntegrityError:
                 # A concurrent writer (a sync, another delivery) created it since our look:
@@ -260,10 +278,15 @@ def set_tag(
                 current = Tag.objects.select_for_update().get(repository=repository, name=tag)
         if current is not None:
             if current.manifest_id == manifest_id:
+                if pushed_at is not None and (
+                    current.pushed_at is None or pushed_at > current.pushed_at
+                ):
+                    Tag.objects.filter(pk=current.pk).update(pushed_at=pushed_at)
                 return False
             current.manifest_id = manifest_id
             current.changed_at = when
-            current.save(update_fields=["manifest", "changed_at"])
+            current.pushed_at = pushed_at
+            current.save(update_fields=["manifest", "changed_at", "pushed_at"])
         _mark_changed_live(repository, when)
         repository.refresh_stats()
     return True

@@ -39,7 +39,14 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         (
             "What to keep",
             {
-                "fields": ("keep_last", "older_than_days", "keep_regex"),
+                "fields": (
+                    "keep_last",
+                    "older_than_days",
+                    "keep_regex",
+                    "not_pulled_days",
+                    "keep_pulled",
+                    "pushed_before_days",
+                ),
                 "description": "A tag is deleted only when no rule keeps it: it does not match "
                 "the expression, is not among the most recent, and (when set) is older than the "
                 "number of days. Tags sharing an image with a kept tag are always kept.",

@@ -63,3 +63,31 @@ def confirmed_items(values: list[str]) -> dict[str, str]:
     if len(items) > MAX_BULK_TAGS:
         raise BadRequest(f"At most {MAX_BULK_TAGS} tags at once.")
     return items
+
+
+class StaleForm(forms.Form):
+    """The stale images view's query: ``?pulled=N&pushed=M`` (days; 30 each by default)."""
+
+    pulled = forms.IntegerField(
+        label="Not pulled in (days)", min_value=0, max_value=36_500, required=False
+    )
+    pushed = forms.IntegerField(
+        label="Not pushed in (days)", min_value=0, max_value=36_500, required=False
+    )
+    page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
+    DEFAULT_DAYS = 30
+
+    def page_number(self) -> int:
+        self.days()
+        return self.cleaned_data["page"] or 1
+
+    def days(self) -> tuple[int, int]:
+        """(pulled, pushed) in days; ``BadRequest`` for anything but whole numbers in range."""
+        if not self.is_valid():
+            field, errors = next(iter(self.errors.items()))
+            raise BadRequest(f"{field}: {' '.join(errors)}")
+        pulled, pushed = self.cleaned_data["pulled"], self.cleaned_data["pushed"]
+        return (
+            self.DEFAULT_DAYS if pulled is None else pulled,
+            self.DEFAULT_DAYS if pushed is None else pushed,
+        )

@@ -55,6 +55,33 @@ class RetentionPolicy(models.Model):
         validators=[MaxValueValidator(36_500)],
         help_text="Delete only tags that last moved more than this many days ago (empty: any age).",
     )
+    #: Pull and push rules (issue 16): they read the pulls the pull endpoint records
+    #: (``events.PullDay``) and the tags' push times; ``cleanup.retention`` explains each verdict
+    #: with the dates.
+    not_pulled_days = models.PositiveIntegerField(
+        "not pulled in days",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(36_500)],
+        help_text="Delete only images nobody pulled in this many days; while pull tracking has "
+        "been on for less, every image is kept (empty: pulls do not matter).",
+    )
+    keep_pulled = models.PositiveIntegerField(
+        "keep most recently pulled",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100_000)],
+        help_text="Always keep this many most recently pulled images of each repository "
+        "(empty: none).",
+    )
+    pushed_before_days = models.PositiveIntegerField(
+        "pushed more than days ago",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(36_500)],
+        help_text="Delete only tags pushed more than this many days ago; a tag with no recorded "
+        "push counts as pushed when Registry UI first saw it (empty: any push time).",
+    )
     keep_regex = models.CharField(
         "always keep tags matching",
         max_length=500,
@@ -91,16 +118,28 @@ class RetentionPolicy(models.Model):
     def clean(self) -> None:
         # A policy with neither rule would delete every tag not matching the expression:
         # far too easy to save by accident, so one of the two must hold something back.
-        if not self.keep_last and self.older_than_days is None:
+        holds_back = (
+            self.keep_last,
+            self.older_than_days is not None,
+            self.not_pulled_days is not None,
+            self.keep_pulled,
+            self.pushed_before_days is not None,
+        )
+        if not any(holds_back):
             raise ValidationError(
                 "This policy would delete every tag: keep the most recent tags "
-                "(keep last > 0) or delete only tags older than some days."
+                "(keep last > 0) or delete only tags older than some days, not pulled in "
+                "some days or pushed more than some days ago."
             )
 
     @property
     def uses_age(self) -> bool:
         """True when a rule depends on tags' ages (the most recent N, or older than D days)."""
         return bool(self.keep_last or self.older_than_days)
+
+    @property
+    def uses_pulls(self) -> bool:
+        return bool(self.keep_pulled) or self.not_pulled_days is not None
 
     def keeps_by_name(self, tag: str) -> bool:
         return bool(self.keep_regex) and re.search(self.keep_regex, tag) is not None

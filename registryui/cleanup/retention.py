@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from registryui.catalog.models import Repository
 from registryui.core.models import AuditEntry
+from registryui.events import activity
 from registryui.events.models import ProcessedEvent
 from registryui.lib.humanize import iec_size
 from registryui.lib.reference import short_digest
@@ -54,6 +55,10 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     #: The moment the tag's age is counted from (None: unknown; see ``known_since``).
     since: datetime | None = None
+    #: The dates behind a verdict of the pull and push rules ("last pulled 2026-11-02", ...).
+    evidence: list[str] = field(default_factory=list)
+    #: When its image was last pulled in this repository (None: not since tracking started).
+    last_pulled: datetime | None = None
 
     @property
     def short_digest(self) -> str:
@@ -196,15 +201,86 @@ def _last_pushes(repository: Repository) -> dict[str, datetime]:
     )
 
 
+def _day(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d")
+
+
+@dataclass
+class PullRules:
+    """The pull and push rules of a policy over one repository (issue 16): each returns why it
+    keeps a tag, or adds to ``evidence`` the dates that let it go."""
+
+    policy: RetentionPolicy
+    now: datetime
+    pulls: dict[str, activity.ImagePulls]
+    tracking_since: datetime | None
+    #: Digests of the ``keep_pulled`` most recently pulled images.
+    recent: set[str]
+
+    @classmethod
+    def over(cls, policy: RetentionPolicy, repository: Repository, now: datetime) -> PullRules:
+        pulls = activity.by_image(repository.name) if policy.uses_pulls else {}
+        ranked = sorted((p.last_at, digest) for digest, p in pulls.items() if p.last_at is not None)
+        recent = {digest for _, digest in ranked[::-1][: policy.keep_pulled or 0]}
+        since = activity.tracking_since() if policy.not_pulled_days is not None else None
+        return cls(policy, now, pulls, since, recent)
+
+    def keep(self, digest: str, pushed: datetime | None, exact: bool, evidence: list[str]):
+        policy, reasons = self.policy, []
+        last = self.pulls.get(digest, activity.NEVER).last_at
+        if policy.keep_pulled and digest in self.recent:
+            reasons.append(
+                f"one of the {policy.keep_pulled} most recently pulled images "
+                f"(last pulled {_day(last)})"  # type: ignore[arg-type]
+            )
+        if policy.not_pulled_days is not None:
+            days = policy.not_pulled_days
+            cutoff = self.now - timedelta(days=days)
+            if last is not None and last > cutoff:
+                reasons.append(f"pulled {_day(last)}, less than {days} days ago")
+            elif self.tracking_since is None:
+                reasons.append("pull tracking has not started: no pulls are known")
+            elif self.tracking_since > cutoff:
+                reasons.append(
+                    f"pull tracking started {_day(self.tracking_since)}, less than {days} days ago"
+                )
+            elif last is not None:
+                evidence.append(f"last pulled {_day(last)}")
+            else:
+                evidence.append(f"never pulled since {_day(self.tracking_since)}")
+        if policy.pushed_before_days is not None:
+            days = policy.pushed_before_days
+            cutoff = self.now - timedelta(days=days)
+            if pushed is None:
+                reasons.append("push time unknown")
+            elif pushed > cutoff:
+                word = "pushed" if exact else "first seen"
+                reasons.append(f"{word} {_day(pushed)}, less than {days} days ago")
+            else:
+                evidence.append(
+                    f"pushed {_day(pushed)}" if exact else f"pushed before {_day(pushed)}"
+                )
+        return reasons
+
+
 def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
     """The verdict on each tag of one repository, and the plan that carries it out."""
     pushes = _last_pushes(repository) if policy.uses_age else {}
-    rows = [
-        (name, digest, changed_at, known_since(first_seen, changed_at, pushes.get(name), now))
-        for name, digest, changed_at, first_seen in repository.tags.values_list(
-            "name", "manifest__digest", "changed_at", "first_seen"
+    rows = []
+    pushed: dict[str, tuple[datetime | None, bool]] = {}
+    for name, digest, changed_at, first_seen, pushed_at in repository.tags.values_list(
+        "name", "manifest__digest", "changed_at", "first_seen", "pushed_at"
+    ):
+        rows.append(
+            (name, digest, changed_at, known_since(first_seen, changed_at, pushes.get(name), now))
         )
-    ]
+        # The push time, exact when a push event recorded it; else the latest moment it can
+        # have happened (first seen, or a move the sync saw), from this server's clock.
+        if pushed_at is not None and pushed_at <= now + CLOCK_SLACK:
+            pushed[name] = (pushed_at, True)
+        else:
+            pushed[name] = (known_since(first_seen, changed_at, None, now), False)
+    rules = PullRules.over(policy, repository, now)
     # Newest first by the age retention counts, to the minute: the tags one sync imported
     # (stored within milliseconds of each other) then keep their order of last change (build
     # time, as the repository page shows), and a tag pushed later ranks above all of them.
@@ -233,8 +309,19 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
             rank += 1
         if cutoff is not None and since is not None and since > cutoff:
             reasons.append(f"seen or changed less than {policy.older_than_days} days ago")
+        evidence: list[str] = []
+        reasons += rules.keep(digest, *pushed[name], evidence)
         verdicts.append(
-            Verdict(name, digest, changed_at, delete=not reasons, reasons=reasons, since=since)
+            Verdict(
+                name,
+                digest,
+                changed_at,
+                delete=not reasons,
+                reasons=reasons,
+                since=since,
+                evidence=evidence,
+                last_pulled=rules.pulls.get(digest, activity.NEVER).last_at,
+            )
         )
 
     children_of = DatabaseChildren({v.digest for v in verdicts})

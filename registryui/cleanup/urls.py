@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import promote_views, views
+from . import promote_views, stale_views, views
 
 app_name = "cleanup"
 
@@ -22,4 +22,6 @@ urlpatterns = [
     path("retention/<int:pk>/apply", views.retention_apply, name="retention_apply"),
     path("retention/<int:pk>/enable", views.retention_enable, name="retention_enable"),
     path("retention/<int:pk>/disable", views.retention_disable, name="retention_disable"),
+    path("stale/", stale_views.stale_images, name="stale"),
+    path("stale/preview", stale_views.stale_preview, name="stale_preview"),
 ]

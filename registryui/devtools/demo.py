@@ -40,6 +40,41 @@ def notification_endpoint(ui_address: str, token: str = EVENTS_TOKEN) -> dict[st
     }
 
 
+def pull_endpoint(ui_address: str, token: str = EVENTS_TOKEN) -> dict[str, Any]:
+    """The second endpoint, for pulls only (issue 16): its own queue, so that a storm of pulls
+    never delays a push event. ``ignore`` drops pushes and deletes here (and blob pulls, the
+    layers of a pull whose manifest GET is counted); 2.8 needs the media type for the actions
+    to apply. A short timeout and backoff: a pull lost to a slow UI costs little."""
+    return {
+        "name": "registryui-pulls",
+        "url": f"http://{ui_address}/events/registry/pulls",
+        "headers": {"Authorization": [f"Bearer {token}"]},
+        "timeout": "2s",
+        "threshold": 5,
+        "backoff": "2s",
+        "ignore": {"mediatypes": ["application/octet-stream"], "actions": ["push", "delete"]},
+    }
+
+
+def pull_samples(host: str, references: list[str], *, times: int = 3) -> None:
+    """Pull a few sample images with skopeo (manifest GETs), so that the demo shows pull
+    counts, a sparkline and images that are not stale."""
+    for reference in references:
+        for _ in range(times):
+            subprocess.run(
+                [
+                    "skopeo",
+                    "inspect",
+                    "--tls-verify=false",
+                    "--raw",
+                    f"docker://{host}/{reference}",
+                ],
+                check=False,
+                capture_output=True,
+                timeout=60,
+            )
+
+
 def _port_taken(address: str) -> bool:
     host, _, port = address.rpartition(":")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -104,6 +139,7 @@ def main() -> int:
             "REGISTRY_PUBLIC_HOST", f"127.0.0.1:{REGISTRY_PORT}"
         ),
         "REGISTRY_EVENTS_TOKEN": EVENTS_TOKEN,
+        "PULL_TRACKING": "true",
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{VAR / 'registryui.sqlite3'}"),
         "STATIC_ROOT": str(VAR / "staticfiles"),
         "DEBUG": os.environ.get("DEBUG", "false"),
@@ -119,7 +155,7 @@ def main() -> int:
     registry = RegistryProcess(
         VAR / "registry",
         port=REGISTRY_PORT,
-        notifications=[notification_endpoint(UI_ADDRESS)],
+        notifications=[notification_endpoint(UI_ADDRESS), pull_endpoint(UI_ADDRESS)],
     )
     print(f"Starting the registry on {registry.url} (storage: {registry.storage})", flush=True)
     registry.start()
@@ -158,6 +194,9 @@ def main() -> int:
             env=env,
             cwd=BASE_DIR,
         )
+        # A few real pulls for the pull counts and the sparkline; the registry delivers them
+        # (retrying until gunicorn answers).
+        pull_samples(registry.host, ["team-a/api:1.5", "team-a/api:latest", "team-a/web:2.0"])
         gunicorn.wait()
     except KeyboardInterrupt:
         print("\nStopping ...", flush=True)

@@ -422,7 +422,8 @@ class EventHandler:
     def _push(self, event: Event) -> Result:
         ambiguous = self._newer_event_known(event) or self._seen_after(event, [event.tag])
         if not ambiguous:
-            return self._upsert(event, event.digest, when=_not_after_now(event.timestamp))
+            when = _not_after_now(event.timestamp)
+            return self._upsert(event, event.digest, when=when, pushed_at=when)
         if self._superseded(event):
             return Result(UNCHANGED, "out of order; superseded by a later event on this tag")
         # The registry sends a push event just before it links the tag, so a HEAD could race a
@@ -454,6 +455,7 @@ class EventHandler:
         when: datetime,
         lag: bool = True,
         confirmed: bool = False,
+        pushed_at: datetime | None = None,
     ) -> Result:
         """Point ``event.tag`` at ``digest``, if no newer event on the tag was applied.
 
@@ -484,7 +486,7 @@ class EventHandler:
             if not TagClock.advance(event.repository, event.tag, event.timestamp):
                 return Result(UNCHANGED, "superseded by a later event on this tag")
             repository, _ = Repository.objects.get_or_create(name=event.repository)
-            changed = set_tag(repository, event.tag, manifest_id, when=when)
+            changed = set_tag(repository, event.tag, manifest_id, when=when, pushed_at=pushed_at)
         if not changed:
             return Result(UNCHANGED)
         lag_ms = None

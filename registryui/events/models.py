@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
@@ -249,3 +250,80 @@ class SyncWorker(models.Model):
         if self.state == self.State.STOPPED:
             return False
         return self.last_seen_at >= timezone.now() - timedelta(minutes=2)
+
+
+class PullDay(models.Model):
+    """Pulls of one image, counted per day: one row per repository, digest, tag, puller and
+    day, bumped with one UPDATE per delivery (never a row per pull).
+
+    A pull is a manifest GET reported on the pull endpoint (``registryui.events.pulls``);
+    ``tag`` is blank when the client asked by digest (docker and containerd resolve the tag with
+    a HEAD, then GET the digest), ``actor`` blank when the registry did not know the user.
+    """
+
+    repository = models.CharField(max_length=255)
+    digest = models.CharField(max_length=135)
+    tag = models.CharField(max_length=128, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+    #: The latest pull of the day (the registry's event time, never ahead of ours).
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "repository", "digest"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "digest", "tag", "actor", "day"], name="pullday_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["repository", "day"], name="pullday_repo_day"),
+            models.Index(fields=["repository", "digest", "last_at"], name="pullday_repo_digest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}@{self.digest[:19]} {self.day}: {self.count}"
+
+
+class PullTracking(models.Model):
+    """The single row (pk=1) of the pull endpoint: since when pulls are recorded, and its
+    counters for the status page."""
+
+    #: The first delivery on the pull endpoint with tracking on: "never pulled" means "not
+    #: since then".
+    started_at = models.DateTimeField(null=True, blank=True)
+    received = models.PositiveBigIntegerField(default=0)
+    #: Manifest GETs by clients: counted into ``PullDay``.
+    counted = models.PositiveBigIntegerField(default=0)
+    #: The UI's own requests (sync, cleanup, events), told apart by user agent or account.
+    own = models.PositiveBigIntegerField(default=0)
+    #: Manifest HEADs (existence checks, the first step of a docker pull) and blob pulls.
+    checks = models.PositiveBigIntegerField(default=0)
+    #: Anything else: pushes or deletes sent here by mistake, invalid events.
+    ignored = models.PositiveBigIntegerField(default=0)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "pull tracking"
+
+    def __str__(self) -> str:
+        return f"{self.counted} pulls recorded"
+
+    @classmethod
+    def load(cls) -> PullTracking:
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+    @classmethod
+    def bump(cls, counts: dict[str, int], **fields) -> None:
+        """Add to the counters in one UPDATE; ``started_at`` is set once, by the first call."""
+        values = {name: F(name) + n for name, n in counts.items() if n}
+        values.update(fields)
+        values["started_at"] = Coalesce(F("started_at"), Value(timezone.now()))
+        if not cls.objects.filter(pk=1).update(**values):
+            try:
+                with transaction.atomic():
+                    cls.objects.create(pk=1)
+            except IntegrityError:
+                pass  # another request made it first
+            cls.objects.filter(pk=1).update(**values)

@@ -9,4 +9,5 @@ from . import views
 
 urlpatterns = [
     path("events/registry", views.registry_events, name="registry"),
+    path("events/registry/pulls", views.registry_pulls, name="registry_pulls"),
 ]

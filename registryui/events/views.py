@@ -20,6 +20,7 @@ from registryui.catalog.upstream import get_client
 
 from .handler import ENVELOPE_TYPES, EventHandler
 from .models import EventStats
+from .pulls import record_pulls
 
 #: Registries send one event per delivery; a body of thousands is not a registry's, and handling
 #: it would outlast the registry's timeout for everyone queued behind it.
@@ -38,10 +39,9 @@ def _bearer_token(request: HttpRequest) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-@csrf_exempt
-@require_POST
-def registry_events(request: HttpRequest) -> HttpResponse:
-    """``POST /events/registry``: the registry's notifications (see ``handler``)."""
+def _envelope(request: HttpRequest) -> list | JsonResponse:
+    """The events of a delivery, or the answer that refuses it (the checks both endpoints
+    share: the bearer token, the content type, the envelope, its size)."""
     expected = settings.REGISTRY_EVENTS_TOKEN
     if not expected:
         # Accepting unauthenticated events would let anyone rewrite the catalog.
@@ -93,5 +93,31 @@ def registry_events(request: HttpRequest) -> HttpResponse:
         return _problem(
             413, f"At most {MAX_EVENTS_PER_DELIVERY} events per delivery (registries send one)."
         )
-    counts = EventHandler(get_client(quick=True)).handle_envelope(envelope["events"])
+    return envelope["events"]
+
+
+@csrf_exempt
+@require_POST
+def registry_events(request: HttpRequest) -> HttpResponse:
+    """``POST /events/registry``: the registry's notifications (see ``handler``)."""
+    events = _envelope(request)
+    if isinstance(events, JsonResponse):
+        return events
+    counts = EventHandler(get_client(quick=True)).handle_envelope(events)
     return JsonResponse(counts)
+
+
+@csrf_exempt
+@require_POST
+def registry_pulls(request: HttpRequest) -> HttpResponse:
+    """``POST /events/registry/pulls``: the second endpoint, for pull events (see ``pulls``).
+
+    With ``PULL_TRACKING`` off it answers 204 and stores nothing: an error would only make the
+    registry retry the event forever.
+    """
+    events = _envelope(request)
+    if isinstance(events, JsonResponse):
+        return events
+    if not settings.PULL_TRACKING:
+        return HttpResponse(status=204)
+    return JsonResponse(record_pulls(events))

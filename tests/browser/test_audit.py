@@ -280,6 +280,7 @@ def audit_site(browser, live_server, audit_registry, transactional_db, settings)
     settings.REGISTRY_URL = process.url
     settings.REGISTRY_PUBLIC_HOST = PUBLIC_HOST
     settings.REGISTRY_RETRIES = 1
+    settings.PULL_TRACKING = True  # the repository page's pull sparkline, the tag's pulls
     seeder = Seeder(RegistryClient(process.url))
     # The same note gives the same digest: "build-60" and "build-61" share an image.
     seeder.put_many(
@@ -442,6 +443,9 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
         name=f"scratch-{audit.label}", repository_pattern=SCRATCH, keep_last=2, enabled=True
     )
     audit.visit("a_deleter", "/retention/", "deleter-retention")
+    audit.visit("a_viewer", "/stale/", "viewer-stale")
+    audit.visit("a_deleter", "/stale/?pulled=30&pushed=0", "deleter-stale")
+    audit.visit("a_deleter", "/stale/preview?pulled=30&pushed=0", "deleter-stale-preview")
     audit.act(
         "a_deleter",
         f"/retention/{policy.pk}/",

@@ -133,7 +133,7 @@ def test_the_sorted_column_is_marked_for_assistive_technology(catalog):
     assert re.search(
         r'<th scope="col" class="num" aria-sort="ascending"><a href="\?sort=-size"', html
     )
-    assert html.count('aria-sort="none"') == 5
+    assert html.count('aria-sort="none"') == 6  # tag, digest, created, platforms, changed, pushed
 
 
 def test_the_htmx_branch_returns_the_tags_fragment_alone(catalog):

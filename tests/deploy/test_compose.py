@@ -187,9 +187,20 @@ def test_the_registry_notifies_the_ui_with_the_shared_token(resolved, env):
             # Registry 2.8 ignores `actions` unless `mediatypes` is non-empty (checked for real
             # in test_registry_config.py); blob events are of no use to the UI anyway.
             "ignore": {"mediatypes": ["application/octet-stream"], "actions": ["pull"]},
-        }
+        },
+        {
+            # Pulls on their own queue (issue 16): never in front of a push event.
+            "name": "registryui-pulls",
+            "url": "http://ui:8000/events/registry/pulls",
+            "headers": {"Authorization": [f"Bearer {env['REGISTRY_EVENTS_TOKEN']}"]},
+            "timeout": "2s",
+            "threshold": 5,
+            "backoff": "5s",
+            "ignore": {"mediatypes": ["application/octet-stream"], "actions": ["push", "delete"]},
+        },
     ]
     assert resolve("/events/registry").view_name == "events:registry"
+    assert resolve("/events/registry/pulls").view_name == "events:registry_pulls"
 
 
 def test_the_worker_runs_the_sync_loop(resolved):

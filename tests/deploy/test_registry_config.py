@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,7 @@ class Received:
     authorization: str
     content_type: str
     events: list[dict]
+    path: str = "/events/registry"
 
 
 @dataclass
@@ -56,8 +58,8 @@ class Receiver:
     url: str
     posts: list[Received] = field(default_factory=list)
 
-    def events(self) -> list[dict]:
-        return [event for post in list(self.posts) for event in post.events]
+    def events(self, path: str = "/events/registry") -> list[dict]:
+        return [event for post in list(self.posts) if post.path == path for event in post.events]
 
 
 @pytest.fixture
@@ -72,6 +74,7 @@ def receiver() -> Iterator[Receiver]:
                     self.headers.get("Authorization", ""),
                     self.headers.get("Content-Type", ""),
                     json.loads(body).get("events", []),
+                    self.path,
                 )
             )
             self.send_response(200)
@@ -106,7 +109,12 @@ def start_registry(tmp_path: Path):
     started: list[subprocess.Popen] = []
 
     def start(
-        *, notify: str | None = None, endpoints: list | None = None, wait: bool = True, **env: str
+        *,
+        notify: str | None = None,
+        endpoints: list | None = None,
+        wait: bool = True,
+        pulls: bool = False,
+        **env: str,
     ) -> ComposeRegistry:
         root = tmp_path / f"registry{len(started)}"
         root.mkdir()
@@ -131,6 +139,11 @@ def start_registry(tmp_path: Path):
             chosen = endpoints or stack_endpoints
             chosen[0]["url"] = notify
             chosen[0]["backoff"] = "1s"  # a test should not wait 10 s for a retry
+            if pulls:  # the pull endpoint too, at the receiver's /events/registry/pulls
+                chosen[1]["url"] = f"{notify}/pulls"
+                chosen[1]["backoff"] = "1s"
+            else:
+                del chosen[1:]
             service_env["REGISTRY_NOTIFICATIONS_ENDPOINTS"] = yaml.safe_dump(chosen)
         else:
             # No ui:8000 here: the registry would only log failed deliveries.
@@ -235,6 +248,44 @@ def test_pushes_and_deletes_reach_the_ui_with_the_token_but_pulls_do_not(
     # Blob (layer and config) events are filtered out too: only manifests reach the UI.
     media_types = {e["target"].get("mediaType") for e in receiver.events()}
     assert media_types == {"application/vnd.oci.image.manifest.v1+json", None}  # None: deletes
+
+
+def test_the_pull_endpoint_gets_client_pulls_and_nothing_else(start_registry, receiver, tmp_path):
+    """The stack's second endpoint (issue 16): manifest pulls only; pushes, deletes and blob
+    (layer) pulls are ignored by the registry itself, so they cost the UI nothing."""
+    registry = start_registry(notify=receiver.url, pulls=True)
+    endpoints = yaml.safe_load(registry.env["REGISTRY_NOTIFICATIONS_ENDPOINTS"])
+    assert endpoints[1]["url"].endswith("/events/registry/pulls")
+    host = registry.url.removeprefix("http://")
+    layout = Layout(tmp_path / "layout")
+    layout.add_image("app", ImageSpec(files={"app.txt": b"pull endpoint\n"}))
+    skopeo_copy(layout, "app", f"{host}/team-a/app:1.0")
+    wait_until(lambda: receiver.events(), timeout=30, what="the push notification")
+    pulled = subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{host}/team-a/app:1.0",
+         f"oci:{tmp_path / 'out'}:app"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    digest = receiver.events()[0]["target"]["digest"]
+    deleted = requests.delete(f"{registry.url}/v2/team-a/app/manifests/{digest}", timeout=5)
+    assert deleted.status_code == 202
+    pulls_path = "/events/registry/pulls"
+    wait_until(
+        lambda: any(e["action"] == "delete" for e in receiver.events()),
+        timeout=30,
+        what="the delete notification on the push endpoint",
+    )
+    got = wait_until(lambda: receiver.events(pulls_path), timeout=30, what="the pull event")
+    time.sleep(1.5)  # a wrongly delivered push or delete would be queued before the pull
+    got = receiver.events(pulls_path)
+    assert {e["action"] for e in got} == {"pull"}
+    assert {e["target"]["mediaType"] for e in got} == {"application/vnd.oci.image.manifest.v1+json"}
+    assert {
+        (e["target"]["repository"], e["target"].get("tag"), e["request"]["method"]) for e in got
+    } == {("team-a/app", "1.0", "GET")}
+    assert all(e["request"]["useragent"].startswith("skopeo/") for e in got)
+    assert not [e for e in receiver.events() if e["action"] == "pull"]
 
 
 def test_registry_2_8_needs_mediatypes_for_ignored_actions_to_work(

@@ -373,7 +373,7 @@ class EventServer:
             raise AssertionError(f"gunicorn exited:\n{self.log.read_text()}")
         try:
             requests.get(f"{self.url}/healthz", timeout=2)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine: try again
             return False
         return True
 

@@ -339,6 +339,10 @@ ROWS: list[Row] = [
     get("/retention/{policy}/enable", MEMBER, only={"superuser"}, ok=302),
     post("/retention/{policy}/enable", {"fingerprint": "stale"}, only={"superuser"}, ok=302),
     post("/retention/{policy}/disable", only={"superuser"}, ok=302),
+    # Stale images (issue 16): pushed=0 makes every image stale, so the list is every
+    # repository the persona may see; the preview is retention's, for who may delete.
+    get("/stale/?pulled=0&pushed=0", lists=ALL),
+    get("/stale/preview?pulled=0&pushed=0", MEMBER, only=DELETERS),
     # -- events ------------------------------------------------------------------------------
     get("/status/", STAFF),  # staff include team admins: its sync failures are narrowed
     post("/status/sync-now", gate=STAFF),
@@ -350,6 +354,15 @@ ROWS: list[Row] = [
     # A session is no credential for the registry's notifications.
     post(
         "/events/registry",
+        {"events": []},
+        gate=OPEN,
+        ok=401,
+        csrf=False,
+        settings=EVENTS_TOKEN,
+        content_type="application/vnd.docker.distribution.events.v1+json",
+    ),
+    post(
+        "/events/registry/pulls",
         {"events": []},
         gate=OPEN,
         ok=401,
