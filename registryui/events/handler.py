@@ -49,15 +49,13 @@ from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_m
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.registry.client import USER_AGENT
+from registryui.registry.client import USER_AGENT_PREFIX
 from registryui.webhooks.emit import Occurrence, emit
 
 from .models import EventStats, ProcessedEvent, TagClock
 
 log = logging.getLogger(__name__)
 
-#: The start of the User-Agent of this UI's registry client ("registryui/<version> ...").
-UI_USER_AGENT_PREFIX = USER_AGENT.split("/", 1)[0] + "/"
 
 #: Content types of a notification envelope: 2.8 sends v1, newer registries v2.
 ENVELOPE_TYPES = frozenset(
@@ -109,7 +107,7 @@ class Event:
     @property
     def by_this_ui(self) -> bool:
         """Made by this UI's own registry client (a delete or retag it also audits)."""
-        return self.user_agent.startswith(UI_USER_AGENT_PREFIX)
+        return self.user_agent.startswith(USER_AGENT_PREFIX)
 
     def describe(self) -> str:
         text = f"{self.action} {self.repository}"

@@ -32,11 +32,11 @@ from django.utils import timezone
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
 from registryui.registry import mediatypes
+from registryui.registry.client import USER_AGENT_PREFIX
 
 from .models import PullDay, PullTracking
 
 #: The prefix of the user agent ``registry.client.RegistryClient`` sends.
-OWN_USER_AGENT_PREFIX = "registryui/"
 MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SCHEMA1_TYPES
 
 
@@ -60,7 +60,7 @@ def _part(raw: dict, name: str) -> dict:
 
 def is_own(raw: dict) -> bool:
     """The UI's own request (sync, cleanup, the push endpoint's fetches): not a pull."""
-    if _text(_part(raw, "request").get("useragent")).startswith(OWN_USER_AGENT_PREFIX):
+    if _text(_part(raw, "request").get("useragent")).startswith(USER_AGENT_PREFIX):
         return True
     account = settings.REGISTRY_USERNAME
     return bool(account) and _text(_part(raw, "actor").get("name")) == account

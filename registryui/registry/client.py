@@ -39,7 +39,10 @@ def _package_version() -> str:
 
 
 #: Distinctive, so that a registry operator can tell our traffic apart in the access log.
-USER_AGENT = f"registryui/{_package_version()} python-requests/{requests.__version__}"
+#: Every request of this UI's client starts its User-Agent so: how the notification endpoints
+#: tell the UI's own pushes, deletes and pulls from everyone else's.
+USER_AGENT_PREFIX = "registryui/"
+USER_AGENT = f"{USER_AGENT_PREFIX}{_package_version()} python-requests/{requests.__version__}"
 #: Manifests are capped at 4 MiB by the registry itself; image configs are small JSON files.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_CATALOG_PAGE = 1000  # registry 2.8 answers 400 PAGINATION_NUMBER_INVALID above maxentries
