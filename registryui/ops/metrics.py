@@ -8,7 +8,8 @@ Two sources:
   a scrape adds them up, whichever worker answers it.
 - Everything else is read at scrape time from the database, which every process shares (the
   sync worker runs in another process, so counters kept in memory would never reach a scrape):
-  sync runs, totals, notification counters and lag, webhook queues, and a live ``GET /v2/`` of
+  sync runs, totals, notification counters and lag, pull counts (with ``PULL_TRACKING``),
+  webhook queues, and a live ``GET /v2/`` of
   the registry (cached a few seconds, so scrapes cannot turn into a request storm).
 
 Access: ``Authorization: Bearer METRICS_TOKEN`` (when set) or a client address in
@@ -41,7 +42,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from registryui.catalog.models import SyncRun
-from registryui.events.models import EventStats, SyncRequest, SyncWorker
+from registryui.events.models import EventStats, PullTracking, SyncRequest, SyncWorker
 from registryui.webhooks.models import Delivery
 
 from .health import ping_registry
@@ -123,6 +124,7 @@ class DatabaseCollector(Collector):
         yield from self._totals()
         yield from self._sync()
         yield from self._notifications()
+        yield from self._pulls()
         yield from self._webhooks()
 
     def _registry(self):
@@ -264,6 +266,26 @@ class DatabaseCollector(Collector):
             if value is not None:
                 gauge.add_metric([quantile], value / 1000)
         yield gauge
+
+    def _pulls(self):
+        """The pull endpoint's counters (PULL_TRACKING): none while tracking is off."""
+        if not settings.PULL_TRACKING:
+            return
+        tracking = PullTracking.load()
+        events = CounterMetricFamily(
+            "registryui_pull_events",
+            "Events on the pull notification endpoint, by what they were: counted pulls "
+            "(client manifest GETs), the UI's own requests, checks (HEADs, blob pulls), ignored.",
+            labels=["kind"],
+        )
+        for kind in ("counted", "own", "checks", "ignored"):
+            events.add_metric([kind], getattr(tracking, kind))
+        yield events
+        yield GaugeMetricFamily(
+            "registryui_pull_last_received_timestamp_seconds",
+            "When the registry last delivered a pull event (0: never).",
+            value=_timestamp(tracking.last_received_at),
+        )
 
     def _webhooks(self):
         by_state = dict(Delivery.objects.values_list("state").annotate(n=Count("id")))

@@ -19,6 +19,7 @@ from registryui.catalog.models import Tag
 from registryui.catalog.upstream import get_client
 from registryui.devtools.registry import free_port
 from registryui.devtools.seed import Seeder
+from registryui.events.models import PullTracking
 from registryui.ops import health, metrics
 from registryui.registry import RegistryClient
 from registryui.sync.syncer import Syncer
@@ -129,6 +130,17 @@ def test_the_figures_follow_a_real_sync(use_registry, personas):
     # The page just served is in the latency histogram under its URL name.
     page = ("method", "GET"), ("status", "2xx"), ("view", "catalog:repositories")
     assert values[("registryui_http_request_duration_seconds_count", page)] >= 1
+
+
+@pytest.mark.django_db
+def test_pull_counts_appear_when_pulls_are_tracked(settings):
+    assert "registryui_pull_events" not in Client().get("/metrics").content.decode()
+    settings.PULL_TRACKING = True
+    PullTracking.bump({"counted": 7, "own": 3, "checks": 11})
+    values = samples(Client().get("/metrics").content.decode())
+    assert values[("registryui_pull_events_total", (("kind", "counted"),))] == 7
+    assert values[("registryui_pull_events_total", (("kind", "own"),))] == 3
+    assert values[("registryui_pull_events_total", (("kind", "checks"),))] == 11
 
 
 @pytest.mark.django_db
