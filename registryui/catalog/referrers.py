@@ -1,0 +1,129 @@
+"""The graph of what is attached to which image, within one repository.
+
+A referrer belongs to its subject in the same repository, linked in one of three ways
+(``artifacts.Source``): a tagged manifest whose ``subject`` names the image, a tag of cosign's
+scheme (``sha256-<hex>.sig`` names the image ``sha256:<hex>``), or a row the referrers API gave
+(``ApiReferrer``: pushed by digest only, which no tag list shows). The first two follow the
+tags, so the sync, notifications and cleanup keep them current by keeping the tags current.
+No resolver here: callers pass repositories the user may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from .artifacts import Kind, Source, scheme_subject, scheme_tags
+from .models import ApiReferrer, Manifest, Repository, SyncRun, Tag
+
+#: Referrers listed per image on a page (an image with more says how many more).
+LISTED = 100
+
+
+@dataclass
+class Attached:
+    """One manifest attached to an image."""
+
+    manifest: Manifest
+    source: Source
+    subject_digest: str
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[tuple[Kind, int]]:
+        counts = self.manifest.attached_kinds or {}
+        return [(kind, counts[kind.value]) for kind in Kind.ordered() if counts.get(kind.value)]
+
+    @property
+    def main_kind(self) -> Kind:
+        kinds = self.kinds
+        return kinds[0][0] if kinds else Kind.ARTIFACT
+
+
+def attached_to(
+    repository: Repository, digests: Iterable[str], *, defer_raw: bool = True
+) -> dict[str, list[Attached]]:
+    """subject digest → what is attached to it in ``repository`` (three indexed queries)."""
+    digests = set(digests)
+    found: dict[str, dict[int, Attached]] = {}
+    if not digests:
+        return {}
+
+    def add(subject: str, manifest: Manifest, source: Source, tag: str | None) -> None:
+        if subject not in digests or subject == manifest.digest:
+            return
+        entry = found.setdefault(subject, {}).get(manifest.id)
+        if entry is None:
+            entry = found[subject][manifest.id] = Attached(manifest, source, subject)
+        if tag and tag not in entry.tags:
+            entry.tags.append(tag)
+
+    deferred = ("manifest__raw", "manifest__history", "manifest__config")
+    names = [name for digest in digests for name in scheme_tags(digest)]
+    tags = Tag.objects.filter(repository=repository).filter(
+        Q(name__in=names) | Q(manifest__subject_digest__in=digests)
+    )
+    tags = tags.select_related("manifest").order_by("name")
+    if defer_raw:
+        tags = tags.defer(*deferred)
+    for tag in tags:
+        subject = tag.manifest.subject_digest
+        if subject in digests:
+            add(subject, tag.manifest, Source.SUBJECT, tag.name)
+        named = scheme_subject(tag.name)
+        if named:
+            add(named, tag.manifest, Source.TAG_SCHEME, tag.name)
+    rows = ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
+    rows = rows.select_related("manifest").order_by("id")
+    if defer_raw:
+        rows = rows.defer(*deferred)
+    for row in rows:
+        add(row.subject_digest, row.manifest, Source.REFERRERS_API, None)
+    return {subject: list(entries.values()) for subject, entries in found.items()}
+
+
+def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, dict[str, int]]:
+    """subject digest → kind → count, for the tag list's badges."""
+    counts: dict[str, dict[str, int]] = {}
+    for subject, entries in attached_to(repository, digests).items():
+        total = counts.setdefault(subject, {})
+        for entry in entries:
+            for kind, n in entry.kinds or [(Kind.ARTIFACT, 1)]:
+                total[kind.value] = total.get(kind.value, 0) + n
+    return counts
+
+
+def subjects_of(repository: Repository, manifest: Manifest) -> set[str]:
+    """The images this manifest is attached to in ``repository`` (by any of the three ways)."""
+    subjects = set()
+    if manifest.subject_digest:
+        subjects.add(manifest.subject_digest)
+    for name in Tag.objects.filter(repository=repository, manifest=manifest).values_list(
+        "name", flat=True
+    ):
+        named = scheme_subject(name)
+        if named:
+            subjects.add(named)
+    subjects.update(
+        ApiReferrer.objects.filter(repository=repository, manifest=manifest).values_list(
+            "subject_digest", flat=True
+        )
+    )
+    return subjects
+
+
+def referrers_api_state() -> SyncRun.ReferrersApi:
+    """What the latest sync learnt about the registry's referrers API."""
+    value = (
+        SyncRun.objects.exclude(referrers_api="")
+        .order_by("-started_at")
+        .values_list("referrers_api", flat=True)
+        .first()
+    )
+    return SyncRun.ReferrersApi(value or "")
+
+
+def is_api_referrer(repository: Repository, manifest: Manifest) -> bool:
+    return ApiReferrer.objects.filter(repository=repository, manifest=manifest).exists()
