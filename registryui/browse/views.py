@@ -31,6 +31,7 @@ from registryui.lib.reference import is_valid_component, reference_url
 from registryui.teams.decorators import viewer_required
 from registryui.teams.permissions import visible_repositories, visible_tags
 
+from .attached import annotate_badges, attached_context, split_attachments
 from .lookup import Resolved, resolve
 from .search import clean_query, search
 
@@ -260,9 +261,12 @@ def group_by_image(tags: Sequence[Tag], counts: dict[int, int]) -> list[ImageGro
 
 def repository_page(request: HttpRequest, repository: Repository) -> HttpResponse:
     sort = choose(request, "sort", list(TAG_SORTS), "-changed")
+    show_attached = choose(request, "attached", ["hidden", "shown"], "hidden") == "shown"
+    listed, hidden_attachments = split_attachments(
+        visible_tags(request.user, Tag.objects.filter(repository=repository)), show_attached
+    )
     tags = (
-        visible_tags(request.user, Tag.objects.filter(repository=repository))
-        .for_listing()
+        listed.for_listing()
         .only(
             "name",
             "changed_at",
@@ -275,6 +279,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
             "manifest__platforms",
             "manifest__kind",
             "manifest__media_type",
+            "manifest__artifact_type",
         )
         .order_by(*TAG_SORTS[sort])
     )
@@ -290,18 +295,23 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         .annotate(n=Count("id"))
         .values_list("manifest_id", "n")
     )
+    groups = group_by_image(page_tags, counts)
+    annotate_badges(repository, [group.manifest for group in groups])
     context: dict[str, Any] = {
         "repository": repository,
         "page": page,
-        "groups": group_by_image(page_tags, counts),
+        "groups": groups,
         "sort": sort,
+        "show_attached": show_attached,
+        "hidden_attachments": hidden_attachments,
     }
     if not wants_fragment(request):
         has_latest = repository.tags.filter(name="latest").exists()
         newest = None
         if not has_latest:
             newest = (
-                repository.tags.order_by("-changed_at", "name")
+                repository.tags.images()
+                .order_by("-changed_at", "name")
                 .values_list("name", flat=True)
                 .first()
             )
@@ -468,5 +478,6 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "parents": parents,
         "commands": commands,
         "freshness": repository_freshness(repository),
+        **attached_context(request.user, repository, manifest),
     }
     return render(request, "catalog/manifest.html", context)
