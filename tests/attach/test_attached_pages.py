@@ -56,11 +56,11 @@ def test_tag_list_hides_attachment_tags_and_shows_badges(pushed, personas):
     assert "4 signature/attestation tags hidden" in page
     assert ".sig</a>" not in page and "scan-report" not in page
     tbody = re.search(
-        r'<tbody class="image[^"]*" data-digest="%s">(.*?)</tbody>' % pushed["team-a/signed:1.0"],
+        rf'<tbody class="image[^"]*" data-digest="{pushed["team-a/signed:1.0"]}">(.*?)</tbody>',
         page,
         re.S,
     ).group(1)
-    kinds = re.findall(r'data-kind="(\w+)">([^<]*)(?:<span class="count">×(\d+))?', tbody)
+    kinds = re.findall(r'data-kind="(\w+)">([^<]*)(?:<span class="count">\u00d7(\d+))?', tbody)
     assert [(k, n) for k, _, n in kinds] == [
         ("signature", "2"),
         ("sbom", "2"),
@@ -68,7 +68,7 @@ def test_tag_list_hides_attachment_tags_and_shows_badges(pushed, personas):
         ("artifact", ""),
     ]
     unsigned = re.search(
-        r'data-digest="%s">(.*?)</tbody>' % pushed["team-a/signed:2.0"], page, re.S
+        rf'data-digest="{pushed["team-a/signed:2.0"]}">(.*?)</tbody>', page, re.S
     ).group(1)
     assert "data-kind" not in unsigned
     shown = client.get(reference_url("team-a/signed") + "?attached=shown").content.decode()
