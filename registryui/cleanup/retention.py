@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from registryui.catalog.artifacts import scheme_subject
 from registryui.catalog.models import Repository
 from registryui.core.models import AuditEntry
 from registryui.events.models import ProcessedEvent
@@ -154,12 +155,19 @@ def _last_pushes(repository: Repository) -> dict[str, datetime]:
 def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
     """The verdict on each tag of one repository, and the plan that carries it out."""
     pushes = _last_pushes(repository) if policy.uses_age else {}
-    rows = [
-        (name, digest, changed_at, known_since(first_seen, changed_at, pushes.get(name), now))
-        for name, digest, changed_at, first_seen in repository.tags.values_list(
-            "name", "manifest__digest", "changed_at", "first_seen"
-        )
-    ]
+    rows, attached = [], []
+    tagged = set(repository.tags.values_list("manifest__digest", flat=True))
+    for name, digest, changed_at, first_seen, subject in repository.tags.values_list(
+        "name", "manifest__digest", "changed_at", "first_seen", "manifest__subject_digest"
+    ):
+        since = known_since(first_seen, changed_at, pushes.get(name), now)
+        subject = scheme_subject(name) or subject
+        if subject and subject in tagged and subject != digest:
+            # A signature, SBOM or attestation follows its image, whatever its age: it is not
+            # judged (or counted among the most recent) on its own.
+            attached.append((name, digest, changed_at, since, subject))
+        else:
+            rows.append((name, digest, changed_at, since))
     # Newest first by the age retention counts, to the minute: the tags one sync imported
     # (stored within milliseconds of each other) then keep their order of last change (build
     # time, as the repository page shows), and a tag pushed later ranks above all of them.
@@ -211,6 +219,12 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
             ]
             verdict.reasons.append(f"its image is a platform of kept index {', '.join(holders)}")
         verdict.delete = False
+    for name, digest, changed_at, since, subject in sorted(attached):
+        kept = subject in live
+        reasons = [f"attached to kept image {short_digest(subject)}"] if kept else []
+        verdicts.append(
+            Verdict(name, digest, changed_at, delete=not kept, reasons=reasons, since=since)
+        )
     going = [v.tag for v in verdicts if v.delete]
     plan = (
         build_plan(
