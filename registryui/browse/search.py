@@ -49,6 +49,7 @@ from registryui.lib.reference import (
 )
 from registryui.teams.permissions import visible_repositories, visible_tags
 
+from . import attached_search
 from .lookup import resolve
 
 #: Results shown per kind; one more is fetched to know whether there are more.
@@ -144,10 +145,13 @@ class SearchResults:
     labels: list[ManifestHit] = field(default_factory=list)
     more_labels: bool = False
     notes: list[str] = field(default_factory=list)
+    #: ``signed:no``, ``has:sbom``, ... and packages inside SBOMs (browse.attached_search).
+    attached: attached_search.AttachedResults | None = None
 
     @property
     def count(self) -> int:
-        return len(self.repositories) + len(self.tags) + len(self.digests) + len(self.labels)
+        found = len(self.repositories) + len(self.tags) + len(self.digests) + len(self.labels)
+        return found + (self.attached.count if self.attached else 0)
 
     @property
     def empty(self) -> bool:
@@ -230,6 +234,10 @@ def search(user, text: str | None) -> SearchResults:
     results = SearchResults(query=query)
     if not query:
         return results
+    if attached_search.is_filter(query):
+        results.attached = attached_search.search_attached(user, query)
+        return results
+    results.attached = attached_search.search_attached(user, query)
     parsed = _parse(query, results.notes)
     exact = _exact(user, parsed.text)
     if exact:

@@ -127,3 +127,70 @@ def referrers_api_state() -> SyncRun.ReferrersApi:
 
 def is_api_referrer(repository: Repository, manifest: Manifest) -> bool:
     return ApiReferrer.objects.filter(repository=repository, manifest=manifest).exists()
+
+
+def has_attached_q(kind: Kind) -> Q:
+    """Tags whose image has something of ``kind`` attached in the tag's repository, by any of
+    the three links; each an indexed probe per tag (``tag_repository_name``, the subject
+    index, ``apireferrer_unique``)."""
+    from django.db.models import Exists, OuterRef, Value
+    from django.db.models.functions import Concat, Substr
+
+    digest = OuterRef("manifest__digest")
+    suffixes = {
+        Kind.SIGNATURE: [".sig"],
+        Kind.SBOM: [".sbom", ".att"],
+        Kind.PROVENANCE: [".att"],
+        Kind.ATTESTATION: [".att"],
+        Kind.ARTIFACT: [],
+    }[kind]
+    scheme = Q()
+    for suffix in suffixes:
+        scheme |= Q(
+            Exists(
+                Tag.objects.filter(
+                    repository_id=OuterRef("repository_id"),
+                    name=Concat(Value("sha256-"), Substr(digest, 8), Value(suffix)),
+                    manifest__attached_kinds__has_key=kind.value,
+                )
+            )
+        )
+    by_subject = Exists(
+        Tag.objects.filter(
+            repository_id=OuterRef("repository_id"),
+            manifest__subject_digest=digest,
+            manifest__attached_kinds__has_key=kind.value,
+        )
+    )
+    by_api = Exists(
+        ApiReferrer.objects.filter(
+            repository_id=OuterRef("repository_id"),
+            subject_digest=digest,
+            manifest__attached_kinds__has_key=kind.value,
+        )
+    )
+    return scheme | Q(by_subject) | Q(by_api)
+
+
+def attachment_links(manifest_ids: Iterable[int]) -> set[tuple[int, int, str]]:
+    """(manifest id, repository id, image digest) for each place these referrer manifests
+    are attached: a referrer counts only in the repository it is linked in."""
+    ids = set(manifest_ids)
+    subjects = dict(
+        Manifest.objects.filter(id__in=ids)
+        .exclude(subject_digest="")
+        .values_list("id", "subject_digest")
+    )
+    links: set[tuple[int, int, str]] = set()
+    rows = Tag.objects.filter(manifest_id__in=ids).values_list(
+        "manifest_id", "repository_id", "name"
+    )
+    for pk, repository_id, name in rows:
+        subject = scheme_subject(name) or subjects.get(pk)
+        if subject:
+            links.add((pk, repository_id, subject))
+    rows = ApiReferrer.objects.filter(manifest_id__in=ids).values_list(
+        "manifest_id", "repository_id", "subject_digest"
+    )
+    links.update(rows)
+    return links

@@ -21,7 +21,7 @@ from registryui.devtools.faults import FaultProxy
 from registryui.lib.reference import reference_url
 from registryui.registry import RegistryClient, RegistryError
 from registryui.sync.syncer import Syncer
-from tests.personas import personas  # noqa: F401
+from tests.personas import make_personas
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def test_registry_28_does_not_answer_the_referrers_api(registry):
     assert caught.value.status == 404
 
 
-def test_untagged_referrers_come_from_the_api_where_it_answers(registry, settings, personas):
+def test_untagged_referrers_come_from_the_api_where_it_answers(registry, settings):
     with RegistryClient(registry.url) as client:
         pushed = push_attached_samples(client)
         signed = pushed["team-a/signed:1.0"]
@@ -76,7 +76,7 @@ def test_untagged_referrers_come_from_the_api_where_it_answers(registry, setting
         assert row.manifest.digest == notation
         assert Manifest.objects.get(digest=notation).attached_kinds == {"signature": 1}
 
-        client = personas["a_viewer"].client()
+        client = make_personas()["a_viewer"].client()
         page = client.get(reference_url("team-a/signed", tag="1.0")).content.decode()
         section = page[page.index('id="attached"') :]
         assert reference_url("team-a/signed", digest=notation) in section
