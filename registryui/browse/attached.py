@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from registryui.catalog import referrers
 from registryui.catalog.artifacts import (
@@ -147,32 +147,44 @@ def _facts(manifest: Manifest) -> list[tuple[str, str]]:
     return facts
 
 
-def attached_context(user, repository: Repository, manifest: Manifest) -> dict[str, Any]:
-    """The context of the "Attached", artifact and lineage sections of a tag/digest page."""
-    entries = referrers.attached_to(repository, [manifest.digest], defer_raw=False).get(
+def attached_context(
+    user, repository: Repository, manifest: Manifest, layers: list[Layer] | None = None
+) -> dict[str, Any]:
+    """The context of the "Attached", artifact and lineage sections of a tag/digest page.
+
+    ``layers``: the image's layers when the page has read them already (their chains give
+    the lineage without another query)."""
+    state = referrers.referrers_api_state()
+    api = state == SyncRun.ReferrersApi.ANSWERED
+    entries = referrers.attached_to(repository, [manifest.digest], defer_raw=False, api=api).get(
         manifest.digest, []
     )
     rows = [AttachedRow(entry, _facts(entry.manifest)) for entry in entries[: referrers.LISTED]]
-    subjects = sorted(referrers.subjects_of(repository, manifest))
-    held_subjects = set(
-        Tag.objects.filter(repository=repository, manifest__digest__in=subjects).values_list(
-            "manifest__digest", flat=True
+    subjects: list[str] = []
+    held_subjects: set[str] = set()
+    # Only what carries something (a cosign manifest's layers, a subject) can be attached.
+    if manifest.attached_kinds or manifest.subject_digest:
+        subjects = sorted(referrers.subjects_of(repository, manifest, api=api))
+        held_subjects = set(
+            Tag.objects.filter(repository=repository, manifest__digest__in=subjects).values_list(
+                "manifest__digest", flat=True
+            )
         )
-    )
-    state = referrers.referrers_api_state()
+    totals: dict[str, int] = {}
+    for entry in entries:
+        for kind, count in entry.kinds:
+            totals[kind.value] = totals.get(kind.value, 0) + count
     context: dict[str, Any] = {
         "attached": rows,
         "attached_more": max(len(entries) - referrers.LISTED, 0),
-        "attached_badges": _pairs(
-            {k: sum(dict(e.kinds).get(Kind(k), 0) for e in entries) for k in Kind.values}
-        ),
+        "attached_badges": _pairs(totals),
         "attached_to": [(digest, digest in held_subjects) for digest in subjects],
         "referrers_api": state,
         "referrers_api_states": SyncRun.ReferrersApi,
         "artifact": artifact_facts(manifest),
     }
     if not manifest.is_index and not context["artifact"] and manifest.top_chain:
-        context.update(lineage(user, manifest))
+        context.update(lineage(user, manifest, layers))
     return context
 
 
@@ -217,33 +229,39 @@ def sbom_packages(manifest: Manifest, query: str) -> QuerySet:
 # -- lineage --------------------------------------------------------------------------------
 
 
-def lineage(user, manifest: Manifest) -> dict[str, Any]:
+def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict[str, Any]:
     """ "Built on" (the longest image whose layers begin this one's) and "used by" (images
-    that begin with all of this one's layers and add more), as visible tags."""
-    chains = list(
-        Layer.objects.filter(manifest=manifest).order_by("position").values_list("chain", flat=True)
-    )
+    that begin with all of this one's layers and add more), as visible tags: two queries,
+    each an index range on a chain column."""
+    if layers is None:
+        layers = list(Layer.objects.filter(manifest=manifest).order_by("position"))
+    prefixes = [layer.chain for layer in layers[:-1] if layer.chain]
     built_on: list[Tag] = []
-    if len(chains) > 1:
-        prefixes = [c for c in chains[:-1] if c]
-        bases = dict(Manifest.objects.filter(top_chain__in=prefixes).values_list("top_chain", "id"))
-        for chain in reversed(prefixes):  # the longest base first
-            if chain in bases:
-                built_on = list(
-                    visible_tags(user, Tag.objects.filter(manifest_id=bases[chain]))
-                    .select_related("repository")
-                    .only("name", "repository__name")
-                    .order_by("repository__name", "name")[:LINEAGE_LIMIT]
-                )
-                if built_on:
-                    break
+    if prefixes:
+        # The longest base first: rank each candidate by how many layers it covers.
+        depth = Case(
+            *[When(manifest__top_chain=chain, then=Value(i)) for i, chain in enumerate(prefixes)],
+            output_field=IntegerField(),
+        )
+        candidates = list(
+            visible_tags(user, Tag.objects.filter(manifest__top_chain__in=prefixes))
+            .annotate(depth=depth)
+            .select_related("repository")
+            .only("name", "repository__name", "manifest_id")
+            .order_by("-depth", "repository__name", "name")[:LINEAGE_LIMIT]
+        )
+        if candidates:
+            deepest = candidates[0].depth
+            built_on = [tag for tag in candidates if tag.depth == deepest]
     top = manifest.top_chain
-    derived = Layer.objects.filter(chain=top).exclude(manifest__top_chain=top)
-    derived_ids = derived.values("manifest_id")
+    derived_ids = (
+        Layer.objects.filter(chain=top).exclude(manifest__top_chain=top).values("manifest_id")
+    )
     used_by_tags = visible_tags(
         user,
-        Tag.objects.filter(manifest_id__in=derived_ids)
-        | Tag.objects.filter(manifest__child_links__child_id__in=derived_ids),
+        Tag.objects.filter(
+            Q(manifest_id__in=derived_ids) | Q(manifest__child_links__child_id__in=derived_ids)
+        ),
     )
     used_by = list(
         used_by_tags.select_related("repository")

@@ -478,6 +478,11 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "parents": parents,
         "commands": commands,
         "freshness": repository_freshness(repository),
-        **attached_context(request.user, repository, manifest),
+        **attached_context(
+            request.user,
+            repository,
+            manifest,
+            None if manifest.is_index or not images else images[0].layers,
+        ),
     }
     return render(request, "catalog/manifest.html", context)

@@ -10,10 +10,11 @@ No resolver here: callers pass repositories the user may see.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import F, Q, Value
 
 from .artifacts import Kind, Source, scheme_subject, scheme_tags
 from .models import ApiReferrer, Manifest, Repository, SyncRun, Tag
@@ -43,9 +44,10 @@ class Attached:
 
 
 def attached_to(
-    repository: Repository, digests: Iterable[str], *, defer_raw: bool = True
+    repository: Repository, digests: Iterable[str], *, defer_raw: bool = True, api: bool = True
 ) -> dict[str, list[Attached]]:
-    """subject digest → what is attached to it in ``repository`` (three indexed queries)."""
+    """subject digest → what is attached to it in ``repository`` (two indexed queries; one
+    with ``api=False``, where the registry does not answer the referrers API)."""
     digests = set(digests)
     found: dict[str, dict[int, Attached]] = {}
     if not digests:
@@ -75,27 +77,54 @@ def attached_to(
         named = scheme_subject(tag.name)
         if named:
             add(named, tag.manifest, Source.TAG_SCHEME, tag.name)
-    rows = ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
-    rows = rows.select_related("manifest").order_by("id")
-    if defer_raw:
-        rows = rows.defer(*deferred)
-    for row in rows:
-        add(row.subject_digest, row.manifest, Source.REFERRERS_API, None)
+    if api:
+        rows = ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
+        rows = rows.select_related("manifest").order_by("id")
+        if defer_raw:
+            rows = rows.defer(*deferred)
+        for row in rows:
+            add(row.subject_digest, row.manifest, Source.REFERRERS_API, None)
     return {subject: list(entries.values()) for subject, entries in found.items()}
 
 
 def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, dict[str, int]]:
-    """subject digest → kind → count, for the tag list's badges."""
+    """subject digest → kind → count, for the tag list's badges: one query (the tags and the
+    referrers API's rows, as a UNION ALL)."""
+    digests = set(digests)
+    if not digests:
+        return {}
+    names = [name for digest in digests for name in scheme_tags(digest)]
+    columns = ("manifest_id", "label", "manifest__digest", "subject", "manifest__attached_kinds")
+    tagged = (
+        Tag.objects.filter(repository=repository)
+        .filter(Q(name__in=names) | Q(manifest__subject_digest__in=digests))
+        .annotate(label=F("name"), subject=F("manifest__subject_digest"))
+        .order_by()
+        .values_list(*columns)
+    )
+    listed = (
+        ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
+        .annotate(label=Value(""), subject=F("subject_digest"))
+        .order_by()
+        .values_list(*columns)
+    )
+    seen: set[tuple[str, int]] = set()
     counts: dict[str, dict[str, int]] = {}
-    for subject, entries in attached_to(repository, digests).items():
-        total = counts.setdefault(subject, {})
-        for entry in entries:
-            for kind, n in entry.kinds or [(Kind.ARTIFACT, 1)]:
-                total[kind.value] = total.get(kind.value, 0) + n
+    for manifest_id, name, digest, subject, kinds in tagged.union(listed, all=True):
+        if isinstance(kinds, str):  # a UNION's JSON comes back as text on some backends
+            kinds = json.loads(kinds)
+        for linked in {subject, scheme_subject(name or "")} & digests:
+            if (linked, manifest_id) in seen or linked == digest:
+                continue
+            seen.add((linked, manifest_id))
+            total = counts.setdefault(linked, {})
+            for kind, n in (kinds or {Kind.ARTIFACT.value: 1}).items():
+                if kind in Kind.values and isinstance(n, int):
+                    total[kind] = total.get(kind, 0) + n
     return counts
 
 
-def subjects_of(repository: Repository, manifest: Manifest) -> set[str]:
+def subjects_of(repository: Repository, manifest: Manifest, *, api: bool = True) -> set[str]:
     """The images this manifest is attached to in ``repository`` (by any of the three ways)."""
     subjects = set()
     if manifest.subject_digest:
@@ -106,11 +135,12 @@ def subjects_of(repository: Repository, manifest: Manifest) -> set[str]:
         named = scheme_subject(name)
         if named:
             subjects.add(named)
-    subjects.update(
-        ApiReferrer.objects.filter(repository=repository, manifest=manifest).values_list(
-            "subject_digest", flat=True
+    if api:
+        subjects.update(
+            ApiReferrer.objects.filter(repository=repository, manifest=manifest).values_list(
+                "subject_digest", flat=True
+            )
         )
-    )
     return subjects
 
 

@@ -156,23 +156,40 @@ def _add_referrers(
 class DatabaseReferrers:
     """``referrers_of`` for one repository: the tags of cosign's scheme in ``tags`` (by name,
     so the registry's own tags list works too), tagged manifests whose ``subject`` is the
-    image (known by digest: content-addressed), and rows of the referrers API."""
+    image (known by digest: content-addressed), and rows of the referrers API.
 
-    def __init__(self, repository: Repository, tags: Mapping[str, str]) -> None:
+    ``subjects`` (digest → subject digest, for the tagged digests that have one) saves the
+    query when the caller read them already; ``api=False`` skips the referrers API's rows
+    (none exist where the registry does not answer it)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        tags: Mapping[str, str],
+        *,
+        subjects: Mapping[str, str] | None = None,
+        api: bool = True,
+    ) -> None:
         self._by_subject: dict[str, list[str]] = {}
         for name, digest in tags.items():
             subject = scheme_subject(name)
             if subject:
                 self._by_subject.setdefault(subject, []).append(digest)
-        for chunk in chunked(set(tags.values())):
-            rows = Manifest.objects.filter(digest__in=chunk).exclude(subject_digest="")
-            for digest, subject in rows.values_list("digest", "subject_digest"):
+        if subjects is None:
+            found: dict[str, str] = {}
+            for chunk in chunked(set(tags.values())):
+                rows = Manifest.objects.filter(digest__in=chunk).exclude(subject_digest="")
+                found.update(rows.values_list("digest", "subject_digest"))
+            subjects = found
+        for digest, subject in subjects.items():
+            if subject:
                 self._by_subject.setdefault(subject, []).append(digest)
-        rows = ApiReferrer.objects.filter(repository=repository).values_list(
-            "subject_digest", "manifest__digest"
-        )
-        for subject, digest in rows:
-            self._by_subject.setdefault(subject, []).append(digest)
+        if api:
+            rows = ApiReferrer.objects.filter(repository=repository).values_list(
+                "subject_digest", "manifest__digest"
+            )
+            for subject, digest in rows:
+                self._by_subject.setdefault(subject, []).append(digest)
 
     def __call__(self, digest: str) -> Sequence[str]:
         return list(dict.fromkeys(self._by_subject.get(digest, ())))
@@ -315,13 +332,16 @@ def build_plan(
     *,
     tags: Mapping[str, str] | None = None,
     children_of: ChildrenOf | None = None,
+    referrers_of: ReferrersOf | None = None,
 ) -> DeletionPlan:
     """Plan from the database (or from ``tags`` the registry just gave), with rows and bytes.
     What is attached to a deleted image goes with it (``ImageDeletion.referrers``)."""
     tags = dict(tags if tags is not None else repository_tags(repository))
     if children_of is None:
         children_of = DatabaseChildren(tags.values())
-    raw = compute(tags, remove, children_of, DatabaseReferrers(repository, tags))
+    if referrers_of is None:
+        referrers_of = DatabaseReferrers(repository, tags)
+    raw = compute(tags, remove, children_of, referrers_of)
     digests = set(raw.deleted_digests) | {tags[t] for t in raw.tag_removals}
     manifests = {m.digest: m for m in Manifest.objects.filter(digest__in=digests)}
     images = [

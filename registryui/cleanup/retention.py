@@ -25,7 +25,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from registryui.catalog.artifacts import scheme_subject
-from registryui.catalog.models import Repository
+from registryui.catalog.models import ApiReferrer, Repository
 from registryui.core.models import AuditEntry
 from registryui.events.models import ProcessedEvent
 from registryui.lib.humanize import iec_size
@@ -36,7 +36,7 @@ from .actions import delete_tags
 from .freed import Freed, estimate_freed
 from .models import RetentionPolicy
 from .outcomes import Actor, Execution, Result
-from .plan import DatabaseChildren, DeletionPlan, build_plan, closure
+from .plan import DatabaseChildren, DatabaseReferrers, DeletionPlan, build_plan, closure
 
 #: Times further ahead than this are a skewed clock (or an untrusted event time): unknown age.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -152,14 +152,23 @@ def _last_pushes(repository: Repository) -> dict[str, datetime]:
     )
 
 
-def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
-    """The verdict on each tag of one repository, and the plan that carries it out."""
+def judge(
+    policy: RetentionPolicy, repository: Repository, now: datetime, *, api_referrers: bool = True
+) -> RepositoryPreview:
+    """The verdict on each tag of one repository, and the plan that carries it out.
+
+    ``api_referrers=False``: no referrer of this registry came from the referrers API (the
+    caller asked once for all repositories), so their rows are not read."""
     pushes = _last_pushes(repository) if policy.uses_age else {}
     rows, attached = [], []
-    tagged = set(repository.tags.values_list("manifest__digest", flat=True))
-    for name, digest, changed_at, first_seen, subject in repository.tags.values_list(
-        "name", "manifest__digest", "changed_at", "first_seen", "manifest__subject_digest"
-    ):
+    listed = list(
+        repository.tags.values_list(
+            "name", "manifest__digest", "changed_at", "first_seen", "manifest__subject_digest"
+        )
+    )
+    tagged = {row[1] for row in listed}
+    subjects = {row[1]: row[4] for row in listed if row[4]}
+    for name, digest, changed_at, first_seen, subject in listed:
         since = known_since(first_seen, changed_at, pushes.get(name), now)
         subject = scheme_subject(name) or subject
         if subject and subject in tagged and subject != digest:
@@ -228,7 +237,16 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
     going = [v.tag for v in verdicts if v.delete]
     plan = (
         build_plan(
-            repository, going, tags={v.tag: v.digest for v in verdicts}, children_of=children_of
+            repository,
+            going,
+            tags={v.tag: v.digest for v in verdicts},
+            children_of=children_of,
+            referrers_of=DatabaseReferrers(
+                repository,
+                {v.tag: v.digest for v in verdicts},
+                subjects=subjects,
+                api=api_referrers,
+            ),
         )
         if going
         else None
@@ -246,7 +264,10 @@ def preview(
     now = now or timezone.now()
     if repositories is None:
         repositories = matching_repositories(policy)
-    results = [judge(policy, repository, now) for repository in repositories]
+    api_referrers = ApiReferrer.objects.exists()
+    results = [
+        judge(policy, repository, now, api_referrers=api_referrers) for repository in repositories
+    ]
     freed = estimate_freed(
         {r.repository.pk: r.plan.raw.deleted_digests for r in results if r.plan is not None}
     )

@@ -12,8 +12,10 @@ known at all.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from registryui.catalog.fetch import ManifestFetcher
 from registryui.catalog.models import ApiReferrer, Repository, SyncRun, Tag
@@ -24,8 +26,18 @@ from registryui.registry import RegistryClient, RegistryError
 log = logging.getLogger(__name__)
 
 
+#: A registry found without the API is asked again after this long (an upgrade may add it);
+#: in between, a re-sync makes no request for it.
+RECHECK = timedelta(hours=24)
+
+
 def probe(client: RegistryClient, names: list[str]) -> SyncRun.ReferrersApi:
     """Ask once, about any stored image: does the registry answer the referrers API?"""
+    recently = SyncRun.objects.filter(
+        referrers_api=SyncRun.ReferrersApi.UNSUPPORTED, started_at__gte=timezone.now() - RECHECK
+    )
+    if recently.exists():
+        return SyncRun.ReferrersApi.UNSUPPORTED
     tag = (
         Tag.objects.filter(repository__name__in=names[:1000])
         .images()
