@@ -72,6 +72,14 @@ class AttachedRow:
     def manifest(self) -> Manifest:
         return self.entry.manifest
 
+    @property
+    def created(self):
+        """The image config's time, else the ``org.opencontainers.image.created`` annotation
+        (cosign writes no time in its config; notation and oras write the annotation)."""
+        if self.manifest.created:
+            return self.manifest.created
+        return parse_timestamp((self.manifest.annotations or {}).get(OCI_CREATED))
+
 
 def _certificate_facts(pem: str) -> list[tuple[str, str]]:
     """The identity (SAN) and OIDC issuer of a Fulcio certificate, when it reads as one."""

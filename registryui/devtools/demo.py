@@ -102,7 +102,7 @@ def main() -> int:
     os.environ.update(env)
 
     from registryui.devtools.registry import RegistryProcess
-    from registryui.devtools.samples import push_samples
+    from registryui.devtools.samples import push_attached, push_samples
 
     registry = RegistryProcess(
         VAR / "registry",
@@ -115,6 +115,7 @@ def main() -> int:
     try:
         print("Pushing sample images with skopeo ...", flush=True)
         push_samples(registry.host, VAR)
+        push_attached(registry.url)  # signatures, SBOMs, provenance, a Helm chart
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True, env=env)
         subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], check=True, env=env)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 
-from registryui.catalog.artifacts import Kind
-from registryui.catalog.models import Manifest, SbomPackage, SyncRun, Tag
+from registryui.catalog.models import Manifest, SbomPackage, SyncRun
+from registryui.catalog.upstream import get_client
+from registryui.devtools.artifacts import Attacher
 from registryui.lib.reference import reference_url
 from tests.attach.support import push_and_sync
+from tests.events.support import TOKEN, post_events, push_event
 
 pytestmark = pytest.mark.django_db
 
@@ -141,8 +144,17 @@ def test_helm_chart_and_files_show_their_contents(pushed, personas):
     assert "settings.yaml" in files and "README.md" in files
 
 
-def test_a_notification_links_a_new_signature(pushed, personas):
-    """The graph follows tags: a tag written by any path (here the store the events handler
-    uses) makes the referrer count, with no separate graph update."""
-    assert Tag.objects.attachments().filter(repository__name="team-a/signed").count() == 4
-    assert Kind.SIGNATURE.label == "Signed"
+def test_a_notification_links_a_new_signature(pushed, personas, settings):
+    """A signature pushed after the sync shows up through the registry's notification alone:
+    the handler stores the manifest (its kinds parsed) and the tag, and the graph follows."""
+    settings.REGISTRY_EVENTS_TOKEN = TOKEN
+    image = pushed["team-a/signed:2.0"]
+    sig = Attacher(get_client()).cosign_sign("team-a/signed", image)
+    tag = "sha256-" + image.removeprefix("sha256:") + ".sig"
+    response = post_events(Client(), push_event("team-a/signed", tag, sig))
+    assert response.status_code == 200, response.content
+    assert Manifest.objects.get(digest=sig).attached_kinds == {"signature": 1}
+    page = personas["a_viewer"].client().get(reference_url("team-a/signed")).content.decode()
+    assert "5 signature/attestation tags hidden" in page
+    row = page.split(f'data-digest="{image}"')[1].split("</tbody>")[0]
+    assert 'data-kind="signature">Signed' in row

@@ -67,7 +67,15 @@ def visible(persona: str) -> frozenset[str]:
 
 #: The level each action on a reference (``/r/<reference>/-/<action>``) needs: a page must
 #: never show a persona a link or form for an action they may not take.
-ACTION_LEVELS = {"delete": D, "delete-image": D, "bulk-delete": D, "retag": P, "restore": P}
+ACTION_LEVELS = {
+    "delete": D,
+    "delete-image": D,
+    "bulk-delete": D,
+    "retag": P,
+    "restore": P,
+    "sbom": V,
+    "sbom.json": V,
+}
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
 DIGESTS = {
@@ -240,6 +248,11 @@ ROWS: list[Row] = [
     get("/r/team-a/api:no-such-tag", repository="team-a/api", ok=404),
     get("/r/no/such/repository", repository="no/such/repository"),
     get("/r/Bad..Name", **{p: 400 for p in PERSONA_NAMES if p != "anonymous"}),
+    # -- signatures, SBOMs (issue 17): the samples carry none, so a visible image says so -----
+    get("/r/team-a/api@{api_14}/-/sbom", repository="team-a/api", ok=404),
+    get("/r/team-a/api@{api_14}/-/sbom.json", repository="team-a/api", ok=404),
+    get("/search/?q=signed:no", lists=ALL),
+    get("/search/?q=has:sbom", lists=set()),
     # -- cleanup: confirmations (GET) and actions (POST) --------------------------------------
     get("/r/team-a/api:1.4/-/delete", MEMBER, repository="team-a/api", needs=D, guard=True),
     post(
