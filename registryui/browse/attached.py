@@ -29,6 +29,8 @@ from registryui.teams.permissions import visible_tags
 
 #: Lineage lists at most this many images each way.
 LINEAGE_LIMIT = 50
+#: Images built on this one that "used by" looks at, at most (then it says "and more").
+USED_BY_SCAN = 2000
 
 
 # -- the tag list ---------------------------------------------------------------------------
@@ -262,8 +264,13 @@ def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict
             deepest = candidates[0].depth
             built_on = [tag for tag in candidates if tag.depth == deepest]
     top = manifest.top_chain
+    # A popular base has tens of thousands of images built on it: look at a bounded set
+    # (an index range on Layer.chain, no sort), so that the page costs the same regardless.
     derived_ids = (
-        Layer.objects.filter(chain=top).exclude(manifest__top_chain=top).values("manifest_id")
+        Layer.objects.filter(chain=top)
+        .exclude(manifest__top_chain=top)
+        .order_by()
+        .values("manifest_id")[:USED_BY_SCAN]
     )
     used_by_tags = visible_tags(
         user,
