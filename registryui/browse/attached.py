@@ -7,9 +7,11 @@ user see, and lineage across repositories goes through ``visible_tags``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from registryui.catalog import referrers
@@ -85,8 +87,6 @@ class AttachedRow:
 
 def _certificate_facts(pem: str) -> list[tuple[str, str]]:
     """The identity (SAN) and OIDC issuer of a Fulcio certificate, when it reads as one."""
-    from cryptography import x509
-
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
@@ -111,9 +111,14 @@ def _certificate_facts(pem: str) -> list[tuple[str, str]]:
     return facts
 
 
-def _layer_annotations(manifest: Manifest) -> list[dict[str, str]]:
-    import json
+#: Layer annotations are read from a referrer's stored manifest only up to this size: a
+#: page lists up to 100 referrers, and a pusher may make each a 4 MiB manifest.
+FACTS_MAX_MANIFEST = 256 * 1024
 
+
+def _layer_annotations(manifest: Manifest) -> list[dict[str, str]]:
+    if manifest.size > FACTS_MAX_MANIFEST:
+        return []
     try:
         document = json.loads(manifest.raw)
     except ValueError:
