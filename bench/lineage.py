@@ -34,7 +34,7 @@ import pages  # noqa: E402  (bench/pages.py: the synthetic catalog and the timin
 
 
 def add_lineage(world: pages.World) -> None:
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from registryui.catalog.lineage import layer_chains
     from registryui.catalog.models import Layer, Manifest, Repository, Tag
@@ -47,15 +47,18 @@ def add_lineage(world: pages.World) -> None:
         ):
             by_manifest.setdefault(layer.manifest_id, []).append(layer)
         floor_id = Manifest.objects.get(digest=floor_digest).id
-        tops = []
+        layer_rows, top_rows = [], []
         for manifest_id, layers in by_manifest.items():
             if manifest_id == floor_id:
                 continue
-            for layer, chain in zip(layers, layer_chains(x.digest for x in layers), strict=True):
-                layer.chain = chain
-            tops.append(Manifest(id=manifest_id, top_chain=layers[-1].chain))
-            Layer.objects.bulk_update(layers, ["chain"], batch_size=1000)
-        Manifest.objects.bulk_update(tops, ["top_chain"], batch_size=1000)
+            chains = layer_chains(x.digest for x in layers)
+            layer_rows.extend(
+                (chain, layer.id) for layer, chain in zip(layers, chains, strict=True)
+            )
+            top_rows.append((chains[-1], manifest_id))
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE catalog_layer SET chain = %s WHERE id = %s", layer_rows)
+            cursor.executemany("UPDATE catalog_manifest SET top_chain = %s WHERE id = %s", top_rows)
         base_layer = pages._digest("base", 0)
         base = Manifest.objects.create(
             digest=pages._digest("the base"),
