@@ -25,7 +25,15 @@ from registryui.catalog.artifacts import (
     WASM_CONFIG,
     Kind,
 )
-from registryui.catalog.models import Layer, Manifest, Repository, SbomPackage, SyncRun, Tag
+from registryui.catalog.models import (
+    IndexChild,
+    Layer,
+    Manifest,
+    Repository,
+    SbomPackage,
+    SyncRun,
+    Tag,
+)
 from registryui.lib.untrusted import parse_timestamp, text
 from registryui.teams.permissions import visible_tags
 
@@ -277,11 +285,10 @@ def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict
         .order_by()
         .values("manifest_id")[:USED_BY_SCAN]
     )
+    # Two IN probes on Tag.manifest (no join: an OR across a join scans every tag).
+    parents = IndexChild.objects.filter(child_id__in=derived_ids).values("index_id")
     used_by_tags = visible_tags(
-        user,
-        Tag.objects.filter(
-            Q(manifest_id__in=derived_ids) | Q(manifest__child_links__child_id__in=derived_ids)
-        ),
+        user, Tag.objects.filter(Q(manifest_id__in=derived_ids) | Q(manifest_id__in=parents))
     )
     used_by = list(
         used_by_tags.select_related("repository")
