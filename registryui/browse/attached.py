@@ -267,7 +267,12 @@ def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict
             output_field=IntegerField(),
         )
         candidates = list(
-            visible_tags(user, Tag.objects.filter(manifest__top_chain__in=prefixes))
+            visible_tags(
+                user,
+                Tag.objects.filter(
+                    manifest_id__in=Manifest.objects.filter(top_chain__in=prefixes).values("id")
+                ),
+            )
             .annotate(depth=depth)
             .select_related("repository")
             .only("name", "repository__name", "manifest_id")
