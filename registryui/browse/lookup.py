@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.http import Http404
 
 from registryui.catalog.models import Manifest, Repository, Tag
+from registryui.catalog.referrers import is_api_referrer
 from registryui.lib.reference import BadReference, InvalidReference, Reference, parse_reference
 from registryui.teams.models import Level
 from registryui.teams.permissions import get_repository_or_404
@@ -59,7 +60,10 @@ def resolve(user, text: str, action: int = Level.VIEW) -> Resolved:
 
 
 def _held_by(repository: Repository, manifest: Manifest) -> bool:
-    """True when a tag of the repository is this manifest or an index that lists it."""
+    """True when a tag of the repository is this manifest or an index that lists it, or the
+    referrers API listed it in this repository (a referrer pushed by digest only)."""
     if Tag.objects.filter(repository=repository, manifest=manifest).exists():
         return True
-    return Tag.objects.filter(repository=repository, manifest__child_links__child=manifest).exists()
+    if Tag.objects.filter(repository=repository, manifest__child_links__child=manifest).exists():
+        return True
+    return is_api_referrer(repository, manifest)

@@ -51,6 +51,7 @@ from registryui.lib.reference import (
 from registryui.overview.queries import described_as, with_overview
 from registryui.teams.permissions import visible_repositories, visible_tags
 
+from . import attached_search
 from .lookup import resolve
 
 #: Results shown per kind; one more is fetched to know whether there are more.
@@ -150,16 +151,19 @@ class SearchResults:
     platform_tags: list[Tag] = field(default_factory=list)
     more_platform_tags: bool = False
     notes: list[str] = field(default_factory=list)
+    #: ``signed:no``, ``has:sbom``, ... and packages inside SBOMs (browse.attached_search).
+    attached: attached_search.AttachedResults | None = None
 
     @property
     def count(self) -> int:
-        return (
+        found = (
             len(self.repositories)
             + len(self.tags)
             + len(self.digests)
             + len(self.labels)
             + len(self.platform_tags)
         )
+        return found + (self.attached.count if self.attached else 0)
 
     @property
     def empty(self) -> bool:
@@ -242,6 +246,10 @@ def search(user, text: str | None) -> SearchResults:
     results = SearchResults(query=query)
     if not query:
         return results
+    if attached_search.is_filter(query):
+        results.attached = attached_search.search_attached(user, query)
+        return results
+    results.attached = attached_search.search_attached(user, query)
     parsed = _parse(query, results.notes)
     exact = _exact(user, parsed.text)
     if exact:

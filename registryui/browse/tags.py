@@ -143,9 +143,14 @@ def chosen_view(request: HttpRequest) -> TagView:
     return TagView(remembered) if remembered in TagView.values else TagView.GROUPED
 
 
-def matching_tags(user, repository: Repository, text: str = "") -> QuerySet:
-    """The repository's tags the user may see whose name contains ``text``."""
+def matching_tags(
+    user, repository: Repository, text: str = "", *, attached: bool = True
+) -> QuerySet:
+    """The repository's tags the user may see whose name contains ``text``; without the
+    signature, SBOM and attestation tags unless ``attached`` (``TagQuerySet.images``)."""
     tags = visible_tags(user, Tag.objects.filter(repository=repository))
+    if not attached:
+        tags = tags.images()
     if text:
         tags = tags.filter(name__icontains=text)
     return tags
@@ -172,9 +177,11 @@ def matching_names(user, repository: Repository, text: str, limit: int) -> list[
     )
 
 
-def flat_tags(user, repository: Repository, text: str, sort: str) -> QuerySet:
+def flat_tags(
+    user, repository: Repository, text: str, sort: str, *, attached: bool = True
+) -> QuerySet:
     return (
-        matching_tags(user, repository, text)
+        matching_tags(user, repository, text, attached=attached)
         .for_listing()
         .with_pushed_by()
         .only(*LISTING_FIELDS)
@@ -182,10 +189,12 @@ def flat_tags(user, repository: Repository, text: str, sort: str) -> QuerySet:
     )
 
 
-def image_groups(user, repository: Repository, text: str, sort: str) -> QuerySet:
+def image_groups(
+    user, repository: Repository, text: str, sort: str, *, attached: bool = True
+) -> QuerySet:
     """One row per image of the matching tags (``manifest_id``, ``newest``, ``first``, ``n``)."""
     return (
-        matching_tags(user, repository, text)
+        matching_tags(user, repository, text, attached=attached)
         .values("manifest_id")
         .annotate(
             newest=Max("changed_at"),
@@ -230,13 +239,13 @@ class ImageGroup:
 
 
 def fill_groups(
-    user, repository: Repository, text: str, rows: list[dict[str, Any]]
+    user, repository: Repository, text: str, rows: list[dict[str, Any]], *, attached: bool = True
 ) -> list[ImageGroup]:
     """The groups of one page of ``image_groups``: two queries, however big the groups."""
     ids = [row["manifest_id"] for row in rows]
     manifests = Manifest.objects.defer("raw", "history", "config").in_bulk(ids)
     ranked = (
-        matching_tags(user, repository, text)
+        matching_tags(user, repository, text, attached=attached)
         .filter(manifest_id__in=ids)
         .only(
             "name",

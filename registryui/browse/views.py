@@ -33,6 +33,7 @@ from registryui.teams.models import Level
 from registryui.teams.permissions import access_for, visible_repositories, visible_tags
 
 from . import tags as tags_table
+from .attached import annotate_badges, attached_context
 from .commands import manifest_commands, pull_command
 from .lookup import Resolved, resolve
 from .search import clean_query, search
@@ -218,11 +219,14 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     sort = choose(request, "sort", list(tags_table.FLAT_SORTS), tags_table.DEFAULT_SORT)
     text = tags_table.clean_filter(request.GET.get("q"))
     view = tags_table.chosen_view(request)
+    # Signature, SBOM and attestation tags are hidden unless asked for (issue 17).
+    attached = choose(request, "attached", ["hidden", "shown"], "hidden") == "shown"
     user = request.user
     context: dict[str, Any] = {
         "repository": repository,
         "sort": sort,
         "tag_filter": text,
+        "show_attached": attached,
         "view": view,
         "views": tags_table.TagView.choices,
         "pull_prefix": pull_command(repository.name),
@@ -230,27 +234,36 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     }
     if view == tags_table.TagView.FLAT:
         page = paginate(
-            request, tags_table.flat_tags(user, repository, text, sort), tags_table.TAGS_PER_PAGE
+            request,
+            tags_table.flat_tags(user, repository, text, sort, attached=attached),
+            tags_table.TAGS_PER_PAGE,
         )
         rows = list(page.object_list)
         for tag in rows:
             tag.repository = repository  # the links need its name; no query per row
         tags_table.attach_platform_images([t.manifest for t in rows])
+        annotate_badges(repository, list({t.manifest_id: t.manifest for t in rows}.values()))
         context["rows"] = rows
     else:
         page = paginate(
             request,
-            tags_table.image_groups(user, repository, text, sort),
+            tags_table.image_groups(user, repository, text, sort, attached=attached),
             tags_table.GROUPS_PER_PAGE,
         )
-        groups = tags_table.fill_groups(user, repository, text, list(page.object_list))
+        groups = tags_table.fill_groups(
+            user, repository, text, list(page.object_list), attached=attached
+        )
         tags_table.attach_platform_images([g.manifest for g in groups])
+        annotate_badges(repository, [g.manifest for g in groups])
         context["groups"] = groups
     context["page"] = page
     context["matching"] = (
         page.paginator.count
         if view == tags_table.TagView.FLAT
-        else tags_table.matching_tags(user, repository, text).count()
+        else tags_table.matching_tags(user, repository, text, attached=attached).count()
+    )
+    context["hidden_attachments"] = (
+        0 if attached else tags_table.matching_tags(user, repository, text).attachments().count()
     )
     context["may_copy"] = bool(access_for(user).patterns_at(Level.PUSH))
     if not wants_fragment(request):
@@ -410,5 +423,11 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "commands": commands,
         "freshness": repository_freshness(repository),
         "may_copy": bool(access_for(request.user).patterns_at(Level.PUSH)),
+        **attached_context(
+            request.user,
+            repository,
+            manifest,
+            None if manifest.is_index or not images else images[0].layers,
+        ),
     }
     return render(request, "catalog/manifest.html", context)

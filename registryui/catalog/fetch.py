@@ -14,11 +14,18 @@ from registryui.catalog.manifests import (
     FetchedManifest,
     ManifestFormatError,
     apply_config,
+    apply_describing_config,
+    apply_documents,
+    note_unread_document,
     parse_manifest,
 )
 from registryui.lib.reference import short_digest
 from registryui.registry import RegistryClient, RegistryError
 from registryui.registry.client import MAX_DOCUMENT_BYTES
+
+#: An SBOM or attestation layer larger than this is not read (its packages are not listed;
+#: the page says so and still offers the download). A distribution's SPDX is ~10 MiB.
+MAX_ATTACHED_DOCUMENT_BYTES = 32 * 1024 * 1024
 
 
 def _interrupted() -> RegistryError:
@@ -108,6 +115,13 @@ class ManifestFetcher:
             except RegistryError as exc:
                 raise _config_error(fetched.config_digest, exc) from exc
             apply_config(fetched, config)
+        elif fetched.wants_describing_config:
+            try:
+                config = self.client.get_blob(repository, fetched.config_digest)
+            except RegistryError as exc:
+                raise _config_error(fetched.config_digest, exc) from exc
+            apply_describing_config(fetched, config)
+        self._read_documents(repository, fetched)
         # Children are fetched by this same worker: the request pool stays bounded, and a
         # worker never waits on work that is queued behind it.
         for child in fetched.children:
@@ -124,6 +138,36 @@ class ManifestFetcher:
                 ) from exc
         result.append(fetched)  # children first, as store_manifests needs them
         return result
+
+    def _read_documents(self, repository: str, fetched: FetchedManifest) -> None:
+        """An SBOM's or attestation's layers, read once (the manifest is content-addressed).
+
+        A missing or oversized layer is noted on the manifest (that will not change); any
+        other failure fails the tag like a config would, so that the next sync tries again."""
+        documents = []
+        for digest, media_type in fetched.wants_documents:
+            if self.should_stop():
+                raise _interrupted()
+            try:
+                body = self.client.get_blob(
+                    repository, digest, max_bytes=MAX_ATTACHED_DOCUMENT_BYTES
+                )
+            except RegistryError as exc:
+                if exc.code == "INVALID_RESPONSE" and "more than" in exc.detail:
+                    limit = MAX_ATTACHED_DOCUMENT_BYTES // (1024 * 1024)
+                    problem = f"The document is larger than {limit} MiB, which is not read."
+                elif exc.not_found:
+                    problem = "The document's blob is missing from the registry."
+                else:
+                    raise _wrapped(
+                        exc,
+                        f"Its attached document {short_digest(digest)} cannot be read: "
+                        f"{exc.message}",
+                    ) from exc
+                note_unread_document(fetched, digest, problem)
+                continue
+            documents.append((digest, media_type, body))
+        apply_documents(fetched, documents)
 
 
 def _wrapped(exc: RegistryError, message: str) -> RegistryError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from registryui.catalog import artifacts
 from registryui.lib.reference import is_valid_digest
 from registryui.lib.untrusted import clean_json, clean_text, parse_timestamp, text
 from registryui.registry import mediatypes
@@ -39,6 +40,7 @@ class LayerEntry:
     digest: str
     size: int
     media_type: str = ""
+    annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass
@@ -65,6 +67,25 @@ class FetchedManifest:
     #: For an index: filled in from the children once they are known.
     platforms: str = ""
     total_size: int = 0
+    #: OCI 1.1 and artifacts (see catalog.artifacts).
+    artifact_type: str = ""
+    subject_digest: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    attached_kinds: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    #: An SBOM's packages, read at sync time (stored as SbomPackage rows).
+    packages: list[artifacts.Package] = field(default_factory=list)
+
+    @property
+    def wants_documents(self) -> list[tuple[str, str]]:
+        """(digest, media type) of the layers the sync reads: SBOMs and attestations."""
+        return artifacts.wanted_documents(
+            [(layer.digest, layer.media_type, layer.annotations) for layer in self.layers]
+        )
+
+    @property
+    def wants_describing_config(self) -> bool:
+        return bool(self.config_digest) and self.config_media_type in artifacts.DESCRIBING_CONFIGS
 
     @property
     def raw_text(self) -> str:
@@ -118,6 +139,10 @@ def _parse_document(
     fetched = FetchedManifest(
         digest=digest, media_type=media_type, size=len(raw), raw=raw, kind="other"
     )
+    subject = document.get("subject")
+    if isinstance(subject, dict) and subject.get("digest"):
+        fetched.subject_digest = _digest(subject["digest"])
+    fetched.annotations = _annotations(document.get("annotations"))
     if media_type in mediatypes.INDEX_TYPES or (
         "manifests" in document and "config" not in document
     ):
@@ -154,6 +179,7 @@ def _parse_document(
                 digest=_digest(layer["digest"]),
                 size=_size(layer.get("size")),
                 media_type=text(layer.get("mediaType") or None),
+                annotations=_annotations(layer.get("annotations")),
             )
             for layer in _entries(document.get("layers"), "layers")
         ]
@@ -161,7 +187,59 @@ def _parse_document(
     elif media_type in mediatypes.SCHEMA1_TYPES:
         # Schema 1 carries no sizes and no separate config; show what little it has.
         fetched.architecture = text(document.get("architecture") or None)
+    fetched.artifact_type = artifacts.artifact_type_of(
+        text(document.get("artifactType") or None), fetched.config_media_type
+    )
+    fetched.attached_kinds = artifacts.attached_kinds(
+        fetched.artifact_type,
+        [(layer.media_type, layer.annotations) for layer in fetched.layers],
+        bool(fetched.subject_digest),
+    )
+    if fetched.artifact_type and not fetched.attached_kinds and fetched.layers:
+        fetched.details["files"] = artifacts.files_of(
+            [(x.digest, x.media_type, x.size, x.annotations) for x in fetched.layers]
+        )
     return fetched
+
+
+#: Annotations kept per manifest or layer, and the length of each value (a cosign
+#: certificate is a few KiB of PEM; a bundle, with its log entry, a few more).
+MAX_ANNOTATIONS = 64
+MAX_ANNOTATION_VALUE = 16_384
+
+
+def _annotations(value: Any) -> dict[str, str]:
+    return {
+        text(k)[:255]: text(v)[:MAX_ANNOTATION_VALUE]
+        for k, v in list(_mapping(value).items())[:MAX_ANNOTATIONS]
+        if isinstance(v, str)
+    }
+
+
+def apply_documents(fetched: FetchedManifest, documents: list[tuple[str, str, bytes]]) -> None:
+    """Fill an SBOM's packages, a provenance's facts from the layers read at sync time:
+    (digest, media type, bytes) each; a document we cannot read is noted, never an error."""
+    for digest, media_type, body in documents:
+        found = artifacts.read_document(media_type, body)
+        summary = found.summary(digest, media_type, len(body))
+        if found.packages is not None and "sbom" not in fetched.details:
+            fetched.details["sbom"] = summary
+            fetched.packages = found.packages
+        elif found.provenance is not None and "provenance" not in fetched.details:
+            fetched.details["provenance"] = {**summary, **found.provenance}
+        else:
+            fetched.details.setdefault("documents", []).append(summary)
+
+
+def note_unread_document(fetched: FetchedManifest, digest: str, problem: str) -> None:
+    fetched.details.setdefault("documents", []).append(
+        {"blob": digest, "problem": clean_text(problem)}
+    )
+
+
+def apply_describing_config(fetched: FetchedManifest, raw_config: bytes) -> None:
+    """A Helm chart's or WASM module's config: what the artifact is (name, version, ...)."""
+    fetched.details["config"] = artifacts.describing_config(fetched.config_media_type, raw_config)
 
 
 def apply_config(fetched: FetchedManifest, raw_config: bytes) -> None:

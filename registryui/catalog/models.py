@@ -153,6 +153,21 @@ class Manifest(models.Model):
     config = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True)
     fetched_at = models.DateTimeField(default=timezone.now)
+    #: The OCI 1.1 ``artifactType``, or the config media type when that is what types the
+    #: artifact (a Helm chart, a WASM module); blank for a container image.
+    artifact_type = models.CharField(max_length=255, blank=True)
+    #: The digest the manifest's ``subject`` names (OCI 1.1 referrers); blank when none.
+    subject_digest = models.CharField(max_length=135, blank=True, db_index=True)
+    #: The manifest's own ``annotations``.
+    annotations = models.JSONField(default=dict, blank=True)
+    #: What this manifest carries when it is attached to another (see catalog.artifacts):
+    #: kind → count, e.g. {"signature": 2} for a cosign ``.sig`` with two signatures.
+    attached_kinds = models.JSONField(default=dict, blank=True)
+    #: Facts read from an artifact's documents at sync time: a Helm chart's metadata, an
+    #: SBOM's format and document name, a provenance's builder/source/parameters, files.
+    details = models.JSONField(default=dict, blank=True)
+    #: The chain of its top layer (``Layer.chain`` of the last layer; see catalog.lineage).
+    top_chain = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["config_digest"], name="manifest_config_digest")]
@@ -183,6 +198,9 @@ class Layer(models.Model):
     digest = models.CharField(max_length=135, db_index=True)
     size = models.BigIntegerField()
     media_type = models.CharField(max_length=255, blank=True)
+    #: Hash of the layer digests from the first one up to this one (see catalog.lineage):
+    #: an image built on another has the other's top-layer chain at the same position.
+    chain = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         ordering = ["manifest", "position"]
@@ -238,6 +256,65 @@ class Label(models.Model):
         return f"{self.key}={self.value}"
 
 
+class SbomPackage(models.Model):
+    """One package of an SBOM, stored at sync time so that pages and search never read the
+    document itself (which may be tens of megabytes)."""
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="packages")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=255, db_index=True)
+    version = models.CharField(max_length=255, blank=True)
+    licence = models.CharField(max_length=255, blank=True)
+    purl = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["manifest", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "position"], name="sbompackage_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}".strip()
+
+
+class ApiReferrer(models.Model):
+    """A referrer the registry's referrers API listed (``GET /v2/<name>/referrers/<digest>``).
+
+    Referrers that have a tag (cosign's tag scheme, or a tagged manifest with a ``subject``)
+    are found from the tags themselves; these rows hold the ones pushed by digest only, which
+    no tag list shows. Registry 2.8 does not answer the API: there they stay unknown.
+    """
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
+    subject_digest = models.CharField(max_length=135)
+    manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "subject_digest", "manifest"], name="apireferrer_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["manifest"], name="apireferrer_manifest")]
+
+    def __str__(self) -> str:
+        return f"{self.subject_digest} <- {self.manifest_id}"
+
+
+def attachment_tag_q() -> Q:
+    """Tags that name something attached to an image, not an image: cosign's tag scheme
+    (``sha256-<hex>.sig``, ``.att``, ``.sbom``, and the OCI fallback ``sha256-<hex>``) and
+    tags on a manifest with a ``subject``."""
+    scheme = Q(name__startswith="sha256-") & (
+        Q(name__endswith=".sig")
+        | Q(name__endswith=".att")
+        | Q(name__endswith=".sbom")
+        | Q(name__regex=r"^sha256-[0-9a-f]{64}$")
+    )
+    return scheme | ~Q(manifest__subject_digest="")
+
+
 class TagQuerySet(models.QuerySet):
     def with_pushed_by(self) -> TagQuerySet:
         """Annotate ``pushed_sort``: ``Tag.pushed_by`` in SQL, to order tag lists by push time."""
@@ -247,8 +324,15 @@ class TagQuerySet(models.QuerySet):
 
     def for_listing(self) -> TagQuerySet:
         return self.select_related("manifest").defer(
-            "manifest__raw", "manifest__history", "manifest__config"
+            "manifest__raw", "manifest__history", "manifest__config", "manifest__details"
         )
+
+    def images(self) -> TagQuerySet:
+        """Without signature, SBOM and attestation tags (see ``attachment_tag_q``)."""
+        return self.exclude(attachment_tag_q())
+
+    def attachments(self) -> TagQuerySet:
+        return self.filter(attachment_tag_q())
 
 
 class Tag(models.Model):
@@ -347,6 +431,16 @@ class SyncRun(models.Model):
     requests_by_kind = models.JSONField(default=dict, blank=True)
     #: A failure of the run as a whole (the catalog could not be listed, ...).
     error = models.TextField(blank=True)
+
+    class ReferrersApi(models.TextChoices):
+        UNKNOWN = "", "Not asked"
+        ANSWERED = "answered", "Answered"
+        #: Registry 2.8 answers 404: referrers pushed by digest only stay unknown.
+        UNSUPPORTED = "unsupported", "Not supported"
+
+    referrers_api = models.CharField(
+        max_length=16, choices=ReferrersApi.choices, default=ReferrersApi.UNKNOWN, blank=True
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -16,8 +16,9 @@ from django.utils import timezone
 from registryui.lib.iters import chunked
 from registryui.lib.natural import natural_key
 
+from .lineage import layer_chains
 from .manifests import FetchedManifest, summarise_index
-from .models import IndexChild, Label, Layer, Manifest, Repository, Tag
+from .models import IndexChild, Label, Layer, Manifest, Repository, SbomPackage, Tag
 
 
 def manifest_ids(digests: Iterable[str]) -> dict[str, int]:
@@ -89,6 +90,12 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
                 config=f.config,
                 history=f.history,
                 fetched_at=now,
+                artifact_type=f.artifact_type[:255],
+                subject_digest=f.subject_digest,
+                annotations=f.annotations,
+                attached_kinds=f.attached_kinds,
+                details=f.details,
+                top_chain=(_chains(f) or [""])[-1],
             )
             for f in batch
         ],
@@ -104,12 +111,29 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
                 digest=layer.digest,
                 size=layer.size,
                 media_type=layer.media_type[:255],
+                chain=chain,
             )
             for f in batch
-            for i, layer in enumerate(f.layers)
+            for i, (layer, chain) in enumerate(zip(f.layers, _chains(f), strict=True))
         ],
         ignore_conflicts=True,
         batch_size=500,
+    )
+    SbomPackage.objects.bulk_create(
+        [
+            SbomPackage(
+                manifest_id=ids[f.digest],
+                position=i,
+                name=package.name,
+                version=package.version,
+                licence=package.licence,
+                purl=package.purl,
+            )
+            for f in batch
+            for i, package in enumerate(f.packages)
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
     )
     Label.objects.bulk_create(
         [
@@ -138,6 +162,13 @@ def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
         ignore_conflicts=True,
         batch_size=500,
     )
+
+
+def _chains(fetched: FetchedManifest) -> list[str]:
+    """Layer chains for lineage; none for artifacts (their layers are not file systems)."""
+    if fetched.artifact_type or fetched.attached_kinds or fetched.subject_digest:
+        return [""] * len(fetched.layers)
+    return layer_chains(layer.digest for layer in fetched.layers)
 
 
 @dataclass

@@ -84,6 +84,8 @@ class Deleter:
         #: Exact manifest bytes of the images to delete (stored copies), and of those deleted.
         self._stored: dict[str, tuple[bytes, str]] = {}
         self._originals: dict[str, tuple[bytes, str]] = {}
+        #: The plan's tag → digest (the referrers' tags are removed with their digests).
+        self._plan_tags: dict[str, str] = {}
         #: Tags the registry now has on another digest than confirmed (a push won).
         self._moved: dict[str, str] = {}
 
@@ -208,6 +210,7 @@ class Deleter:
             else:
                 steps.append(("tag", removal))
         self._stored = stored_bytes([image.digest for image in plan.images])
+        self._plan_tags = dict(plan.tags)
         try:
             self._run_steps(steps, plan)
         finally:
@@ -237,6 +240,8 @@ class Deleter:
     def _delete_image(self, image, plan: DeletionPlan) -> None:
         name = self.repository.name
         audit: dict[str, Any] = {"tags": image.tags, "children": image.child_digests}
+        if image.referrers:
+            audit["referrers"] = image.referrer_digests
         if len(plan.images) == 1:
             # The plan's estimate is this image's. A batch's total is estimated once, over all
             # of it, and audited by its summary entry: an estimate per image would walk every
@@ -277,6 +282,7 @@ class Deleter:
                     continue
                 # The index is gone already; an undeleted child only keeps its space.
                 child_errors.append(f"{short_digest(child_digest)}: {describe(exc)}")
+        deleted_referrers, referrer_errors = self._delete_referrers(image)
         message = note
         if child_errors:
             message += (
@@ -284,6 +290,14 @@ class Deleter:
                 + "; ".join(child_errors)
                 + ". They keep their space until deleted."
             )
+        if referrer_errors:
+            message += (
+                " The image is deleted, but some of its signatures or attestations could not "
+                "be: " + "; ".join(referrer_errors) + ". Delete them from their own pages."
+            ).lstrip()
+        extra = {}
+        if image.referrers:
+            extra = {"referrers_deleted": deleted_referrers, "referrers_failed": referrer_errors}
         self._report(
             step,
             Result.DONE,
@@ -292,7 +306,27 @@ class Deleter:
             **audit,
             children_deleted=deleted_children,
             children_failed=child_errors,
+            **extra,
         )
+
+    def _delete_referrers(self, image) -> tuple[list[str], list[str]]:
+        """Delete what was attached to a deleted image (its subject is gone, so a signature
+        or SBOM of it is useless); each DELETE by digest takes the referrer's tags too."""
+        name = self.repository.name
+        deleted, errors = [], []
+        referrer_tags = {}
+        for tag in image.referrer_tags:
+            referrer_tags.setdefault(self._plan_tags.get(tag), []).append(tag)
+        for digest in image.referrer_digests:
+            try:
+                self.client.delete_manifest(name, digest)
+            except RegistryError as exc:
+                if not exc.missing:
+                    errors.append(f"{short_digest(digest)}: {describe(exc)}")
+                    continue
+            deleted.append(digest)
+            self._removed.extend(referrer_tags.get(digest, []))
+        return deleted, errors
 
     # -- removing one tag, keeping its siblings ---------------------------------------------
 

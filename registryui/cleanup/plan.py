@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from registryui.catalog.models import IndexChild, Manifest, Repository
+from registryui.catalog.artifacts import scheme_subject
+from registryui.catalog.models import ApiReferrer, IndexChild, Manifest, Repository
 from registryui.lib.iters import chunked
 from registryui.lib.natural import natural_sorted
 
 from .freed import Freed, estimate_freed
 
 ChildrenOf = Callable[[str], Sequence[str]]
+#: An image digest → the digests of what is attached to it (signatures, SBOMs, ...).
+ReferrersOf = Callable[[str], Sequence[str]]
 
 
 @dataclass
@@ -44,12 +47,19 @@ class RawPlan:
     missing: list[str] = field(default_factory=list)
     #: Every digest still linked after the plan: tagged, or listed by a tagged index.
     live: set[str] = field(default_factory=set)
+    #: digest of a deleted image → what was attached to it (signatures, SBOMs, attestations),
+    #: deleted after it: they are useless without it.
+    referrers: dict[str, list[str]] = field(default_factory=dict)
+    #: digest of a deleted referrer → its tags (cosign's ``sha256-….sig``, ...), which go too.
+    referrer_tags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def deleted_digests(self) -> list[str]:
         found = list(self.images)
         for children in self.children.values():
             found.extend(children)
+        for referrers in self.referrers.values():
+            found.extend(referrers)
         return found
 
 
@@ -66,8 +76,16 @@ def closure(digests: Iterable[str], children_of: ChildrenOf) -> set[str]:
     return seen
 
 
-def compute(tags: Mapping[str, str], remove: Iterable[str], children_of: ChildrenOf) -> RawPlan:
-    """Plan the removal of ``remove`` from a repository whose tags are ``tags``."""
+def compute(
+    tags: Mapping[str, str],
+    remove: Iterable[str],
+    children_of: ChildrenOf,
+    referrers_of: ReferrersOf | None = None,
+) -> RawPlan:
+    """Plan the removal of ``remove`` from a repository whose tags are ``tags``.
+
+    With ``referrers_of``, what is attached to a deleted image goes with it (after it),
+    unless a tag that is not itself an attachment of a deleted image keeps it."""
     plan = RawPlan()
     wanted: list[str] = []
     for name in dict.fromkeys(remove):
@@ -100,7 +118,82 @@ def compute(tags: Mapping[str, str], remove: Iterable[str], children_of: Childre
         claimed.update(orphans)
         if orphans:
             plan.children[digest] = orphans
+    if referrers_of is not None:
+        _add_referrers(plan, tags, going, claimed, children_of, referrers_of)
     return plan
+
+
+def _add_referrers(
+    plan: RawPlan,
+    tags: Mapping[str, str],
+    going: set[str],
+    claimed: set[str],
+    children_of: ChildrenOf,
+    referrers_of: ReferrersOf,
+) -> None:
+    deleted = list(claimed)
+    attached = {d: [r for r in referrers_of(d) if r not in claimed] for d in deleted}
+    attached = {d: rs for d, rs in attached.items() if rs}
+    if not attached:
+        return
+    by_digest: dict[str, list[str]] = {}
+    for name, digest in tags.items():
+        by_digest.setdefault(digest, []).append(name)
+    # A referrer's own tags (``sha256-….sig``, or any tag on a manifest whose subject is the
+    # image) keep nothing once its image goes; any other staying tag keeps what it reaches
+    # (an index that lists the referrer, say).
+    referrer_digests = {r for rs in attached.values() for r in rs}
+    keeping = {d for name, d in tags.items() if name not in going and d not in referrer_digests}
+    live = closure(keeping, children_of)
+    for subject, referrers in attached.items():
+        going_with = [r for r in dict.fromkeys(referrers) if r not in live and r not in claimed]
+        claimed.update(going_with)
+        if going_with:
+            plan.referrers[subject] = going_with
+            for referrer in going_with:
+                plan.referrer_tags[referrer] = sorted(by_digest.get(referrer, []))
+
+
+class DatabaseReferrers:
+    """``referrers_of`` for one repository: the tags of cosign's scheme in ``tags`` (by name,
+    so the registry's own tags list works too), tagged manifests whose ``subject`` is the
+    image (known by digest: content-addressed), and rows of the referrers API.
+
+    ``subjects`` (digest → subject digest, for the tagged digests that have one) saves the
+    query when the caller read them already; ``api=False`` skips the referrers API's rows
+    (none exist where the registry does not answer it)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        tags: Mapping[str, str],
+        *,
+        subjects: Mapping[str, str] | None = None,
+        api: bool = True,
+    ) -> None:
+        self._by_subject: dict[str, list[str]] = {}
+        for name, digest in tags.items():
+            subject = scheme_subject(name)
+            if subject:
+                self._by_subject.setdefault(subject, []).append(digest)
+        if subjects is None:
+            found: dict[str, str] = {}
+            for chunk in chunked(set(tags.values())):
+                rows = Manifest.objects.filter(digest__in=chunk).exclude(subject_digest="")
+                found.update(rows.values_list("digest", "subject_digest"))
+            subjects = found
+        for digest, subject in subjects.items():
+            if subject:
+                self._by_subject.setdefault(subject, []).append(digest)
+        if api:
+            rows = ApiReferrer.objects.filter(repository=repository).values_list(
+                "subject_digest", "manifest__digest"
+            )
+            for subject, digest in rows:
+                self._by_subject.setdefault(subject, []).append(digest)
+
+    def __call__(self, digest: str) -> Sequence[str]:
+        return list(dict.fromkeys(self._by_subject.get(digest, ())))
 
 
 class DatabaseChildren:
@@ -161,6 +254,11 @@ class ImageDeletion:
     manifest: Manifest | None
     #: Untagged platform manifests of this index deleted right after it.
     children: list[Manifest | str] = field(default_factory=list)
+    #: Signatures, SBOMs and attestations of this image, deleted right after it (and after
+    #: its children).
+    referrers: list[Manifest | str] = field(default_factory=list)
+    #: The tags of those referrers (cosign's ``sha256-….sig``, ...), which go with them.
+    referrer_tags: list[str] = field(default_factory=list)
 
     @property
     def is_index(self) -> bool:
@@ -169,6 +267,10 @@ class ImageDeletion:
     @property
     def child_digests(self) -> list[str]:
         return [c.digest if isinstance(c, Manifest) else c for c in self.children]
+
+    @property
+    def referrer_digests(self) -> list[str]:
+        return [r.digest if isinstance(r, Manifest) else r for r in self.referrers]
 
 
 @dataclass
@@ -210,6 +312,10 @@ class DeletionPlan:
         return names
 
     @property
+    def referrer_count(self) -> int:
+        return sum(len(image.referrers) for image in self.images)
+
+    @property
     def expected(self) -> dict[str, str]:
         """Tag → digest, as confirmed: what the action re-checks against the registry."""
         return {name: self.tags[name] for name in self.tags_going}
@@ -229,12 +335,16 @@ def build_plan(
     *,
     tags: Mapping[str, str] | None = None,
     children_of: ChildrenOf | None = None,
+    referrers_of: ReferrersOf | None = None,
 ) -> DeletionPlan:
-    """Plan from the database (or from ``tags`` the registry just gave), with rows and bytes."""
+    """Plan from the database (or from ``tags`` the registry just gave), with rows and bytes.
+    What is attached to a deleted image goes with it (``ImageDeletion.referrers``)."""
     tags = dict(tags if tags is not None else repository_tags(repository))
     if children_of is None:
         children_of = DatabaseChildren(tags.values())
-    raw = compute(tags, remove, children_of)
+    if referrers_of is None:
+        referrers_of = DatabaseReferrers(repository, tags)
+    raw = compute(tags, remove, children_of, referrers_of)
     digests = set(raw.deleted_digests) | {tags[t] for t in raw.tag_removals}
     manifests = {m.digest: m for m in Manifest.objects.filter(digest__in=digests)}
     images = [
@@ -243,10 +353,15 @@ def build_plan(
             tags=names,
             manifest=manifests.get(digest),
             children=[manifests.get(c, c) for c in raw.children.get(digest, [])],
+            referrers=[manifests.get(r, r) for r in raw.referrers.get(digest, [])],
+            referrer_tags=sorted(
+                t for r in raw.referrers.get(digest, []) for t in raw.referrer_tags.get(r, [])
+            ),
         )
         for digest, names in raw.images.items()
     ]
     going = {t for image in images for t in image.tags} | set(raw.tag_removals)
+    going |= {t for image in images for t in image.referrer_tags}
     staying = {t: d for t, d in tags.items() if t not in going}
     removals = []
     for name in natural_sorted(raw.tag_removals):

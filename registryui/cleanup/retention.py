@@ -26,7 +26,8 @@ from django.db.models import Max, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from registryui.catalog.models import Repository
+from registryui.catalog.artifacts import scheme_subject
+from registryui.catalog.models import ApiReferrer, Repository
 from registryui.core.models import AuditEntry
 from registryui.events import activity
 from registryui.events.models import ProcessedEvent
@@ -40,7 +41,7 @@ from .actions import delete_tags
 from .freed import Freed, estimate_freed
 from .models import RetentionPolicy
 from .outcomes import Actor, Execution, Result
-from .plan import DatabaseChildren, DeletionPlan, build_plan, closure
+from .plan import DatabaseChildren, DatabaseReferrers, DeletionPlan, build_plan, closure
 
 #: Times further ahead than this are a skewed clock (or an untrusted event time): unknown age.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -218,9 +219,17 @@ class PullRules:
     recent: set[str]
 
     @classmethod
-    def over(cls, policy: RetentionPolicy, repository: Repository, now: datetime) -> PullRules:
+    def over(
+        cls, policy: RetentionPolicy, repository: Repository, now: datetime, images: set[str]
+    ) -> PullRules:
+        """``images``: the digests judged on their own; attachments (signatures, SBOMs), which
+        verifying clients pull too, never take a place among the most recently pulled."""
         pulls = activity.by_image(repository.name) if policy.uses_pulls else {}
-        ranked = sorted((p.last_at, digest) for digest, p in pulls.items() if p.last_at is not None)
+        ranked = sorted(
+            (p.last_at, digest)
+            for digest, p in pulls.items()
+            if p.last_at is not None and digest in images
+        )
         recent = {digest for _, digest in ranked[::-1][: policy.keep_pulled or 0]}
         since = activity.tracking_since() if policy.not_pulled_days is not None else None
         return cls(policy, now, pulls, since, recent)
@@ -263,24 +272,44 @@ class PullRules:
         return reasons
 
 
-def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> RepositoryPreview:
-    """The verdict on each tag of one repository, and the plan that carries it out."""
+def judge(
+    policy: RetentionPolicy, repository: Repository, now: datetime, *, api_referrers: bool = True
+) -> RepositoryPreview:
+    """The verdict on each tag of one repository, and the plan that carries it out.
+
+    ``api_referrers=False``: no referrer of this registry came from the referrers API (the
+    caller asked once for all repositories), so their rows are not read."""
     pushes = _last_pushes(repository) if policy.uses_age else {}
-    rows = []
+    rows, attached = [], []
     pushed: dict[str, tuple[datetime | None, bool]] = {}
-    for name, digest, changed_at, first_seen, pushed_at in repository.tags.values_list(
-        "name", "manifest__digest", "changed_at", "first_seen", "pushed_at"
-    ):
-        rows.append(
-            (name, digest, changed_at, known_since(first_seen, changed_at, pushes.get(name), now))
+    listed = list(
+        repository.tags.values_list(
+            "name",
+            "manifest__digest",
+            "changed_at",
+            "first_seen",
+            "manifest__subject_digest",
+            "pushed_at",
         )
+    )
+    tagged = {row[1] for row in listed}
+    subjects = {row[1]: row[4] for row in listed if row[4]}
+    for name, digest, changed_at, first_seen, subject, pushed_at in listed:
+        since = known_since(first_seen, changed_at, pushes.get(name), now)
+        subject = scheme_subject(name) or subject
+        if subject and subject in tagged and subject != digest:
+            # A signature, SBOM or attestation follows its image, whatever its age: it is not
+            # judged (or counted among the most recent) on its own.
+            attached.append((name, digest, changed_at, since, subject))
+            continue
+        rows.append((name, digest, changed_at, since))
         # The push time, exact when a push event recorded it; else the latest moment it can
         # have happened (first seen, or a move the sync saw), from this server's clock.
         if pushed_at is not None and pushed_at <= now + CLOCK_SLACK:
             pushed[name] = (pushed_at, True)
         else:
             pushed[name] = (known_since(first_seen, changed_at, None, now), False)
-    rules = PullRules.over(policy, repository, now)
+    rules = PullRules.over(policy, repository, now, {row[1] for row in rows})
     # Newest first by the age retention counts, to the minute: the tags one sync imported
     # (stored within milliseconds of each other) then keep their order of last change (build
     # time, as the repository page shows), and a tag pushed later ranks above all of them.
@@ -343,10 +372,25 @@ def judge(policy: RetentionPolicy, repository: Repository, now: datetime) -> Rep
             ]
             verdict.reasons.append(f"its image is a platform of kept index {', '.join(holders)}")
         verdict.delete = False
+    for name, digest, changed_at, since, subject in sorted(attached):
+        kept = subject in live
+        reasons = [f"attached to kept image {short_digest(subject)}"] if kept else []
+        verdicts.append(
+            Verdict(name, digest, changed_at, delete=not kept, reasons=reasons, since=since)
+        )
     going = [v.tag for v in verdicts if v.delete]
     plan = (
         build_plan(
-            repository, going, tags={v.tag: v.digest for v in verdicts}, children_of=children_of
+            repository,
+            going,
+            tags={v.tag: v.digest for v in verdicts},
+            children_of=children_of,
+            referrers_of=DatabaseReferrers(
+                repository,
+                {v.tag: v.digest for v in verdicts},
+                subjects=subjects,
+                api=api_referrers,
+            ),
         )
         if going
         else None
@@ -364,7 +408,10 @@ def preview(
     now = now or timezone.now()
     if repositories is None:
         repositories = matching_repositories(policy)
-    results = [judge(policy, repository, now) for repository in repositories]
+    api_referrers = ApiReferrer.objects.exists()
+    results = [
+        judge(policy, repository, now, api_referrers=api_referrers) for repository in repositories
+    ]
     freed = estimate_freed(
         {r.repository.pk: r.plan.raw.deleted_digests for r in results if r.plan is not None}
     )

@@ -150,7 +150,7 @@ def main() -> int:
     os.environ.update(env)
 
     from registryui.devtools.registry import RegistryProcess
-    from registryui.devtools.samples import push_samples
+    from registryui.devtools.samples import push_attached, push_samples
 
     registry = RegistryProcess(
         VAR / "registry",
@@ -164,6 +164,7 @@ def main() -> int:
         print("Pushing sample images with skopeo ...", flush=True)
         push_samples(registry.host, VAR)
         seed_builds(registry.url)
+        push_attached(registry.url)  # signatures, SBOMs, provenance, a Helm chart
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True, env=env)
         subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], check=True, env=env)

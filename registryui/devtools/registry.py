@@ -68,6 +68,8 @@ class AccessLine:
             return "catalog"
         if path.endswith("/tags/list"):
             return "tags"
+        if "/referrers/" in path:
+            return "referrers"
         for part, name in (
             ("/manifests/", "manifest"),
             ("/blobs/uploads/", "blob_upload"),

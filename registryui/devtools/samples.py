@@ -119,3 +119,15 @@ def push_samples(host: str, workdir: Path, *, creds: str | None = None) -> Pushe
     layout.add_image("hello", ImageSpec(files={"hello.txt": b"hello, world\n"}))
     push("hello", "hello:latest")
     return pushed
+
+
+def push_attached(registry_url: str) -> dict[str, str]:
+    """Signed images (cosign and notation), SBOMs, provenance, a Helm chart and a generic
+    artifact, as the tools write them (``devtools.artifacts``); for ``make demo``. Kept apart
+    from ``push_samples``, whose exact contents many tests count on."""
+    from registryui.registry import RegistryClient
+
+    from .artifacts import push_attached_samples
+
+    with RegistryClient(registry_url) as client:
+        return push_attached_samples(client)

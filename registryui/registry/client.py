@@ -10,6 +10,7 @@ authentication, and one exception type: ``RegistryError``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -300,6 +301,26 @@ class RegistryClient:
             # not of the bytes served; nothing here reads schema 1.)
             _verify_digest(body, ref.digest)
         return ref, body
+
+    def list_referrers(self, name: str, digest: str) -> list[dict[str, Any]]:
+        """``GET /v2/<name>/referrers/<digest>`` (OCI distribution 1.1): the descriptors of
+        the manifests whose ``subject`` is ``digest``. A registry without the API (2.8, 3.x
+        up to 3.1) answers 404: a ``RegistryError`` with ``status`` 404. The spec forbids
+        a 404 from a registry that has the API, even for an unknown digest."""
+        _, body = self._get_body(
+            f"v2/{_path(name)}/referrers/{digest}",
+            kind="referrers",
+            scope=f"repository:{name}:pull",
+            headers={"Accept": mediatypes.OCI_INDEX},
+        )
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            raise RegistryError.from_code("INVALID_RESPONSE", detail="not JSON") from exc
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        if not isinstance(manifests, list):
+            raise RegistryError.from_code("INVALID_RESPONSE", detail="not an image index")
+        return [entry for entry in manifests if isinstance(entry, dict)]
 
     def get_blob(self, name: str, digest: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
         _, body = self._get_body(
@@ -701,8 +722,6 @@ class RegistryClient:
 
 
 def _media_type_from_body(body: bytes) -> str:
-    import json
-
     try:
         document = json.loads(body)
     except ValueError:

@@ -61,6 +61,8 @@ from registryui.registry import RegistryClient, RegistryError, mediatypes
 from registryui.registry.client import MAX_CATALOG_PAGE, ManifestRef
 from registryui.registry.ratelimit import shared_bucket
 
+from . import referrers
+
 log = logging.getLogger(__name__)
 
 #: Unchanged repositories get their ``last_synced_at`` in one UPDATE per this many names.
@@ -245,11 +247,19 @@ class Syncer:
                 # Only a completely listed catalog says which repositories it left out.
                 unlisted = self.unlisted(names) if self.progress.catalog_complete else []
                 self.sync_repositories(names, unlisted=unlisted)
+                self.scan_referrers(names)
         except BaseException as exc:  # recorded on the run, then re-raised for the caller
             run.error = run.error or f"{type(exc).__name__}: {exc}".rstrip(": ")
             self.finish()
             raise
         return self.finish()
+
+    def scan_referrers(self, names: list[str]) -> None:
+        """Referrers pushed by digest only, where the registry answers the referrers API."""
+        if self.halted or self.fetcher is None or self.run_record is None:
+            return
+        state = referrers.scan(self.client, self.fetcher, names, lambda: self.halted)
+        self.run_record.referrers_api = state
 
     @property
     def stopped(self) -> bool:

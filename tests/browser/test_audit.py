@@ -28,10 +28,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from registryui.devtools.artifacts import push_attached_samples
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.samples import push_samples
 from registryui.devtools.seed import Seeder
 from registryui.registry import RegistryClient
+from tests.attach.support import attached_pages
 from tests.personas import make_personas
 from tests.support import PUBLIC_HOST, sync
 
@@ -269,7 +271,9 @@ def audit_registry(tmp_path_factory) -> Iterator[tuple[RegistryProcess, dict[str
     process = RegistryProcess(root / "registry").start()
     try:
         pushed = push_samples(process.host, root)
-        yield process, dict(pushed.digests)
+        with RegistryClient(process.url) as client:
+            attached = push_attached_samples(client)  # signatures, SBOMs, a chart (issue 17)
+        yield process, {**pushed.digests, **attached}
     finally:
         process.stop()
 
@@ -378,6 +382,8 @@ def journey(audit: Audit, digests: dict[str, str]) -> None:
     child = page.locator("a[href*='/r/team-a/web@sha256:']").first.get_attribute("href")
     if child:
         audit.visit("superuser", child, "superuser-platform-image")
+
+    attached_pages(audit, digests)  # signatures, SBOMs, artifacts, lineage (issue 17)
 
     # Tokens and robot accounts: the lists, a creation (the secret shown once), a revocation.
     audit.act(

@@ -78,6 +78,8 @@ ACTION_LEVELS = {
     "copy": V,
     "overview": P,
     "star": V,
+    "sbom": V,
+    "sbom.json": V,
 }
 
 #: Digests the rows refer to as {name}: resolved from the synced database at the start.
@@ -254,6 +256,11 @@ ROWS: list[Row] = [
     get("/r/team-a/api:no-such-tag", repository="team-a/api", ok=404),
     get("/r/no/such/repository", repository="no/such/repository"),
     get("/r/Bad..Name", **{p: 400 for p in PERSONA_NAMES if p != "anonymous"}),
+    # -- signatures, SBOMs (issue 17): the samples carry none, so a visible image says so -----
+    get("/r/team-a/api@{api_14}/-/sbom", repository="team-a/api", ok=404),
+    get("/r/team-a/api@{api_14}/-/sbom.json", repository="team-a/api", ok=404),
+    get("/search/?q=signed:no", lists=ALL),
+    get("/search/?q=has:sbom", lists=set()),
     # -- cleanup: confirmations (GET) and actions (POST) --------------------------------------
     get("/r/team-a/api:1.4/-/delete", MEMBER, repository="team-a/api", needs=D, guard=True),
     post(

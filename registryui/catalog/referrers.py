@@ -1,0 +1,226 @@
+"""The graph of what is attached to which image, within one repository.
+
+A referrer belongs to its subject in the same repository, linked in one of three ways
+(``artifacts.Source``): a tagged manifest whose ``subject`` names the image, a tag of cosign's
+scheme (``sha256-<hex>.sig`` names the image ``sha256:<hex>``), or a row the referrers API gave
+(``ApiReferrer``: pushed by digest only, which no tag list shows). The first two follow the
+tags, so the sync, notifications and cleanup keep them current by keeping the tags current.
+No resolver here: callers pass repositories the user may see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import F, Q, Value
+
+from .artifacts import Kind, Source, scheme_subject, scheme_tags
+from .models import ApiReferrer, Manifest, Repository, SyncRun, Tag
+
+#: Referrers listed per image on a page (an image with more says how many more).
+LISTED = 100
+
+
+@dataclass
+class Attached:
+    """One manifest attached to an image."""
+
+    manifest: Manifest
+    source: Source
+    subject_digest: str
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[tuple[Kind, int]]:
+        counts = self.manifest.attached_kinds or {}
+        return [(kind, counts[kind.value]) for kind in Kind.ordered() if counts.get(kind.value)]
+
+    @property
+    def main_kind(self) -> Kind:
+        kinds = self.kinds
+        return kinds[0][0] if kinds else Kind.ARTIFACT
+
+
+def attached_to(
+    repository: Repository, digests: Iterable[str], *, defer_raw: bool = True, api: bool = True
+) -> dict[str, list[Attached]]:
+    """subject digest → what is attached to it in ``repository`` (two indexed queries; one
+    with ``api=False``, where the registry does not answer the referrers API)."""
+    digests = set(digests)
+    found: dict[str, dict[int, Attached]] = {}
+    if not digests:
+        return {}
+
+    def add(subject: str, manifest: Manifest, source: Source, tag: str | None) -> None:
+        if subject not in digests or subject == manifest.digest:
+            return
+        entry = found.setdefault(subject, {}).get(manifest.id)
+        if entry is None:
+            entry = found[subject][manifest.id] = Attached(manifest, source, subject)
+        if tag and tag not in entry.tags:
+            entry.tags.append(tag)
+
+    deferred = ("manifest__raw", "manifest__history", "manifest__config")
+    names = [name for digest in digests for name in scheme_tags(digest)]
+    tags = Tag.objects.filter(repository=repository).filter(
+        Q(name__in=names) | Q(manifest__subject_digest__in=digests)
+    )
+    tags = tags.select_related("manifest").order_by("name")
+    if defer_raw:
+        tags = tags.defer(*deferred)
+    for tag in tags:
+        subject = tag.manifest.subject_digest
+        if subject in digests:
+            add(subject, tag.manifest, Source.SUBJECT, tag.name)
+        named = scheme_subject(tag.name)
+        if named:
+            add(named, tag.manifest, Source.TAG_SCHEME, tag.name)
+    if api:
+        rows = ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
+        rows = rows.select_related("manifest").order_by("id")
+        if defer_raw:
+            rows = rows.defer(*deferred)
+        for row in rows:
+            add(row.subject_digest, row.manifest, Source.REFERRERS_API, None)
+    return {subject: list(entries.values()) for subject, entries in found.items()}
+
+
+def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, dict[str, int]]:
+    """subject digest → kind → count, for the tag list's badges: one query (the tags and the
+    referrers API's rows, as a UNION ALL)."""
+    digests = set(digests)
+    if not digests:
+        return {}
+    names = [name for digest in digests for name in scheme_tags(digest)]
+    columns = ("manifest_id", "label", "manifest__digest", "subject", "manifest__attached_kinds")
+    tagged = (
+        Tag.objects.filter(repository=repository)
+        .filter(Q(name__in=names) | Q(manifest__subject_digest__in=digests))
+        .annotate(label=F("name"), subject=F("manifest__subject_digest"))
+        .order_by()
+        .values_list(*columns)
+    )
+    listed = (
+        ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
+        .annotate(label=Value(""), subject=F("subject_digest"))
+        .order_by()
+        .values_list(*columns)
+    )
+    seen: set[tuple[str, int]] = set()
+    counts: dict[str, dict[str, int]] = {}
+    for manifest_id, name, digest, subject, kinds in tagged.union(listed, all=True):
+        if isinstance(kinds, str):  # a UNION's JSON comes back as text on some backends
+            kinds = json.loads(kinds)
+        for linked in {subject, scheme_subject(name or "")} & digests:
+            if (linked, manifest_id) in seen or linked == digest:
+                continue
+            seen.add((linked, manifest_id))
+            total = counts.setdefault(linked, {})
+            for kind, n in (kinds or {Kind.ARTIFACT.value: 1}).items():
+                if kind in Kind.values and isinstance(n, int):
+                    total[kind] = total.get(kind, 0) + n
+    return counts
+
+
+def subjects_of(repository: Repository, manifest: Manifest, *, api: bool = True) -> set[str]:
+    """The images this manifest is attached to in ``repository`` (by any of the three ways)."""
+    subjects = set()
+    if manifest.subject_digest:
+        subjects.add(manifest.subject_digest)
+    for name in Tag.objects.filter(repository=repository, manifest=manifest).values_list(
+        "name", flat=True
+    ):
+        named = scheme_subject(name)
+        if named:
+            subjects.add(named)
+    if api:
+        subjects.update(
+            ApiReferrer.objects.filter(repository=repository, manifest=manifest).values_list(
+                "subject_digest", flat=True
+            )
+        )
+    return subjects
+
+
+def referrers_api_state() -> SyncRun.ReferrersApi:
+    """What the latest sync learnt about the registry's referrers API."""
+    value = (
+        SyncRun.objects.exclude(referrers_api="")
+        .order_by("-started_at")
+        .values_list("referrers_api", flat=True)
+        .first()
+    )
+    return SyncRun.ReferrersApi(value or "")
+
+
+def is_api_referrer(repository: Repository, manifest: Manifest) -> bool:
+    return ApiReferrer.objects.filter(repository=repository, manifest=manifest).exists()
+
+
+def has_attached_q(kind: Kind) -> Q:
+    """Tags whose image has something of ``kind`` attached in the tag's repository, by any of
+    the three links; each an indexed probe per tag (``tag_repository_name``, the subject
+    index, ``apireferrer_unique``)."""
+    from django.db.models import Exists, OuterRef, Value
+    from django.db.models.functions import Concat, Substr
+
+    digest = OuterRef("manifest__digest")
+    suffixes = {
+        Kind.SIGNATURE: [".sig"],
+        Kind.SBOM: [".sbom", ".att"],
+        Kind.PROVENANCE: [".att"],
+        Kind.ATTESTATION: [".att"],
+        Kind.ARTIFACT: [],
+    }[kind]
+    scheme = Q()
+    for suffix in suffixes:
+        scheme |= Q(
+            Exists(
+                Tag.objects.filter(
+                    repository_id=OuterRef("repository_id"),
+                    name=Concat(Value("sha256-"), Substr(digest, 8), Value(suffix)),
+                    manifest__attached_kinds__has_key=kind.value,
+                )
+            )
+        )
+    by_subject = Exists(
+        Tag.objects.filter(
+            repository_id=OuterRef("repository_id"),
+            manifest__subject_digest=digest,
+            manifest__attached_kinds__has_key=kind.value,
+        )
+    )
+    by_api = Exists(
+        ApiReferrer.objects.filter(
+            repository_id=OuterRef("repository_id"),
+            subject_digest=digest,
+            manifest__attached_kinds__has_key=kind.value,
+        )
+    )
+    return scheme | Q(by_subject) | Q(by_api)
+
+
+def attachment_links(manifest_ids: Iterable[int]) -> set[tuple[int, int, str]]:
+    """(manifest id, repository id, image digest) for each place these referrer manifests
+    are attached: a referrer counts only in the repository it is linked in."""
+    ids = set(manifest_ids)
+    subjects = dict(
+        Manifest.objects.filter(id__in=ids)
+        .exclude(subject_digest="")
+        .values_list("id", "subject_digest")
+    )
+    links: set[tuple[int, int, str]] = set()
+    rows = Tag.objects.filter(manifest_id__in=ids).values_list(
+        "manifest_id", "repository_id", "name"
+    )
+    for pk, repository_id, name in rows:
+        subject = scheme_subject(name) or subjects.get(pk)
+        if subject:
+            links.add((pk, repository_id, subject))
+    rows = ApiReferrer.objects.filter(manifest_id__in=ids).values_list(
+        "manifest_id", "repository_id", "subject_digest"
+    )
+    links.update(rows)
+    return links

@@ -1,0 +1,1 @@
+from tests.personas import personas  # noqa: F401
