@@ -242,7 +242,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         for tag in rows:
             tag.repository = repository  # the links need its name; no query per row
         tags_table.attach_platform_images([t.manifest for t in rows])
-        annotate_badges(repository, list({t.manifest_id: t.manifest for t in rows}.values()))
+        annotate_badges(repository, [t.manifest for t in rows])
         context["rows"] = rows
     else:
         page = paginate(
