@@ -6,5 +6,6 @@ from .app import not_found, urlpatterns
 
 urlpatterns = [
     path("v1/", urlpatterns()),
-    re_path(r"^(?P<rest>.*)$", not_found, name="api_not_found"),
+    # [\s\S], not ".": a newline (%0A) in the path is still a path under /api/, answered with JSON.
+    re_path(r"^(?P<rest>[\s\S]*)$", not_found, name="api_not_found"),
 ]

@@ -206,6 +206,14 @@ def image_groups(
     )
 
 
+#: How a group's tags are ordered (the ROW_NUMBER window), by the table's sort.
+IN_GROUP_ORDER: dict[str, list[OrderBy]] = {
+    "tag": [F("sort_key").asc(), F("name").asc()],
+    "-tag": [F("sort_key").desc(), F("name").desc()],
+    DEFAULT_SORT: [F("changed_at").desc(), F("sort_key").asc(), F("name").asc()],
+}
+
+
 @dataclass
 class PlatformImage:
     """One platform of an index, for the tags table: its digest and size."""
@@ -239,9 +247,18 @@ class ImageGroup:
 
 
 def fill_groups(
-    user, repository: Repository, text: str, rows: list[dict[str, Any]], *, attached: bool = True
+    user,
+    repository: Repository,
+    text: str,
+    rows: list[dict[str, Any]],
+    *,
+    attached: bool = True,
+    sort: str = DEFAULT_SORT,
 ) -> list[ImageGroup]:
-    """The groups of one page of ``image_groups``: two queries, however big the groups."""
+    """The groups of one page of ``image_groups``: two queries, however big the groups.
+
+    Within a group the tags follow a sort by tag name (``tag``/``-tag``); any other sort is
+    of images, and their tags come newest first."""
     ids = [row["manifest_id"] for row in rows]
     manifests = Manifest.objects.defer("raw", "history", "config").in_bulk(ids)
     ranked = (
@@ -261,7 +278,7 @@ def fill_groups(
             rank=Window(
                 RowNumber(),
                 partition_by=[F("manifest_id")],
-                order_by=[F("changed_at").desc(), F("sort_key").asc(), F("name").asc()],
+                order_by=IN_GROUP_ORDER.get(sort, IN_GROUP_ORDER[DEFAULT_SORT]),
             )
         )
         .filter(rank__lte=GROUP_TAGS)

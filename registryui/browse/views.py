@@ -251,7 +251,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
             tags_table.GROUPS_PER_PAGE,
         )
         groups = tags_table.fill_groups(
-            user, repository, text, list(page.object_list), attached=attached
+            user, repository, text, list(page.object_list), attached=attached, sort=sort
         )
         tags_table.attach_platform_images([g.manifest for g in groups])
         annotate_badges(repository, [g.manifest for g in groups])

@@ -109,7 +109,7 @@ def test_bulk_delete_dry_run_then_for_real(images, personas):
 
 def test_retention_preview_and_apply_with_its_fingerprint(images, personas):
     policy = RetentionPolicy.objects.create(
-        name="keep-one", repository_pattern="team-a/*", keep_last=1
+        name="keep-one", repository_pattern="team-a/*", keep_last=1, enabled=True
     )
     api = Bearer(personal_token(personas["a_deleter"].user))
     preview = api.get(f"/retention/policies/{policy.pk}/preview")
