@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.db.models.expressions import OrderBy
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
@@ -25,7 +25,14 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from registryui.catalog.freshness import catalog_freshness, repository_freshness
-from registryui.catalog.models import IndexChild, Layer, Manifest, Repository, Tag
+from registryui.catalog.models import (
+    IndexChild,
+    Layer,
+    Manifest,
+    Repository,
+    Tag,
+    attachment_tag_q,
+)
 from registryui.lib.reference import is_valid_component, reference_url
 from registryui.overview.queries import with_overview
 from registryui.teams.decorators import viewer_required
@@ -257,14 +264,13 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         annotate_badges(repository, [g.manifest for g in groups])
         context["groups"] = groups
     context["page"] = page
-    context["matching"] = (
-        page.paginator.count
-        if view == tags_table.TagView.FLAT
-        else tags_table.matching_tags(user, repository, text, attached=attached).count()
+    # How many tags match, and how many signature/attestation tags are hidden: one query.
+    counts = tags_table.matching_tags(user, repository, text).aggregate(
+        images=Count("pk", filter=~attachment_tag_q()),
+        attachments=Count("pk", filter=attachment_tag_q()),
     )
-    context["hidden_attachments"] = (
-        0 if attached else tags_table.matching_tags(user, repository, text).attachments().count()
-    )
+    context["matching"] = counts["images"] + (counts["attachments"] if attached else 0)
+    context["hidden_attachments"] = 0 if attached else counts["attachments"]
     context["may_copy"] = bool(access_for(user).patterns_at(Level.PUSH))
     if not wants_fragment(request):
         context["freshness"] = repository_freshness(repository)

@@ -199,8 +199,10 @@ def test_the_number_of_queries_does_not_grow_with_the_tags(
 ):
     client = catalog.client(persona)
     client.get("/r/team-a/api")
-    # 14 before issue 17, + the page's image badges (one query) + the count of hidden
-    # signature/attestation tags.
+    # The page reads: the session, user, site settings and grants; the repository; the page of
+    # images, their manifests and tags; the badges of what is attached to them (issue 17); the
+    # matching and hidden tag counts (one query); freshness; the overview, or the labels it
+    # falls back to; the pull panel's tag; whom to ask for push access.
     with django_assert_max_num_queries(16) as few:
         assert client.get("/r/team-a/api", {"sort": "-size"}).status_code == 200
     budget = len(few.captured_queries)

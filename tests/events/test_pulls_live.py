@@ -191,7 +191,7 @@ def test_push_times_pull_counts_and_pull_retention_on_the_real_registry(tmp_path
             env,
             "from registryui.cleanup.models import RetentionPolicy\n"
             "p = RetentionPolicy.objects.create(name='pulled', repository_pattern='team-a/*',"
-            " keep_last=0, keep_pulled=5)\n"
+            " keep_last=0, keep_pulled=5, enabled=True)\n"
             "result = p.pk",
         )
         preview = session.get(f"{server.url}/retention/{policy}/", timeout=10).text
