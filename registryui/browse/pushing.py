@@ -258,8 +258,9 @@ def default_name(user) -> str:
 
 
 def pull_tag_of(user, repository: Repository | str) -> str | None:
-    """The tag a repository's pull command names: ``latest``, else the newest tag (one
-    query); None when the user may not see it or it has no tags (the guide's tag is used)."""
+    """The tag a repository's pull command names: ``latest``, else the newest tag that names
+    an image, not a signature or SBOM (one query); None when the user may not see it or it has
+    no tags (the guide's tag is used)."""
     name = getattr(repository, "name", repository)
     if not name or not may_pull(user, name):
         return None
@@ -269,7 +270,8 @@ def pull_tag_of(user, repository: Repository | str) -> str | None:
         else visible_tags(user, Tag.objects.filter(repository__name=name))
     )
     return (
-        tags.annotate(
+        tags.images()
+        .annotate(
             is_latest=Case(
                 When(name="latest", then=Value(0)), default=Value(1), output_field=IntegerField()
             )

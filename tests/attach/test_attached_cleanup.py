@@ -52,7 +52,8 @@ def test_deleting_an_image_deletes_what_is_attached_to_it(pushed, personas):
     assert "4 signatures, SBOMs or attestations" in page
     for key in ATTACHED:
         assert pushed[f"team-a/signed:{key}"][7:19] in page
-    response = client.post(url, {"confirm": _confirm(page)})
+    response = client.post(url, {"confirm": _confirm(page)}, follow=True)
+    assert response.redirect_chain[0][0].startswith("/results/")  # post/redirect/get
     assert response.status_code == 200, response.content.decode()[:2000]
     assert not _exists(pushed["team-a/signed:1.0"])
     for key in ATTACHED:
@@ -73,7 +74,7 @@ def test_a_referrer_can_be_deleted_alone(pushed, personas):
     url = reference_url("team-a/signed", tag=sig_tag, action="delete")
     page = client.get(url).content.decode()
     assert "Attached to them" not in page
-    assert client.post(url, {"confirm": _confirm(page)}).status_code == 200
+    assert client.post(url, {"confirm": _confirm(page)}, follow=True).status_code == 200
     assert not _exists(pushed["team-a/signed:sig"])
     assert _exists(pushed["team-a/signed:1.0"]) and _exists(pushed["team-a/signed:att"])
     assert Tag.objects.filter(repository__name="team-a/signed", name="1.0").exists()

@@ -49,7 +49,8 @@ def test_a_terminal_sees_progress_then_the_summary(seeded, monkeypatch):
     assert updates[-1].startswith("repositories 5/5  tags 15  new manifests 15  requests 36")
     assert text.endswith(
         "\r\x1b[K" + "sync succeeded: 5/5 repositories, 15 tags (+15 ~0 -0), "
-        "0 repositories removed, 15 new manifests, 36 requests, 0 failed, "
+        # 36 for the repositories, then the daily referrers-API probe (issue 17): 37.
+        "0 repositories removed, 15 new manifests, 37 requests, 0 failed, "
         + text.rsplit("0 failed, ", 1)[1]
     )
 

@@ -31,7 +31,10 @@ def synced(process: RegistryProcess) -> tuple[SyncRun, Counter]:
         run = Syncer(client, concurrency=4, page_size=2).run()
     lines = process.requests_since(mark)
     assert run.ok, run.error
-    assert all(line.status == 200 for line in lines), [(x.path, x.status) for x in lines]
+    # Every request answered 200, but the referrers API probe (issue 17), which 2.8 answers 404.
+    assert all(line.status == 200 or line.kind == "referrers" for line in lines), [
+        (x.path, x.status) for x in lines
+    ]
     counted = Counter(line.kind for line in lines)
     # The run's own record agrees with the registry, kind by kind.
     assert run.requests_by_kind == dict(sorted(counted.items()))
@@ -89,6 +92,8 @@ def test_initial_sync_and_resyncs_make_exactly_the_requests_they_must(registry, 
         "tags": 5,
         "manifest_get": tags + children,  # each tag once by tag, each child once by digest
         "blob_get": images,  # one config per image digest (not per tag)
+        # Does the registry answer the referrers API? Asked once a day (issue 17): 2.8 no.
+        "referrers": 1,
     }
     assert "manifest_head" not in counted  # a tag never seen needs no HEAD before its GET
     assert first.manifests_fetched == Manifest.objects.count() == 6 + 1 + 2

@@ -274,3 +274,30 @@ def test_old_deliveries_are_pruned(world, receiver):
     )
     Dispatcher().step(inline=True)
     assert Delivery.objects.count() == 0
+
+
+def test_the_admin_shows_a_teams_endpoints_and_their_log_to_its_admins_only(world, personas):
+    team_b = Team.objects.get(name="team-b")
+    hook = Endpoint.objects.create(
+        team=team_b,
+        name="b-ci",
+        url="https://ci.example.com/b",
+        events=["push"],
+        repository_pattern="team-b/*",
+    )
+    Endpoint.objects.create(
+        team=Team.objects.get(name="team-a"),
+        name="a-ci",
+        url="https://ci.example.com/a",
+        events=["push"],
+        repository_pattern="team-a/*",
+    )
+    queued(Occurrence(type="io.registryui.tag.pushed", repository="team-b/app", subject="s"))
+    client = personas["b_admin"].client()
+    listing = client.get("/admin/webhooks/endpoint/").content.decode()
+    assert "b-ci" in listing and "a-ci" not in listing
+    page = client.get(f"/admin/webhooks/endpoint/{hook.pk}/change/").content.decode()
+    assert "tag.pushed" in page and "team-b/app" in page and "pending" in page
+    other = Endpoint.objects.get(name="a-ci")
+    assert client.get(f"/admin/webhooks/endpoint/{other.pk}/change/").status_code in (302, 403, 404)
+    assert personas["a_viewer"].client().get("/admin/webhooks/endpoint/").status_code == 302
