@@ -66,8 +66,34 @@
     return fallbackCopy(input);
   }
 
+  // A button that carries its text (data-copy-text: a tag's pull command or a digest in the
+  // tags table) copies it through a hidden textarea when there is no clipboard API.
+  function copyString(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () {
+        return copyThroughArea(text);
+      });
+    }
+    return copyThroughArea(text);
+  }
+
+  function copyThroughArea(text) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    const done = fallbackCopy(area);
+    document.body.removeChild(area);
+    return done;
+  }
+
   function flash(button, text, state) {
-    const status = button.parentElement && button.parentElement.querySelector(".copy-status");
+    const next = button.nextElementSibling;
+    const status =
+      next && next.classList.contains("copy-status")
+        ? next
+        : button.parentElement && button.parentElement.querySelector(".copy-status");
     if (status) status.textContent = text;
     const original = button.dataset.label || button.textContent;
     button.dataset.label = original;
@@ -84,6 +110,20 @@
 
   // Delegated, so that buttons in htmx-swapped fragments work too.
   document.addEventListener("click", function (event) {
+    const carrier = event.target.closest && event.target.closest("button.copy[data-copy-text]");
+    if (carrier) {
+      const text = carrier.dataset.copyText;
+      copyString(text).then(
+        function () {
+          carrier.dataset.copied = text;
+          flash(carrier, "Copied", "ok");
+        },
+        function () {
+          flash(carrier, "Copy failed", "error");
+        }
+      );
+      return;
+    }
     const button = event.target.closest && event.target.closest("button.copy[data-copy-target]");
     if (button) {
       const input = document.getElementById(button.dataset.copyTarget);
