@@ -36,14 +36,16 @@ def actor(request: HttpRequest, **extra) -> Actor:
     return Actor(request=request, user=request.user, via="api", extra=extra)
 
 
-def execution_out(execution: Execution) -> dict:
+def execution_out(execution: Execution, user) -> dict:
+    """An execution as the API answers it; freed bytes as ``user`` may see them (an upper
+    bound for who cannot see every repository, as on the pages)."""
     return {
         "repository": execution.repository.name,
         "ok": execution.ok,
         "deleted_tags": execution.deleted_tags,
         "gone_tags": execution.gone_tags,
         "deleted_digests": execution.deleted_digests,
-        "freed_bytes": execution.freed.bytes,
+        "freed_bytes": execution.freed.as_seen_by(user).bytes,
         "error": execution.error,
         "outcomes": [
             {
@@ -59,11 +61,11 @@ def execution_out(execution: Execution) -> dict:
     }
 
 
-def finished(execution: Execution, what: str) -> dict:
+def finished(execution: Execution, what: str, user) -> dict:
     """The execution as the answer: 200, or the page's 409/502 as a problem document."""
     status = execution.status_code
     if status == 200:
-        return execution_out(execution)
+        return execution_out(execution, user)
     if execution.error_code == "UNSUPPORTED":
         code = Code.DELETES_DISABLED
     elif status == 409:
@@ -73,7 +75,7 @@ def finished(execution: Execution, what: str) -> dict:
     detail = execution.error or next(
         (o.message for o in execution.outcomes if not o.result.settled), f"{what} did not finish."
     )
-    raise Problem(status, code, detail, execution=execution_out(execution))
+    raise Problem(status, code, detail, execution=execution_out(execution, user))
 
 
 def _image(request: HttpRequest, reference: str, action: int) -> Resolved:
@@ -122,7 +124,9 @@ def delete_tag(
         )
     expected = {resolved.tag.name: digest or resolved.tag.manifest.digest}
     execution = delete_tags(resolved.repository, expected, actor(request))
-    return finished(execution, f"Deleting {resolved.repository.name}:{resolved.tag.name}")
+    return finished(
+        execution, f"Deleting {resolved.repository.name}:{resolved.tag.name}", request.user
+    )
 
 
 @router.delete(
@@ -150,13 +154,15 @@ def delete_image(request: HttpRequest, reference: str):
     if not expected:
         raise Problem(404, Code.NOT_FOUND, f"{short_digest(manifest.digest)} has no tag here.")
     execution = delete_tags(repository, expected, actor(request), mode="image")
-    return finished(execution, f"Deleting {repository.name}@{short_digest(manifest.digest)}")
+    return finished(
+        execution, f"Deleting {repository.name}@{short_digest(manifest.digest)}", request.user
+    )
 
 
 # -- bulk delete ----------------------------------------------------------------------------
 
 
-def plan_out(plan) -> dict:
+def plan_out(plan, user) -> dict:
     return {
         "repository": plan.repository.name,
         "images": [
@@ -167,7 +173,7 @@ def plan_out(plan) -> dict:
             {"tag": r.tag, "digest": r.digest, "siblings": r.siblings} for r in plan.tag_removals
         ],
         "missing": plan.missing,
-        "freed_bytes": plan.freed.bytes,
+        "freed_bytes": plan.freed.as_seen_by(user).bytes,
     }
 
 
@@ -193,11 +199,9 @@ def bulk_delete_tags(request: HttpRequest, name: str, payload: s.BulkDeleteIn):
         expected[item.tag] = item.digest
     if payload.dry_run:
         plan = build_plan(repository, list(expected))
-        out = plan_out(plan)
-        out["freed_bytes"] = plan.freed.as_seen_by(request.user).bytes
-        return out
+        return plan_out(plan, request.user)
     execution = bulk_delete(repository, expected, actor(request, bulk=True))
-    return finished(execution, f"Deleting tags of {repository.name}")
+    return finished(execution, f"Deleting tags of {repository.name}", request.user)
 
 
 # -- add and move tags ----------------------------------------------------------------------
@@ -351,7 +355,7 @@ def apply_policy(request: HttpRequest, pk: int, payload: s.ApplyIn):
         "failures": result.failures,
         "interrupted": result.interrupted,
         "summary": result.summary,
-        "executions": [execution_out(e) for e in result.executions],
+        "executions": [execution_out(e, request.user) for e in result.executions],
     }
     if result.failures:
         raise Problem(502, Code.REGISTRY_FAILED, result.summary, **out)

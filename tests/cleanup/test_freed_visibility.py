@@ -52,3 +52,27 @@ def test_a_hidden_image_sharing_the_blobs_changes_nothing_for_who_cannot_see_it(
     assert exact_after != exact_before
     assert "Freed after garbage-collect 0 B" in exact_after
     assert "Shared, kept 3 blobs" in exact_after
+
+
+def test_the_api_reports_freed_bytes_as_the_pages_do(world, personas):
+    """The API's dry run and its delete answer the same bound for who cannot see everything."""
+    world.image("app", size=5000)
+    digest = world.push("app", "team-a/app:1")
+    world.image("other", size=3000)
+    world.push("other", "team-a/app:2")
+    world.sync()
+    deleter, root = personas["a_deleter"].client(), personas["superuser"].client()
+    url = "/api/v1/repositories/team-a/app/-/bulk-delete"
+
+    def freed(client, dry_run: bool = True) -> int:
+        body = {"tags": [{"tag": "1", "digest": digest}], "dry_run": dry_run}
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 200, response.content
+        return response.json()["freed_bytes"]
+
+    before = freed(deleter)
+    world.push("app", "secret/vault:copy")  # now every blob is also used where a_deleter is blind
+    world.sync()
+    assert freed(root) == 0  # exact: nothing would be freed any more
+    assert freed(deleter) == before > 0  # the bound: unchanged by what is hidden
+    assert freed(deleter, dry_run=False) == before
