@@ -46,24 +46,11 @@ USED_BY_SCAN = 2000
 # -- the tag list ---------------------------------------------------------------------------
 
 
-def split_attachments(tags: QuerySet, show: bool) -> tuple[QuerySet, int]:
-    """The tags to list and how many signature/attestation tags are hidden from it."""
-    if show:
-        return tags, 0
-    return tags.images(), tags.attachments().count()
-
-
 def annotate_badges(repository: Repository, manifests: list[Manifest]) -> None:
     """Set ``manifest.badges`` ((Kind, count) pairs) on a page's images, in one pass."""
     counts = referrers.badge_counts(repository, {m.digest for m in manifests})
     for manifest in manifests:
         manifest.badges = _pairs(counts.get(manifest.digest, {}))
-
-
-def badges(repository: Repository, manifest: Manifest) -> list[tuple[Kind, int]]:
-    if not hasattr(manifest, "badges"):
-        annotate_badges(repository, [manifest])
-    return manifest.badges
 
 
 def _pairs(counts: dict[str, int]) -> list[tuple[Kind, int]]:
@@ -94,11 +81,18 @@ class AttachedRow:
 
 
 def _certificate_facts(pem: str) -> list[tuple[str, str]]:
-    """The identity (SAN) and OIDC issuer of a Fulcio certificate, when it reads as one."""
+    """The identity (SAN) and OIDC issuer of a Fulcio certificate, when it reads as one.
+
+    The certificate is whatever the signer pushed: one that loads but whose extensions do not
+    parse (malformed, duplicated) reads as unreadable, never as an error page."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
+        return _fulcio_facts(cert)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         return [("Certificate", "present, unreadable")]
+
+
+def _fulcio_facts(cert: x509.Certificate) -> list[tuple[str, str]]:
     facts = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -52,7 +52,7 @@ from registryui.catalog.manifests import (
     FetchedManifest,
 )
 from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
-from registryui.catalog.storage import record_snapshot
+from registryui.catalog.storage import link_blobs, record_snapshot
 from registryui.catalog.store import manifest_ids, replace_tags, store_manifests
 from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
@@ -537,7 +537,12 @@ class Syncer:
                         fields.append("last_sync_error_at")
                     if stats is not None:
                         repository.tag_count = changes.added
-                        repository.size = stats.size
+                        # Its blob links for the storage page; their sum is its size.
+                        repository.size = link_blobs(
+                            repository,
+                            stats.created_times.keys(),
+                            {ids[digest] for digest in snapshot.tags.values()},
+                        )
                         repository.last_updated_at = stats.last_updated_at
                         fields += ["tag_count", "size", "last_updated_at"]
                     repository.save(update_fields=fields)
@@ -654,8 +659,8 @@ def relaxed_commits() -> Iterator[None]:
 
 @dataclass
 class _NewRepositoryStats:
+    #: Every manifest the repository holds (tagged, and index children) → its build time.
     created_times: dict[int, datetime | None]
-    size: int
     last_updated_at: datetime | None
 
 
@@ -666,9 +671,8 @@ def _new_repository_stats(
     created in this transaction, from the manifests its snapshot fetched; None when one of its
     images was stored before (not fetched here): then they are read from the database.
 
-    The same rules: size is the bytes of the distinct blobs (each manifest, its config, its
-    layers) of the tagged manifests and their index children; a first import's tag changed at
-    its image's build time (never later than now)."""
+    The same rules: a first import's tag changed at its image's build time (never later than
+    now). Its size comes from ``catalog.storage.link_blobs`` over these manifests."""
     manifests = snapshot.manifests
     live: set[str] = set()
     pending = list(dict.fromkeys(snapshot.tags.values()))
@@ -681,20 +685,10 @@ def _new_repository_stats(
             return None
         live.add(digest)
         pending.extend(child.digest for child in fetched.children)
-    blobs: dict[str, int] = {}
-    for digest in live:
-        fetched = manifests[digest]
-        blobs[digest] = fetched.size
-        if fetched.config_digest:
-            blobs[fetched.config_digest] = fetched.config_size
-        for layer in fetched.layers:
-            blobs[layer.digest] = layer.size
     created_times = {ids[digest]: manifests[digest].created for digest in live}
     changed = [min(created_times[ids[digest]] or now, now) for digest in snapshot.tags.values()]
     return _NewRepositoryStats(
-        created_times=created_times,
-        size=sum(blobs.values()),
-        last_updated_at=max(changed, default=None),
+        created_times=created_times, last_updated_at=max(changed, default=None)
     )
 
 

@@ -88,3 +88,26 @@ def test_snapshots_are_written_when_figures_change_and_thinned_as_they_age():
     assert daily == [(23, "day"), (47, "day")]
     thin(start + timedelta(weeks=20))
     assert list(rows.values_list("bytes", "resolution")) == [(47, "week")]
+
+
+def test_a_repository_a_scoped_sync_creates_has_its_blob_links(use_registry):
+    """The sync's fast path for new repositories (stats from what it fetched) still links
+    their blobs: a scoped sync runs no snapshot that would backfill them."""
+    from registryui.catalog.upstream import get_client
+    from registryui.devtools.seed import Seeder
+    from registryui.registry import RegistryClient
+    from registryui.sync.syncer import Syncer
+
+    with RegistryClient(use_registry.url, retries=0) as client:
+        seeder = Seeder(client)
+        seeder.put("team-a/new", "1")
+    run = Syncer(get_client(), concurrency=2).run(repository="team-a/new")
+    assert run.ok, run.error
+    repository = Repository.objects.get(name="team-a/new")
+    linked = set(
+        RepositoryBlob.objects.filter(repository=repository).values_list("blob__digest", flat=True)
+    )
+    assert {seeder.layer_digest, seeder.config_digest} <= linked
+    assert repository.size == sum(
+        Blob.objects.filter(digest__in=linked).values_list("size", flat=True)
+    )
