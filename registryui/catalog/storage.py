@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from registryui.lib.iters import chunked
 
+from .manifests import FetchedManifest
 from .models import Blob, Layer, Manifest, Repository, RepositoryBlob, StorageSnapshot
 
 #: Snapshots keep every sync's row this long, then one per day, then one per week.
@@ -83,19 +84,63 @@ def wanted_blobs(manifest_ids: Iterable[int], tagged_ids: set[int]) -> dict[str,
     return wanted
 
 
-def link_blobs(repository: Repository, manifest_ids: Iterable[int], tagged_ids: set[int]) -> int:
+def wanted_from_fetched(
+    fetched: Iterable[FetchedManifest], tagged_digests: set[str]
+) -> dict[str, Wanted]:
+    """``wanted_blobs`` from manifests in memory (a sync that has just fetched and stored
+    every manifest a repository holds), without reading them back: the same figures."""
+    wanted: dict[str, Wanted] = {}
+    for manifest in {m.digest: m for m in fetched}.values():
+        blob = wanted.setdefault(
+            manifest.digest, Wanted(manifest.size, Blob.Kind.MANIFEST, manifest.total_size)
+        )
+        blob.images += 1
+        blob.tagged = blob.tagged or manifest.digest in tagged_digests
+        if manifest.config_digest:
+            config = wanted.setdefault(
+                manifest.config_digest, Wanted(manifest.config_size, Blob.Kind.CONFIG)
+            )
+            config.images += 1
+        if manifest.kind == Manifest.Kind.INDEX:
+            continue
+        seen: set[str] = set()
+        for layer in manifest.layers:
+            if layer.digest in seen:
+                continue  # a layer listed twice in one image is one use
+            seen.add(layer.digest)
+            wanted.setdefault(layer.digest, Wanted(layer.size, Blob.Kind.LAYER)).images += 1
+    return wanted
+
+
+def link_blobs(
+    repository: Repository,
+    manifest_ids: Iterable[int],
+    tagged_ids: set[int],
+    *,
+    wanted: dict[str, Wanted] | None = None,
+    new: bool = False,
+) -> int:
     """Make the repository's blob links exactly those of these live manifests; its bytes.
 
     Idempotent, and convergent under concurrent writers: the counts of every blob whose links
     changed are recounted from the links themselves, not incremented.
+
+    A sync that has just created the repository passes what it knows, to save the queries
+    that would read it back: ``wanted`` (``wanted_from_fetched``) and ``new`` (it has no
+    links yet).
     """
-    wanted = wanted_blobs(manifest_ids, tagged_ids)
-    existing = {
-        digest: (link_id, blob_id, images, tagged)
-        for link_id, blob_id, digest, images, tagged in RepositoryBlob.objects.filter(
-            repository=repository
-        ).values_list("id", "blob_id", "blob__digest", "images", "tagged")
-    }
+    if wanted is None:
+        wanted = wanted_blobs(manifest_ids, tagged_ids)
+    existing = (
+        {}
+        if new
+        else {
+            digest: (link_id, blob_id, images, tagged)
+            for link_id, blob_id, digest, images, tagged in RepositoryBlob.objects.filter(
+                repository=repository
+            ).values_list("id", "blob_id", "blob__digest", "images", "tagged")
+        }
+    )
     # Sorted: concurrent writers insert and lock shared rows in one order (no deadlock).
     new = sorted(digest for digest in wanted if digest not in existing)
     blob_ids = _blob_ids(new, wanted)

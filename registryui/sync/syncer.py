@@ -52,7 +52,7 @@ from registryui.catalog.manifests import (
     FetchedManifest,
 )
 from registryui.catalog.models import Manifest, Repository, SyncRun, SyncRunError, Tag
-from registryui.catalog.storage import link_blobs, record_snapshot
+from registryui.catalog.storage import link_blobs, record_snapshot, wanted_from_fetched
 from registryui.catalog.store import manifest_ids, replace_tags, store_manifests
 from registryui.lib.iters import chunked
 from registryui.lib.reference import is_valid_name, is_valid_tag, short_digest
@@ -538,10 +538,15 @@ class Syncer:
                     if stats is not None:
                         repository.tag_count = changes.added
                         # Its blob links for the storage page; their sum is its size.
+                        tagged = set(snapshot.tags.values())
                         repository.size = link_blobs(
                             repository,
                             stats.created_times.keys(),
-                            {ids[digest] for digest in snapshot.tags.values()},
+                            {ids[digest] for digest in tagged},
+                            wanted=wanted_from_fetched(
+                                (snapshot.manifests[d] for d in stats.live), tagged
+                            ),
+                            new=True,
                         )
                         repository.last_updated_at = stats.last_updated_at
                         fields += ["tag_count", "size", "last_updated_at"]
@@ -662,6 +667,8 @@ class _NewRepositoryStats:
     #: Every manifest the repository holds (tagged, and index children) → its build time.
     created_times: dict[int, datetime | None]
     last_updated_at: datetime | None
+    #: The digests of those manifests.
+    live: set[str]
 
 
 def _new_repository_stats(
@@ -688,7 +695,7 @@ def _new_repository_stats(
     created_times = {ids[digest]: manifests[digest].created for digest in live}
     changed = [min(created_times[ids[digest]] or now, now) for digest in snapshot.tags.values()]
     return _NewRepositoryStats(
-        created_times=created_times, last_updated_at=max(changed, default=None)
+        created_times=created_times, last_updated_at=max(changed, default=None), live=live
     )
 
 

@@ -14,7 +14,15 @@ from collections import Counter
 
 import pytest
 
-from registryui.catalog.models import IndexChild, Manifest, Repository, SyncRun, Tag
+from registryui.catalog.models import (
+    Blob,
+    IndexChild,
+    Manifest,
+    Repository,
+    RepositoryBlob,
+    SyncRun,
+    Tag,
+)
 from registryui.devtools.images import ImageSpec, Layout, Platform, skopeo_copy
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
@@ -99,11 +107,26 @@ def test_initial_sync_and_resyncs_make_exactly_the_requests_they_must(registry, 
     assert first.manifests_fetched == Manifest.objects.count() == 6 + 1 + 2
     # New repositories take their figures from what was fetched, without reading them back:
     # the same figures as recomputed from the rows.
+    # Their blob links too (written from the fetched manifests, catalog.storage
+    # .wanted_from_fetched): the same links and counts as link_blobs reading the rows.
+    links = set(
+        RepositoryBlob.objects.values_list("repository__name", "blob__digest", "images", "tagged")
+    )
+    counts = set(
+        Blob.objects.values_list("digest", "size", "kind", "repository_count", "image_count")
+    )
+    assert links and counts
     for repository in Repository.objects.all():
         written = (repository.tag_count, repository.size, repository.last_updated_at)
         repository.refresh_stats()
         assert written == (repository.tag_count, repository.size, repository.last_updated_at)
         assert repository.size > 0 and repository.tag_count
+    assert links == set(
+        RepositoryBlob.objects.values_list("repository__name", "blob__digest", "images", "tagged")
+    )
+    assert counts == set(
+        Blob.objects.values_list("digest", "size", "kind", "repository_count", "image_count")
+    )
 
     # -- a re-sync with no change: one HEAD per tag, nothing else --------------------------
     again, counted = synced(registry)
