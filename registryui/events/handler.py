@@ -329,8 +329,8 @@ class EventHandler:
             # is ignored as it was before, without a row.
             try:
                 referrer = self._read_referrer(event)
-            except (Deferred, RegistryError) as exc:
-                failure = exc  # unknown whether it is a referrer: recorded as deferred
+            except Exception as exc:  # unknown whether it is a referrer: recorded as deferred
+                failure = exc
             if referrer is None and failure is None:
                 return Result(IGNORED)
         try:
