@@ -9,6 +9,7 @@ write them (``registryui.devtools.artifacts``)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -97,10 +98,12 @@ def test_a_referrer_pushed_by_digest_is_attached_at_once_and_detached_by_its_del
         referrer = Attacher(client).oras_attach(
             "team-a/api", image, SBOM_TYPE, {"sbom.spdx.json": sbom}
         )
+        pushed = time.monotonic()
         wait_for(
             lambda: ApiReferrer.objects.filter(manifest__digest=referrer).exists(),
             what="the referrer linked",
         )
+        print(f"referrer pushed → linked: {(time.monotonic() - pushed) * 1000:.0f} ms")
         registry.settle()
         # One GET read the manifest; its bytes were stored without a second one.
         assert handler_requests(registry, mark) == [("manifest_get", referrer)]
@@ -112,6 +115,7 @@ def test_a_referrer_pushed_by_digest_is_attached_at_once_and_detached_by_its_del
             (link,) = ApiReferrer.objects.filter(manifest=stored)
             assert (link.repository.name, link.subject_digest) == ("team-a/api", image)
             event = ProcessedEvent.objects.get(digest=referrer, action="push")
+            print(f"referrer push handled in {event.handling_ms} ms")
             assert event.outcome == ProcessedEvent.Outcome.APPLIED
             assert event.note == f"attached to {image[:19]}…"
             assert SyncRun.objects.count() == 0  # no sync: the event did it all
