@@ -225,6 +225,10 @@ REGISTRY_EVENTS_TOKEN = env_secret("REGISTRY_EVENTS_TOKEN", "")
 #: Record pulls from the second notification endpoint, /events/registry/pulls (issue 16; README
 #: "Pull activity"). Off: that endpoint answers 204 and stores nothing.
 PULL_TRACKING = env_bool("PULL_TRACKING", False)
+#: Days of pull history kept (``events.PullDay`` rows; the worker prunes older days after each
+#: full sync). 0 keeps every day. Pull rules and the stale view count "pull tracking" as
+#: started no earlier than the oldest day kept, so a window longer than this keeps images.
+PULL_HISTORY_DAYS = env_int("PULL_HISTORY_DAYS", 400, minimum=0)
 #: Seconds between the starts of two full syncs of ``sync_registry --loop`` (its --interval).
 SYNC_INTERVAL = env_int("SYNC_INTERVAL", 600, minimum=1)
 

@@ -5,7 +5,10 @@ A referrer belongs to its subject in the same repository, linked in one of three
 scheme (``sha256-<hex>.sig`` names the image ``sha256:<hex>``), or a row the referrers API gave
 (``ApiReferrer``: pushed by digest only, which no tag list shows). The first two follow the
 tags, so the sync, notifications and cleanup keep them current by keeping the tags current.
-No resolver here: callers pass repositories the user may see.
+``ApiReferrer`` rows are written here (``link_referrers``, ``unlink_referrer``) by the sync
+(what the referrers API lists) and by the notification handler (a push by digest that names
+a ``subject``, on any registry; its delete). No resolver here: callers pass repositories the
+user may see.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import F, Q, Value
 
 from .artifacts import Kind, Source, scheme_subject, scheme_tags
@@ -52,6 +56,7 @@ def attached_to(
     found: dict[str, dict[int, Attached]] = {}
     if not digests:
         return {}
+    api = api or has_linked_referrers(repository)
 
     def add(subject: str, manifest: Manifest, source: Source, tag: str | None) -> None:
         if subject not in digests or subject == manifest.digest:
@@ -126,6 +131,7 @@ def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, di
 
 def subjects_of(repository: Repository, manifest: Manifest, *, api: bool = True) -> set[str]:
     """The images this manifest is attached to in ``repository`` (by any of the three ways)."""
+    api = api or has_linked_referrers(repository)
     subjects = set()
     if manifest.subject_digest:
         subjects.add(manifest.subject_digest)
@@ -224,3 +230,48 @@ def attachment_links(manifest_ids: Iterable[int]) -> set[tuple[int, int, str]]:
     )
     links.update(rows)
     return links
+
+
+# -- writes: referrers pushed by digest only ------------------------------------------------
+
+
+def has_linked_referrers(repository: Repository) -> bool:
+    """Whether any referrer pushed by digest only is linked in ``repository``.
+
+    Callers pass ``api=False`` where the registry does not answer the referrers API, to skip
+    reading rows that only that API would give; but push notifications link such referrers on
+    any registry (registry 2.8 included), so the rows are read whenever there are any."""
+    return ApiReferrer.objects.filter(repository=repository).exists()
+
+
+def link_referrers(
+    repository: Repository, subject_digest: str, manifest_ids: Iterable[int], *, exact: bool
+) -> int:
+    """Link these stored manifests to the image ``subject_digest`` in ``repository`` as
+    referrers pushed by digest only (``ApiReferrer`` rows); the number of new links.
+
+    ``exact``: the referrers API's answer for the image, so its rows become exactly these
+    (the sync); otherwise the manifests are added to what is linked (a push notification
+    names one referrer at a time)."""
+    wanted = set(manifest_ids)
+    with transaction.atomic():
+        rows = ApiReferrer.objects.filter(repository=repository, subject_digest=subject_digest)
+        if exact:
+            rows.exclude(manifest_id__in=wanted).delete()
+        new = wanted - set(rows.values_list("manifest_id", flat=True))
+        ApiReferrer.objects.bulk_create(
+            [
+                ApiReferrer(repository=repository, subject_digest=subject_digest, manifest_id=pk)
+                for pk in sorted(new)
+            ],
+            ignore_conflicts=True,  # a concurrent writer linked it first
+        )
+    return len(new)
+
+
+def unlink_referrer(repository: Repository, digest: str) -> int:
+    """Forget the manifest ``digest`` as a referrer pushed by digest in ``repository`` (the
+    registry deleted it there); the number of links removed. Its ``Manifest`` row stays
+    (content-addressed: other repositories may hold the same bytes)."""
+    removed, _ = ApiReferrer.objects.filter(repository=repository, manifest__digest=digest).delete()
+    return removed

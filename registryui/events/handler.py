@@ -7,7 +7,13 @@ answer, every later event waits, and an event we fail is retried forever. So:
   table but the counters.
 - A manifest push with a tag upserts that tag; the manifest and config are fetched (through the
   ``catalog.fetch.ManifestFetcher`` and written by ``catalog.store``) only when the digest is new.
-- A delete by digest removes the repository's tags on that digest; a tag delete removes the tag.
+- An OCI manifest pushed by digest only is read (one GET, unless stored): when it names a
+  ``subject`` (a signature, SBOM or attestation of cosign 3, notation, ``oras attach``) it is
+  stored and linked to that image as the sync links what the referrers API lists
+  (``catalog.referrers.link_referrers``); anything else (an index's platform images) is
+  ignored, as it shows nowhere until a tag points at it.
+- A delete by digest removes the repository's tags on that digest and its link as a referrer;
+  a tag delete removes the tag.
 - Every manifest event's id is recorded first: the same id again changes nothing.
 - When an event is older than what we already know (a later event on the same tag or digest was
   handled, or the UI first saw the tag or saw it change after the event's time: the history the
@@ -44,15 +50,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registryui.catalog.fetch import ManifestFetcher
-from registryui.catalog.models import Manifest, Repository, Tag
+from registryui.catalog.manifests import ManifestFormatError, parse_manifest
+from registryui.catalog.models import ApiReferrer, Manifest, Repository, Tag
+from registryui.catalog.referrers import link_referrers, unlink_referrer
 from registryui.catalog.store import manifest_ids, remove_tags, set_tag, store_manifests
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
-from registryui.registry import RegistryClient, RegistryError, mediatypes
-from registryui.registry.client import USER_AGENT_PREFIX
+from registryui.registry import RegistryClient, RegistryError
+from registryui.registry.mediatypes import MANIFEST_TYPES, SUBJECT_TYPES
 from registryui.webhooks.emit import Occurrence, emit
 
 from .models import EventStats, ProcessedEvent, TagClock
+from .own import made_by_this_ui
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,6 @@ ENVELOPE_TYPES = frozenset(
         "application/json",
     }
 )
-MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SCHEMA1_TYPES
 #: Seconds one delivery may spend starting registry calls. A call started just before the end
 #: can take one more connect + read timeout of the quick client (1 + 2 s, the
 #: ``QUICK_*_TIMEOUT`` of catalog/upstream.py): about 5 s at worst, the endpoint timeout the
@@ -106,8 +114,9 @@ class Event:
 
     @property
     def by_this_ui(self) -> bool:
-        """Made by this UI's own registry client (a delete or retag it also audits)."""
-        return self.user_agent.startswith(USER_AGENT_PREFIX)
+        """Made by this UI's own registry client (a delete or retag it also audits); see
+        ``own.made_by_this_ui`` for why the user agent alone does not say so."""
+        return made_by_this_ui(self.user_agent, self.actor)
 
     def describe(self) -> str:
         text = f"{self.action} {self.repository}"
@@ -137,7 +146,8 @@ def _target(raw: Any) -> dict:
 
 
 def is_relevant(raw: Any) -> bool:
-    """Cheap triage: only manifest pushes with a tag and deletes change what we show."""
+    """Cheap triage: only manifest pushes with a tag, OCI manifests pushed by digest only
+    (which may be referrers) and deletes change what we show."""
     if not isinstance(raw, dict) or not isinstance(raw.get("target"), dict):
         return True  # let parse_event reject it
     action = _string(raw.get("action"))
@@ -146,12 +156,14 @@ def is_relevant(raw: Any) -> bool:
         return True
     if action != "push":
         return False  # pull, mount and anything newer
-    is_manifest = _string(target.get("mediaType")) in MANIFEST_TYPES or "/manifests/" in _string(
-        target.get("url")
-    )
-    # A manifest pushed by digest only (an index's children) shows nowhere until a tag points
-    # at it, and the tag's own event fetches it then.
-    return is_manifest and bool(_string(target.get("tag")))
+    media_type = _string(target.get("mediaType"))
+    is_manifest = media_type in MANIFEST_TYPES or "/manifests/" in _string(target.get("url"))
+    if _string(target.get("tag")):
+        return is_manifest
+    # Pushed by digest only: an index's platform images show nowhere until a tag points at
+    # them (the tag's own event fetches them then), but an OCI manifest may name a
+    # ``subject``: a referrer, which no tag will ever name. Docker's types cannot.
+    return media_type in SUBJECT_TYPES
 
 
 def parse_event(raw: Any) -> Event:
@@ -181,8 +193,8 @@ def parse_event(raw: Any) -> Event:
     action = _string(raw.get("action"))
     if action not in ("push", "delete"):
         raise InvalidEvent(f"event {event_id} has an unknown action")
-    if action == "push" and not (digest and tag):
-        raise InvalidEvent(f"push event {event_id} has no tag or no digest")
+    if action == "push" and not digest:
+        raise InvalidEvent(f"push event {event_id} has no digest")
     timestamp = parse_timestamp(raw.get("timestamp"))
     if timestamp is not None and timestamp > timezone.now() + MAX_CLOCK_AHEAD:
         timestamp = None
@@ -249,6 +261,16 @@ class Deferred(Exception):
     """The event cannot be finished now; the periodic sync will reconcile."""
 
 
+@dataclass(frozen=True)
+class _Referrer:
+    """A manifest pushed by digest only that names a ``subject``: stored already
+    (``manifest_id``) or just read from the registry (``raw``: media type and bytes)."""
+
+    subject: str
+    manifest_id: int | None = None
+    raw: tuple[str, bytes] | None = None
+
+
 class EventHandler:
     def __init__(self, client: RegistryClient, *, budget: float = DELIVERY_BUDGET) -> None:
         self.client = _BudgetedClient(client, budget)
@@ -300,6 +322,17 @@ class EventHandler:
 
     def handle(self, event: Event) -> Result:
         started = time.monotonic()
+        referrer: _Referrer | None = None
+        failure: Exception | None = None
+        if event.action == "push" and not event.tag:
+            # Read before the event is recorded: a manifest that turns out to name no subject
+            # is ignored as it was before, without a row.
+            try:
+                referrer = self._read_referrer(event)
+            except Exception as exc:  # unknown whether it is a referrer: recorded as deferred
+                failure = exc
+            if referrer is None and failure is None:
+                return Result(IGNORED)
         try:
             with transaction.atomic():
                 record = ProcessedEvent.objects.create(
@@ -319,7 +352,11 @@ class EventHandler:
             log.warning("could not record registry event %r: %s", event.id, exc)
             return Result(REJECTED, "the event could not be recorded")
         try:
-            if event.action == "push":
+            if failure is not None:
+                raise failure
+            if referrer is not None:
+                result = self._push_referrer(event, referrer)
+            elif event.action == "push":
                 result = self._push(event)
             elif event.tag:
                 result = self._delete_tag(event)
@@ -342,9 +379,10 @@ class EventHandler:
             lag_ms=result.lag_ms,
             handling_ms=int((time.monotonic() - started) * 1000),
         )
-        if result.outcome == APPLIED and not event.by_this_ui:
+        if result.outcome == APPLIED and not event.by_this_ui and referrer is None:
             # A change made outside the UI: the UI's own deletes and retags are reported from
             # their audit entries (the event may arrive before the UI mirrored the change).
+            # A referrer pushed by digest changes no tag: no webhook event type tells of it.
             emit(webhook_occurrence(event))
         return result
 
@@ -503,6 +541,59 @@ class EventHandler:
         # Gone already (e.g. the throw-away manifest of a tag delete on 2.8).
         return Result(UNCHANGED, "the manifest is no longer in the registry")
 
+    # -- referrers pushed by digest only ------------------------------------------------------
+
+    def _read_referrer(self, event: Event) -> _Referrer | None:
+        """What a manifest pushed by digest only refers to; None when it names no subject
+        (or is not in the registry any more: its delete event follows, or came first).
+
+        A stored manifest is read from the database; otherwise one GET, checked against the
+        digest and capped by the client, whose bytes the fetcher then uses (not fetched
+        twice)."""
+        stored = (
+            Manifest.objects.filter(digest=event.digest).values_list("id", "subject_digest").first()
+        )
+        if stored is not None:
+            manifest_id, subject = stored
+            return _Referrer(subject, manifest_id=manifest_id) if subject else None
+        try:
+            ref, body = self.client.get_manifest(event.repository, event.digest)
+        except RegistryError as exc:
+            if exc.not_found:
+                return None
+            raise
+        try:
+            subject = parse_manifest(event.digest, ref.media_type, body).subject_digest
+        except ManifestFormatError:
+            return None  # nothing the sync could show either
+        return _Referrer(subject, raw=(ref.media_type, body)) if subject else None
+
+    def _push_referrer(self, event: Event, referrer: _Referrer) -> Result:
+        """Store the referrer (with its documents: an SBOM's packages, a provenance) and link
+        it to its image in the event's repository, as the sync links what the referrers API
+        lists."""
+        manifest_id = referrer.manifest_id
+        if manifest_id is None:
+            # The GET just now showed the manifest in this repository.
+            fetcher = ManifestFetcher(self.client, _StoredDigests())  # type: ignore[arg-type]
+            fetched = fetcher.ensure(event.repository, event.digest, raw=referrer.raw)
+            with transaction.atomic():
+                ids = store_manifests(fetched)
+            manifest_id = ids.get(event.digest) or manifest_ids([event.digest]).get(event.digest)
+            if manifest_id is None:
+                raise Deferred(f"manifest {event.digest[:19]}… was not stored")
+        elif not self._has_manifest(event.repository, event.digest):
+            # Stored before (another repository, or an earlier delivery): the registry must
+            # still have it here, or its delete came first.
+            known = Repository.objects.filter(name=event.repository).exists()
+            return self._missing_manifest(event, known)
+        with transaction.atomic():
+            repository, _ = Repository.objects.get_or_create(name=event.repository)
+            added = link_referrers(repository, referrer.subject, [manifest_id], exact=False)
+        if not added:
+            return Result(UNCHANGED, f"already attached to {referrer.subject[:19]}…")
+        return Result(APPLIED, f"attached to {referrer.subject[:19]}…")
+
     def _remove(self, event: Event, repository: Repository, names: Iterable[str]) -> int:
         """Remove these tags, each only if no newer event on it was applied (see TagClock)."""
         with transaction.atomic():
@@ -544,7 +635,10 @@ class EventHandler:
                 repository__name=event.repository, manifest__digest=event.digest
             ).values_list("name", "changed_at")
         )
-        if not rows:
+        linked = ApiReferrer.objects.filter(
+            repository__name=event.repository, manifest__digest=event.digest
+        ).exists()
+        if not rows and not linked:
             return Result(UNCHANGED)  # also every blob delete: no tag points at a blob
         repository = Repository.objects.get(name=event.repository)
         names = [name for name, _ in rows]
@@ -555,6 +649,10 @@ class EventHandler:
             if late or self._seen_after(event, names):
                 note = f"out of order; {note}: its tags are back"
             return Result(REJECTED, note)
+        # Gone from the repository: so is its link as a referrer pushed by digest.
+        unlinked = unlink_referrer(repository, event.digest) if linked else 0
+        if not rows:
+            return Result(APPLIED if unlinked else UNCHANGED, "referrer removed")
         if late:
             doubtful = set(names)
         else:
@@ -578,7 +676,9 @@ class EventHandler:
             else:
                 notes.append(f"{name} is back")
         note = f"{removed} tag(s) removed" + (f"; {', '.join(notes)}" if notes else "")
-        return Result(APPLIED if removed or notes else UNCHANGED, note)
+        if unlinked:
+            note += "; referrer removed"
+        return Result(APPLIED if removed or notes or unlinked else UNCHANGED, note)
 
     def _delete_repository(self, event: Event) -> Result:
         """Registry 3.x can delete a whole repository; 2.8 never sends this."""

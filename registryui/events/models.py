@@ -280,6 +280,8 @@ class PullDay(models.Model):
         indexes = [
             models.Index(fields=["repository", "day"], name="pullday_repo_day"),
             models.Index(fields=["repository", "digest", "last_at"], name="pullday_repo_digest"),
+            # The history's pruning (``pulls.prune``): a range of old days, not a scan.
+            models.Index(fields=["day"], name="pullday_day"),
         ]
 
     def __str__(self) -> str:
@@ -290,8 +292,9 @@ class PullTracking(models.Model):
     """The single row (pk=1) of the pull endpoint: since when pulls are recorded, and its
     counters for the status page."""
 
-    #: The first delivery on the pull endpoint with tracking on: "never pulled" means "not
-    #: since then".
+    #: Since when pulls are known: the first delivery on the pull endpoint with tracking on,
+    #: moved up to the oldest day kept when older days are pruned (``PULL_HISTORY_DAYS``).
+    #: "Never pulled" means "not since then".
     started_at = models.DateTimeField(null=True, blank=True)
     received = models.PositiveBigIntegerField(default=0)
     #: Manifest GETs by clients: counted into ``PullDay``.

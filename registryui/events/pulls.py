@@ -8,19 +8,21 @@ deployment's GETs) never queue in front of the push events of ``handler``. Here:
   containerd resolve a tag with a HEAD, then GET the digest, and skip the GET when they have the
   image); blob pulls are the layers of a pull already counted.
 - The UI's own requests (sync, cleanup, the push endpoint's fetches) are not pulls: they carry
-  the client's user agent (``registry.client.USER_AGENT``, ``registryui/…``) or the account of
-  ``REGISTRY_USERNAME``, and are left out.
+  the client's user agent (``registry.client.USER_AGENT``, ``registryui/…``) and, when the UI
+  authenticates, the registry names its account (``own.made_by_this_ui``); they are left out.
 - Nothing asks the registry: an event's repository, digest and tag are checked against the
   Distribution grammar and counted as they are. A pull of an image the catalog does not hold
   costs a row and shows nowhere (every page reads pulls through the catalog's tags).
 - One delivery becomes at most one UPDATE (or INSERT) per distinct image, tag, user and day.
+- Days older than ``PULL_HISTORY_DAYS`` are deleted by ``prune`` (the sync worker's
+  housekeeping), which moves ``PullTracking.started_at`` up to the oldest day kept.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,13 +33,10 @@ from django.utils import timezone
 
 from registryui.lib.reference import is_valid_digest, is_valid_name, is_valid_tag
 from registryui.lib.untrusted import clean_text, parse_timestamp
-from registryui.registry import mediatypes
-from registryui.registry.client import USER_AGENT_PREFIX
+from registryui.registry.mediatypes import MANIFEST_TYPES
 
 from .models import PullDay, PullTracking
-
-#: The prefix of the user agent ``registry.client.RegistryClient`` sends.
-MANIFEST_TYPES = mediatypes.INDEX_TYPES | mediatypes.IMAGE_TYPES | mediatypes.SCHEMA1_TYPES
+from .own import made_by_this_ui
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,9 @@ def _part(raw: dict, name: str) -> dict:
 
 def is_own(raw: dict) -> bool:
     """The UI's own request (sync, cleanup, the push endpoint's fetches): not a pull."""
-    if _text(_part(raw, "request").get("useragent")).startswith(USER_AGENT_PREFIX):
-        return True
-    account = settings.REGISTRY_USERNAME
-    return bool(account) and _text(_part(raw, "actor").get("name")) == account
+    return made_by_this_ui(
+        _text(_part(raw, "request").get("useragent")), _text(_part(raw, "actor").get("name"))
+    )
 
 
 def classify(raw: Any) -> tuple[str, PullKey | None, datetime | None]:
@@ -141,3 +139,24 @@ def _add(key: PullKey, n: int, when: datetime) -> None:
             )
     except IntegrityError:
         rows.update(**bump)
+
+
+def prune(today: date | None = None) -> int:
+    """Delete the days of pull history older than ``PULL_HISTORY_DAYS`` (0: none); the rows
+    deleted.
+
+    Pulls are then known since the oldest day kept, and ``PullTracking.started_at`` says so:
+    every reader already treats "tracking started" as "pulls known since", so "never pulled
+    since <date>" stays true, and a rule or stale view whose window reaches further back
+    keeps every image (as while tracking is young) rather than take an image pulled before
+    the history's start for one never pulled.
+    """
+    days = settings.PULL_HISTORY_DAYS
+    if not days:
+        return 0
+    first_kept = (today or timezone.localdate()) - timedelta(days=days)
+    since = timezone.make_aware(datetime.combine(first_kept, time.min))
+    with transaction.atomic():
+        PullTracking.objects.filter(pk=1, started_at__lt=since).update(started_at=since)
+        deleted, _ = PullDay.objects.filter(day__lt=first_kept).delete()
+    return deleted

@@ -14,6 +14,10 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
+#: Every manifest type: what a notification's ``target.mediaType`` is when it is no blob.
+MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES | SCHEMA1_TYPES
+#: The manifest types that can name a ``subject`` (OCI 1.1): what a referrer is pushed as.
+SUBJECT_TYPES = frozenset({OCI_MANIFEST, OCI_INDEX})
 
 #: Sent on every manifest HEAD and GET. Without all four, registry 2.8 rewrites a Docker image
 #: to schema1 (another digest), answers a manifest list with its amd64 child's digest, and

@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from registryui.catalog.fetch import ManifestFetcher
-from registryui.catalog.models import ApiReferrer, Repository, SyncRun, Tag
+from registryui.catalog.models import Repository, SyncRun, Tag
+from registryui.catalog.referrers import link_referrers
 from registryui.catalog.store import manifest_ids, store_manifests
 from registryui.lib.reference import is_valid_digest
 from registryui.registry import RegistryClient, RegistryError
@@ -95,14 +96,4 @@ def scan_one(
         ids = store_manifests(fetched)
         fetcher.stored(ids)
         ids.update(manifest_ids(set(listed) - ids.keys()))
-        wanted = {ids[d] for d in listed if d in ids}
-        ApiReferrer.objects.filter(repository=repository, subject_digest=digest).exclude(
-            manifest_id__in=wanted
-        ).delete()
-        ApiReferrer.objects.bulk_create(
-            [
-                ApiReferrer(repository=repository, subject_digest=digest, manifest_id=pk)
-                for pk in wanted
-            ],
-            ignore_conflicts=True,
-        )
+        link_referrers(repository, digest, {ids[d] for d in listed if d in ids}, exact=True)

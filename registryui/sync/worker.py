@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from registryui.catalog.models import SyncRun
 from registryui.catalog.upstream import get_client
+from registryui.events import pulls
 from registryui.events.models import ProcessedEvent, SyncRequest, SyncWorker, TagClock
 from registryui.sync.syncer import Syncer
 from registryui.webhooks.delivery import Dispatcher
@@ -75,7 +76,8 @@ def settle_requests(run: SyncRun) -> int:
 
 
 def prune() -> None:
-    """Forget old event ids, settled requests and long-stopped workers (bounded tables)."""
+    """Forget old event ids, settled requests, long-stopped workers and pull history older than
+    ``PULL_HISTORY_DAYS`` (bounded tables)."""
     now = timezone.now()
     ProcessedEvent.objects.filter(received_at__lt=now - EVENT_RETENTION).delete()
     # A week-old event that comes again finds the UI's own history newer (tags seen, syncs)
@@ -96,6 +98,7 @@ def prune() -> None:
         .values_list("pk", flat=True)[:1]
     )
     SyncRun.objects.filter(finished_at__lt=now - RUN_RETENTION).exclude(pk__in=list(keep)).delete()
+    pulls.prune()
 
 
 def close_dead_workers(holder: str = "") -> int:

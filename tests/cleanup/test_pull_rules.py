@@ -188,3 +188,44 @@ def test_pages_of_stale_images(shop, personas, monkeypatch):
     assert stale_rows(first) | stale_rows(second) == {shop.digest(r) for r in TAGS.values()}
     assert 'data-count="4"' in first and 'data-count="4"' in second  # the whole list
     assert client.get("/stale/", {"page": 3, "pulled": 0, "pushed": 0}).status_code == 404
+
+
+# -- after the pull history is pruned (PULL_HISTORY_DAYS) -------------------------------------
+
+
+def test_after_pruning_a_rule_reaching_past_the_history_keeps_every_image(shop, settings):
+    """b was pulled 20 days ago; with 10 days of history its pull is forgotten. A 30-day rule
+    must not take it for never pulled: tracking counts from the oldest day kept."""
+    from registryui.sync import worker
+
+    settings.PULL_HISTORY_DAYS = 10
+    worker.prune()  # the sync worker's housekeeping
+    first_kept = timezone.localdate() - timedelta(days=10)
+    assert set(PullDay.objects.values_list("tag", flat=True)) == {"a", "x"}
+    found = verdicts(not_pulled_days=30)
+    assert going(found) == set()
+    assert found["b"].reasons == [
+        f"pull tracking started {first_kept:%Y-%m-%d}, less than 30 days ago"
+    ]
+    # Within the history the rule reads what it needs, and says since when.
+    found = verdicts(not_pulled_days=5)
+    assert going(found) == {"b", "c", "d"}
+    assert found["a"].reasons == [
+        f"pulled {day(timezone.now() - timedelta(days=1))}, less than 5 days ago"
+    ]
+    assert found["b"].evidence == [f"never pulled since {first_kept:%Y-%m-%d}"]
+
+
+def test_after_pruning_the_stale_view_says_since_when_pulls_are_known(shop, personas, settings):
+    from registryui.sync import worker
+
+    settings.PULL_HISTORY_DAYS = 10
+    worker.prune()
+    client = personas["a_deleter"].client()
+    html = client.get("/stale/", {"pulled": 30, "pushed": 7}).content.decode()
+    first_kept = timezone.localdate() - timedelta(days=10)
+    assert f"Pulls are recorded since {first_kept:%Y-%m-%d} 00:00, less than 30 days" in html
+    # a was pulled yesterday: still known, so not stale; b's pull is beyond the history.
+    assert stale_rows(html) == {shop.digest(TAGS["b"]), shop.digest(TAGS["c"])}
+    preview = client.get("/stale/preview", {"pulled": 30, "pushed": 7}).content.decode()
+    assert not re.findall(r'<tr class="delete" data-tag="([^"]+)"', preview)

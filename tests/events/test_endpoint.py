@@ -18,6 +18,7 @@ from django.test import Client
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.events.models import EventStats, ProcessedEvent
 from registryui.registry import RegistryClient
+from registryui.registry.mediatypes import DOCKER_MANIFEST
 
 from .support import (
     BASE_DIR,
@@ -178,7 +179,9 @@ def test_pulls_blob_pushes_and_untagged_manifests_are_ignored_cheaply(
     events = [
         pull_event("team-a/api", "1.0", DIGEST),
         blob_push_event("team-a/api", "sha256:" + "cd" * 32),
-        push_event("team-a/api", None, DIGEST),  # an index child, pushed by digest
+        # An index's platform image, pushed by digest: Docker's types name no ``subject``, so
+        # no referrer either (OCI ones are read once: ``test_referrer_events.py``).
+        push_event("team-a/api", None, DIGEST, media_type=DOCKER_MANIFEST),
         {**pull_event("team-a/api", "1.0", DIGEST), "action": "mount"},
     ]
     # One UPDATE of the counters, nothing else: no registry request, no event row.

@@ -69,13 +69,18 @@ def test_the_uis_own_requests_heads_and_blobs_are_not_pulls(client):
     blob["target"]["mediaType"] = "application/octet-stream"
     answer = deliver(
         client,
-        pull(agent=USER_AGENT),  # the sync's client
-        pull(actor="registryui-sync"),  # the UI's registry account, whatever its agent
+        pull(agent=USER_AGENT, actor="registryui-sync"),  # the sync's client, as the registry
+        pull(agent=USER_AGENT, actor="registryui-sync", digest=OTHER),  # names its account
         pull(method="HEAD"),
         blob,
     )
     assert answer.json() == {"own": 2, "checks": 2}
     assert rows() == []
+    # Either alone is somebody else: the UI's agent from another account (anyone can send
+    # it), or a person pulling with the UI's account.
+    answer = deliver(client, pull(agent=USER_AGENT, actor="mallory"), pull(actor="registryui-sync"))
+    assert answer.json() == {"counted": 2}
+    assert [(r[2], r[-1]) for r in rows()] == [("mallory", 1), ("registryui-sync", 1)]
     assert EventStats.load().received == 0  # the push endpoint's counters are not touched
 
 
