@@ -274,11 +274,11 @@ def page_query(client: Client, sort: str) -> tuple[list[str], str]:
     with CaptureQueriesContext(connection) as captured:
         answer = client.get("/r/team-a/many", {"view": "flat", "sort": sort, "page": PAGE})
     assert answer.status_code == 200
+    offset = f"LIMIT 50 OFFSET {50 * (PAGE - 1)}"
     reads = [
         q["sql"]
         for q in captured.captured_queries
-        if q["sql"].startswith("SELECT")
-        and '"catalog_tag"."size"' in q["sql"].split("ORDER BY")[-1]
+        if q["sql"].startswith("SELECT") and 'FROM "catalog_tag"' in q["sql"] and offset in q["sql"]
     ]
     assert len(reads) == 1, [q["sql"] for q in captured.captured_queries]
     return rows(answer.content.decode()), reads[0]
