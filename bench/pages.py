@@ -8,7 +8,8 @@ latency of each page through Django's test client, logged in as a team member wh
 cover the catalog (so every query carries the permission filter):
 
 - the repository list, and the list filtered by name (the htmx fragment);
-- the repository with 1,000 tags (first page, and page 10 sorted by size);
+- the big repository in the flat view (first page; page 10 sorted by date, by size, by
+  name; filtered by name), and its first page in the grouped view;
 - a tag page;
 - search by repository name, by tag prefix and by digest prefix;
 - the storage page (figures over the visible repositories, from ``catalog.storage``'s links).
@@ -207,6 +208,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
         SyncRun,
         Tag,
     )
+    from registryui.lib.natural import natural_key
     from registryui.teams.models import Grant, Level, Team
 
     started = time.perf_counter()
@@ -238,6 +240,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
     layer_type = "application/vnd.oci.image.layer.v1.tar+gzip"
     fetched = adapt(now)
     synced = adapt(now)
+    sort_keys: dict[str, str] = {}  # tag names repeat in every repository
 
     with transaction.atomic():
         for position, name in enumerate(names, start=1):
@@ -248,6 +251,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                 continue
             kinds: list[str] = []  # of this repository's manifests, by local index
             local_ids: list[int] = []
+            local_sizes: list[int] = []  # their total_size, copied onto their tags (Tag.size)
             plan: list[tuple[str, int, datetime]] = []  # tag, local manifest index, changed
             for i in range(count):
                 changed = now - timedelta(hours=position * 7, seconds=i * 37)
@@ -258,6 +262,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                 is_index = i % 20 == 19
                 created = changed - timedelta(minutes=5)
                 digest = _digest(name, i)
+                total_size = 20_000_000 + (i * 7919) % 50_000_000
                 ids["manifest"] += 1
                 manifest_id = ids["manifest"]
                 local = len(kinds)
@@ -268,7 +273,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         media_type=index_type,
                         kind="index",
                         size=900,
-                        total_size=20_000_000 + (i * 7919) % 50_000_000,
+                        total_size=total_size,
                         raw='{"schemaVersion":2}',
                         created=adapt(created),
                         platforms="linux/amd64, linux/arm64/v8",
@@ -301,7 +306,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         media_type=image_type,
                         kind="image",
                         size=900,
-                        total_size=20_000_000 + (i * 7919) % 50_000_000,
+                        total_size=total_size,
                         raw='{"schemaVersion":2}',
                         config_digest=_digest(name, i, "config"),
                         config_media_type="application/vnd.oci.image.config.v1+json",
@@ -334,6 +339,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         labels.add(id=ids["label"], manifest_id=manifest_id, key=key, value=value)
                 kinds.append("index" if is_index else "image")
                 local_ids.append(manifest_id)
+                local_sizes.append(total_size)
                 plan.append((tag, local, changed))
             if not plan:  # a repository whose only tag is "latest"
                 ids["manifest"] += 1
@@ -351,17 +357,22 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                 )
                 kinds.append("image")
                 local_ids.append(ids["manifest"])
+                local_sizes.append(1000)
                 plan.append(("latest", 0, now - timedelta(hours=position)))
             else:
                 plan.append(("latest", plan[0][1], plan[0][2]))
             repository_id = position
             for tag, local, changed in plan:
                 ids["tag"] += 1
+                if tag not in sort_keys:
+                    sort_keys[tag] = natural_key(tag)
                 tags.add(
                     id=ids["tag"],
                     repository_id=repository_id,
                     name=tag,
+                    sort_key=sort_keys[tag],
                     manifest_id=local_ids[local],
+                    size=local_sizes[local],
                     first_seen_at=adapt(changed),
                     first_seen=adapt(changed),
                     changed_at=adapt(changed),
@@ -464,11 +475,21 @@ def pages(catalog: Catalog) -> list[Timing]:
     return [
         Timing("repository list", "/"),
         Timing("repository list, filtered (htmx)", "/?q=app00", htmx=True),
-        Timing("big repository (default sort: last changed)", f"/r/{BIG}"),
-        Timing("  … sorted by date, oldest first, page 10", f"/r/{BIG}?sort=changed&page=10"),
-        Timing("  … sorted by size, page 10 (htmx)", f"/r/{BIG}?sort=-size&page=10", htmx=True),
-        Timing("  … by tag name, page 10", f"/r/{BIG}?sort=tag&page=10"),
-        Timing("  … filtered by name (q=v1.5)", f"/r/{BIG}?q=v1.5"),
+        # The flat view (one row per tag), named in each path: the view is remembered in the
+        # session, and the grouped one (the default) pages through images instead.
+        Timing("big repository (default sort: last changed)", f"/r/{BIG}?view=flat"),
+        Timing(
+            "  … sorted by date, oldest first, page 10",
+            f"/r/{BIG}?view=flat&sort=changed&page=10",
+        ),
+        Timing(
+            "  … sorted by size, page 10 (htmx)",
+            f"/r/{BIG}?view=flat&sort=-size&page=10",
+            htmx=True,
+        ),
+        Timing("  … by tag name, page 10", f"/r/{BIG}?view=flat&sort=tag&page=10"),
+        Timing("  … filtered by name (q=v1.5)", f"/r/{BIG}?view=flat&q=v1.5"),
+        Timing("  … grouped by image (the default view)", f"/r/{BIG}?view=grouped"),
         Timing("tag page", f"/r/{BIG}:{catalog.sample_tag}"),
         Timing("search by repository name", f"/search/?q={catalog.sample_repository}"),
         Timing("search by substring of names", "/search/?q=pp0012"),

@@ -10,7 +10,8 @@ a thousand tags as on one of a million (see ``bench/pages.py``):
   (``team-a/api:1.``);
 - digests: a full ``sha256:…`` or a prefix of at least six hex characters (a range on the
   unique digest index), optionally within one repository (``team-a/api@sha256:3f2a…``);
-- labels: prefix of a label value (a range on ``Label.value``), optionally for one key
+- labels: prefix of a label value (a range on ``label_value_id``, read in its ``(value, id)``
+  order up to the limit), optionally for one key
   (``org.opencontainers.image.source=https://git…``).
 
 Prefixes are matched as ``col >= p AND col < p + U+10FFFF`` (see ``prefix_q``): a range the
@@ -406,7 +407,7 @@ def _shown_to(user) -> Q:
     on what the user may see only, and hidden label values cannot be learnt from an "N+"
     heading or from the time a search takes. Old builds no tag holds are left out the same way.
     The filter is two EXISTS probes on indexed foreign keys per row of the value range, which
-    keeps the range scan of ``Label.value`` the plan (``tests/catalog/test_search.py``).
+    keeps the range scan of ``label_value_id`` the plan (``tests/catalog/test_search.py``).
     """
     direct = visible_tags(user, Tag.objects.filter(manifest_id=OuterRef("manifest_id")))
     through_index = IndexChild.objects.filter(
@@ -423,6 +424,8 @@ def _label_hits(user, label_filter: Q) -> tuple[list[ManifestHit], bool]:
     later window is read only when several matching labels of one image (or one image shown
     in several repositories) made fewer distinct hits than rows.
     """
+    # The order of the ``label_value_id`` index: the scan stops once the window is full, even
+    # when tens of thousands of labels share the value (no sort of the whole range).
     labels = Label.objects.filter(label_filter).filter(_shown_to(user)).order_by("value", "id")
     hits: dict[tuple[str, str], ManifestHit] = {}
     offset, window = 0, LIMIT + 1

@@ -67,8 +67,10 @@ FLAT_SORTS: dict[str, tuple[Any, ...]] = {
     "-tag": ("-sort_key", "-name"),
     "digest": ("manifest__digest", "sort_key", "name"),
     "-digest": ("-manifest__digest", "sort_key", "name"),
-    "size": ("manifest__total_size", "sort_key", "name"),
-    "-size": ("-manifest__total_size", "sort_key", "name"),
+    # ``Tag.size`` is its image's ``total_size`` on the row: an index range serves each
+    # direction (``tag_repository_size``, ``tag_repository_size_desc``), no join, no sort.
+    "size": ("size", "sort_key", "name"),
+    "-size": ("-size", "sort_key", "name"),
     "created": (_asc("manifest__created"), "sort_key", "name"),
     "-created": (_desc("manifest__created"), "sort_key", "name"),
     "platforms": ("manifest__platforms", "sort_key", "name"),
@@ -82,14 +84,15 @@ FLAT_SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 #: The grouped view's sorts, on the group's aggregates: ``newest`` (its newest tag's change),
-#: ``first`` (its first tag in natural order) and the image's own columns.
+#: ``first`` (its first tag in natural order), ``image_size`` (its tags' ``Tag.size``, the
+#: image's size without a join) and the image's own columns.
 GROUP_SORTS: dict[str, tuple[Any, ...]] = {
     "tag": ("first", "manifest_id"),
     "-tag": ("-first", "manifest_id"),
     "digest": ("manifest__digest",),
     "-digest": ("-manifest__digest",),
-    "size": ("manifest__total_size", "first", "manifest_id"),
-    "-size": ("-manifest__total_size", "first", "manifest_id"),
+    "size": ("image_size", "first", "manifest_id"),
+    "-size": ("-image_size", "first", "manifest_id"),
     "created": (_asc("manifest__created"), "first", "manifest_id"),
     "-created": (_desc("manifest__created"), "first", "manifest_id"),
     "platforms": ("manifest__platforms", "first", "manifest_id"),
@@ -198,6 +201,7 @@ def image_groups(
         .values("manifest_id")
         .annotate(
             newest=Max("changed_at"),
+            image_size=Max("size"),
             pushed=Max(Coalesce("pushed_at", Greatest("first_seen_at", "changed_at"))),
             first=Min("sort_key"),
             n=Count("id"),

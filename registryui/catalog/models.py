@@ -117,11 +117,6 @@ def blob_sizes(manifest_ids: Iterable[int], only: set[str] | None = None) -> dic
     return blobs
 
 
-def blob_bytes(manifest_ids: Iterable[int]) -> int:
-    """Bytes of the distinct blobs (manifests, configs, layers) behind these manifests."""
-    return sum(blob_sizes(manifest_ids).values())
-
-
 class Manifest(models.Model):
     """One manifest (an image or an index), keyed by digest, shared by every repository."""
 
@@ -247,10 +242,15 @@ class Label(models.Model):
 
     manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="label_rows")
     key = models.CharField(max_length=255)
-    value = models.CharField(max_length=VALUE_MAX_LENGTH, db_index=True)
+    value = models.CharField(max_length=VALUE_MAX_LENGTH)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["manifest", "key"], name="label_key_unique")]
+        indexes = [
+            # Search reads a prefix range of values in (value, id) order and stops at its
+            # limit, however many labels share one value (browse.search._label_hits).
+            models.Index(fields=["value", "id"], name="label_value_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -362,6 +362,11 @@ class Tag(models.Model):
     #: ``lib.natural.natural_key(name)``: orders tags naturally (``build-2`` before
     #: ``build-10``) in the database. Written with the row (``save`` and ``catalog.store``).
     sort_key = models.CharField(max_length=MAX_KEY_LENGTH, blank=True, editable=False)
+    #: ``Manifest.total_size`` of its manifest (what a pull downloads), denormalised so that
+    #: the tags table sorts a big repository by size through an index, without the join.
+    #: Manifests never change, so it changes only when the tag moves: written with the row
+    #: (``save`` and ``catalog.store``).
+    size = models.BigIntegerField(default=0, editable=False)
 
     objects = TagQuerySet.as_manager()
 
@@ -377,6 +382,13 @@ class Tag(models.Model):
             models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
             models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
             models.Index(fields=["repository", "sort_key", "name"], name="tag_repository_sort_key"),
+            # The size sorts of the tags table, both directions with their tie-breakers.
+            models.Index(
+                fields=["repository", "size", "sort_key", "name"], name="tag_repository_size"
+            ),
+            models.Index(
+                fields=["repository", "-size", "sort_key", "name"], name="tag_repository_size_desc"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -385,8 +397,14 @@ class Tag(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.sort_key = natural_key(self.name)
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "name" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "sort_key"}
+        moved = update_fields is None or not {"manifest", "manifest_id"}.isdisjoint(update_fields)
+        if moved:
+            self.size = self._image_size()
+        if update_fields is not None:
+            extra = {"sort_key"} if "name" in update_fields else set()
+            if moved:
+                extra.add("size")
+            kwargs["update_fields"] = {*update_fields, *extra}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -403,6 +421,20 @@ class Tag(models.Model):
     @property
     def push_time_known(self) -> bool:
         return self.pushed_at is not None
+
+    def _image_size(self) -> int:
+        """Its manifest's ``total_size``: from the manifest the row holds, else one query."""
+        field = self._meta.get_field("manifest")
+        if field.is_cached(self):
+            manifest = field.get_cached_value(self)
+            if manifest is not None and manifest.pk == self.manifest_id:
+                return manifest.total_size
+        size = (
+            Manifest.objects.filter(pk=self.manifest_id)
+            .values_list("total_size", flat=True)
+            .first()
+        )
+        return size or 0
 
 
 class SyncRun(models.Model):

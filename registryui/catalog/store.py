@@ -191,6 +191,7 @@ def replace_tags(
     now: datetime | None = None,
     problems: dict[str, str] | None = None,
     created_times: dict[int, datetime | None] | None = None,
+    sizes: dict[int, int] | None = None,
     empty: bool = False,
 ) -> TagChanges:
     """Make the repository's tags exactly ``tags`` (name → digest); every digest is in ``ids``.
@@ -199,10 +200,13 @@ def replace_tags(
     ``changed_at`` (we cannot know when it was pushed); any other change takes ``now``.
     ``problems`` (name → reason) are tags that could not be read: an existing one keeps its
     digest and shows the reason (``Tag.sync_problem``), a new one is not created; the tags in
-    ``tags`` lose any reason they had.
+    ``tags`` lose any reason they had. A tag created or moved takes its image's size
+    (``Tag.size``).
 
     A caller that has them saves queries: ``created_times`` (manifest id → build time) for a
-    first import, ``empty`` for a repository it has just created (it has no tags yet).
+    first import, ``sizes`` (manifest id → ``total_size``), ``empty`` for a repository it has
+    just created (it has no tags yet). What it does not pass is read in one query per chunk
+    of the images of new and moved tags.
     """
     now = now or timezone.now()
     problems = problems or {}
@@ -217,62 +221,92 @@ def replace_tags(
         }
     )
     changes = TagChanges()
-    if created_times is not None:
-        pass
-    elif first_import:
-        created_times = {}
-        wanted = {ids[d] for d in tags.values()}
-        for chunk in chunked(wanted):
-            created_times.update(Manifest.objects.filter(id__in=chunk).values_list("id", "created"))
-    else:
-        created_times = {}
-    to_create, to_update, to_flag = [], [], []
+    new: list[tuple[str, int]] = []
+    moved: list[tuple[int, int]] = []
+    to_flag = []
     for name, digest in tags.items():
         manifest_id = ids[digest]
         current = existing.get(name)
         if current is None:
-            changed = now
-            if first_import and created_times.get(manifest_id):
-                changed = min(created_times[manifest_id], now)
-            to_create.append(
-                Tag(
-                    repository=repository,
-                    name=name,
-                    sort_key=natural_key(name),
-                    manifest_id=manifest_id,
-                    first_seen_at=now,
-                    changed_at=changed,
-                )
-            )
+            new.append((name, manifest_id))
         elif current[1] != manifest_id:
-            to_update.append(
-                # Moved with no push event recorded (a sync saw it): the push time is unknown.
-                Tag(
-                    id=current[0],
-                    manifest_id=manifest_id,
-                    changed_at=now,
-                    pushed_at=None,
-                    sync_problem="",
-                )
-            )
+            moved.append((current[0], manifest_id))
         elif current[2]:
             to_flag.append(Tag(id=current[0], sync_problem=""))
     for name, reason in problems.items():
         current = existing.get(name)
         if current is not None and current[2] != reason:
             to_flag.append(Tag(id=current[0], sync_problem=reason))
+    sizes, created_times = _images_of(
+        {manifest_id for _, manifest_id in new} | {manifest_id for _, manifest_id in moved},
+        sizes=sizes,
+        created_times=created_times,
+        first_import=first_import,
+    )
+    to_create = []
+    for name, manifest_id in new:
+        changed = now
+        if first_import and created_times.get(manifest_id):
+            changed = min(created_times[manifest_id], now)
+        to_create.append(
+            Tag(
+                repository=repository,
+                name=name,
+                sort_key=natural_key(name),
+                manifest_id=manifest_id,
+                size=sizes.get(manifest_id, 0),
+                first_seen_at=now,
+                changed_at=changed,
+            )
+        )
+    to_update = [
+        # Moved with no push event recorded (a sync saw it): the push time is unknown.
+        Tag(
+            id=pk,
+            manifest_id=manifest_id,
+            size=sizes.get(manifest_id, 0),
+            changed_at=now,
+            pushed_at=None,
+            sync_problem="",
+        )
+        for pk, manifest_id in moved
+    ]
     gone = [
         pk for name, (pk, _, _) in existing.items() if name not in tags and name not in problems
     ]
     Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
     Tag.objects.bulk_update(
-        to_update, ["manifest_id", "changed_at", "pushed_at", "sync_problem"], batch_size=500
+        to_update,
+        ["manifest_id", "size", "changed_at", "pushed_at", "sync_problem"],
+        batch_size=500,
     )
     Tag.objects.bulk_update(to_flag, ["sync_problem"], batch_size=500)
     for chunk in chunked(gone):
         Tag.objects.filter(id__in=chunk).delete()
     changes.added, changes.updated, changes.removed = len(to_create), len(to_update), len(gone)
     return changes
+
+
+def _images_of(
+    wanted: set[int],
+    *,
+    sizes: dict[int, int] | None,
+    created_times: dict[int, datetime | None] | None,
+    first_import: bool,
+) -> tuple[dict[int, int], dict[int, datetime | None]]:
+    """Sizes of the ``wanted`` manifests, and on a first import their build times: what the
+    caller passed, the rest read in one query per chunk (none when it passed them all)."""
+    sizes = dict(sizes or {})
+    if first_import and created_times is None:
+        times: dict[int, datetime | None] = {}
+        for chunk in chunked(wanted):
+            rows = Manifest.objects.filter(id__in=chunk).values_list("id", "total_size", "created")
+            for pk, size, created in rows:
+                sizes[pk], times[pk] = size, created
+        return sizes, times
+    for chunk in chunked(wanted - sizes.keys()):
+        sizes.update(Manifest.objects.filter(id__in=chunk).values_list("id", "total_size"))
+    return sizes, created_times or {}
 
 
 def set_tag(
@@ -292,13 +326,17 @@ def set_tag(
     when = when or timezone.now()
     with transaction.atomic():
         current = Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
+        image = None
+        if current is None or current.manifest_id != manifest_id:
+            # Read once: ``Tag.save`` takes ``Tag.size`` from the manifest it is given.
+            image = _image(manifest_id)
         if current is None:
             try:
                 with transaction.atomic():  # a savepoint: PostgreSQL aborts on the error
                     Tag.objects.create(
                         repository=repository,
                         name=tag,
-                        manifest_id=manifest_id,
+                        manifest=image,
                         first_seen_at=when,
                         changed_at=when,
                         pushed_at=pushed_at,
@@ -314,13 +352,18 @@ def set_tag(
                 ):
                     Tag.objects.filter(pk=current.pk).update(pushed_at=pushed_at)
                 return False
-            current.manifest_id = manifest_id
+            current.manifest = image or _image(manifest_id)
             current.changed_at = when
             current.pushed_at = pushed_at
             current.save(update_fields=["manifest", "changed_at", "pushed_at"])
         _mark_changed_live(repository, when)
         repository.refresh_stats()
     return True
+
+
+def _image(manifest_id: int) -> Manifest:
+    """The manifest with just what a tag copies from it (``Tag.size``)."""
+    return Manifest.objects.only("id", "total_size").get(pk=manifest_id)
 
 
 def remove_tags(repository: Repository, names: Iterable[str]) -> int:

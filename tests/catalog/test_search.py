@@ -4,6 +4,7 @@ references, and that no query scans the tags, labels, manifests or layers tables
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -368,3 +369,76 @@ def test_no_query_scans_the_big_tables(catalog, persona, query):
             continue
         plan = _plan(sql)
         assert not _scans(plan), f"{sql}\n{plan}"
+
+
+def _path_to(plan: dict, relation: str) -> list[dict]:
+    """The nodes from the top of a JSON plan down to the scan of ``relation`` ([] if none)."""
+    if plan.get("Relation Name") == relation:
+        return [plan]
+    for child in plan.get("Plans", []):
+        below = _path_to(child, relation)
+        if below:
+            return [plan, *below]
+    return []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "org.opencontainers.image.source=https://git.example.com/team-a/ma",
+        "https://git.example.com/team-a/ma",
+    ],
+)
+def test_a_value_prefix_of_thousands_of_labels_reads_one_window_in_index_order(catalog, query):
+    """Issue 18: 63,000 labels of one value were all read, probed and sorted by (value, id)
+    on PostgreSQL (2.3 s) before the first 21 were known. The ``label_value_id`` index serves
+    that order: the scan stops at the window. 3,000 equal values, ANALYZEd, and the search's
+    own query EXPLAINed (PostgreSQL: with ANALYZE, so the rows it read are counted)."""
+    api = Repository.objects.get(name="team-a/api")
+    manifests = Manifest.objects.bulk_create(
+        Manifest(
+            digest="sha256:" + hashlib.sha256(f"many {i}".encode()).hexdigest(),
+            media_type="application/vnd.oci.image.manifest.v1+json",
+            kind=Manifest.Kind.IMAGE,
+            size=400,
+            raw="{}",
+        )
+        for i in range(3000)
+    )
+    Label.objects.bulk_create(
+        Label(
+            manifest=m,
+            key="org.opencontainers.image.source",
+            value="https://git.example.com/team-a/many",
+        )
+        for m in manifests
+    )
+    Tag.objects.bulk_create(
+        Tag(repository=api, name=f"many-{i}", manifest=m) for i, m in enumerate(manifests)
+    )
+    with connection.cursor() as cursor:
+        for table in ("catalog_label", "catalog_tag", "catalog_manifest", "catalog_indexchild"):
+            cursor.execute(f"ANALYZE {table}")
+    viewer = user(catalog, "a_viewer")
+    viewer.is_authenticated  # noqa: B018 - load the rules outside the capture
+    with CaptureQueriesContext(connection) as captured:
+        results = search(viewer, query)
+    assert len(results.labels) == LIMIT and results.more_labels
+    assert {hit.label_value for hit in results.labels} == {"https://git.example.com/team-a/many"}
+    reads = [q["sql"] for q in captured.captured_queries if 'FROM "catalog_label"' in q["sql"]]
+    assert len(reads) == 1, reads  # one window was enough: every row read is a hit
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {reads[0]}")
+            plan = "\n".join(row[-1] for row in cursor.fetchall())
+            assert "SEARCH catalog_label USING INDEX label_value_id (value>? AND value<?)" in plan
+            assert not re.search(r"TEMP B-TREE FOR (RIGHT PART OF )?ORDER BY", plan), plan
+            return
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {reads[0]}")
+        document = cursor.fetchone()[0]
+    document = json.loads(document) if isinstance(document, str) else document
+    path = _path_to(document[0]["Plan"], "catalog_label")
+    scan = path[-1]
+    assert (scan["Node Type"], scan.get("Index Name")) == ("Index Scan", "label_value_id"), document
+    assert not [n["Node Type"] for n in path if "Sort" in n["Node Type"]], document
+    assert scan["Actual Rows"] <= LIMIT + 1, document  # of 3,000 in the range
