@@ -11,7 +11,8 @@ Everything is decided in the database and paginated there, on SQLite and Postgre
   are counted ("N more tags") and a link opens the image's own page, which lists them all.
 
 The view chosen is remembered in the session (anonymous visitors have one too), so the
-page opens the way the user left it.
+page opens the way the user left it; except that a repository with more than
+``GROUPED_MAX_TAGS`` tags opens flat unless the URL asks for the grouped view.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ TAGS_PER_PAGE = 50
 #: (Here, below cleanup, so that the repository page can say it without importing cleanup.)
 MAX_BULK_TAGS = 1000
 GROUPS_PER_PAGE = 20
+#: Above this many tags a repository opens in the flat view (see ``chosen_view``).
+GROUPED_MAX_TAGS = 5000
 #: Tags shown in one group; the others are counted ("N more tags").
 GROUP_TAGS = 5
 #: Where the chosen view is remembered.
@@ -133,8 +136,13 @@ def clean_filter(raw: str | None) -> str:
     return text
 
 
-def chosen_view(request: HttpRequest) -> TagView:
-    """``?view=`` when given (and remembered), else the remembered choice, else grouped."""
+def chosen_view(request: HttpRequest, repository: Repository | None = None) -> TagView:
+    """``?view=`` when given (and remembered), else the remembered choice, else grouped.
+
+    A repository with more than ``GROUPED_MAX_TAGS`` tags opens flat whatever was remembered:
+    grouping pages through images ordered by an aggregate over *every* tag, which no index
+    serves, so at 100,000 tags it costs several times the page budget, where the flat view is
+    an index range. Asked for by name (``?view=grouped``), it is still grouped."""
     raw = request.GET.get("view")
     if raw:
         if raw not in TagView.values:
@@ -142,8 +150,15 @@ def chosen_view(request: HttpRequest) -> TagView:
         if request.session.get(SESSION_KEY) != raw:
             request.session[SESSION_KEY] = raw
         return TagView(raw)
+    if repository is not None and too_many_to_group(repository):
+        return TagView.FLAT
     remembered = request.session.get(SESSION_KEY)
     return TagView(remembered) if remembered in TagView.values else TagView.GROUPED
+
+
+def too_many_to_group(repository: Repository) -> bool:
+    """Whether the repository opens flat by default (its stored tag count: no query)."""
+    return repository.tag_count > GROUPED_MAX_TAGS
 
 
 def matching_tags(

@@ -225,7 +225,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     """The tags table (``browse.tags``: filter, natural sort, flat or grouped view)."""
     sort = choose(request, "sort", list(tags_table.FLAT_SORTS), tags_table.DEFAULT_SORT)
     text = tags_table.clean_filter(request.GET.get("q"))
-    view = tags_table.chosen_view(request)
+    view = tags_table.chosen_view(request, repository)
     # Signature, SBOM and attestation tags are hidden unless asked for (issue 17).
     attached = choose(request, "attached", ["hidden", "shown"], "hidden") == "shown"
     user = request.user
@@ -236,6 +236,12 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         "show_attached": attached,
         "view": view,
         "views": tags_table.TagView.choices,
+        "opened_flat": (
+            view == tags_table.TagView.FLAT
+            and not request.GET.get("view")
+            and tags_table.too_many_to_group(repository)
+        ),
+        "grouped_max": tags_table.GROUPED_MAX_TAGS,
         "pull_prefix": pull_command(repository.name),
         "bulk_limit": tags_table.MAX_BULK_TAGS,
     }

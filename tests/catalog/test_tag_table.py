@@ -227,3 +227,23 @@ def test_the_tag_order_uses_the_index_on_both_databases(builds):
     assert "sort_key" in sql and "LIMIT 50" in sql
     plan = queryset.explain()
     assert "tag_repository_sort_key" in plan or "Index" in plan or "INDEX" in plan
+
+
+def test_a_repository_too_big_to_group_opens_flat(builds, personas, monkeypatch):  # noqa: F811
+    """Above GROUPED_MAX_TAGS the page opens flat, whatever the session remembered: grouping
+    aggregates every tag of the repository (issue 18); asked for by name, it still groups."""
+    from registryui.browse import tags as tags_table
+
+    client = personas["a_deleter"].client()
+    client.get("/r/team-a/builds", {"view": "grouped"})  # remembered
+    assert len(groups(client.get("/r/team-a/builds").content.decode())) == 20
+    builds.refresh_from_db()
+    monkeypatch.setattr(tags_table, "GROUPED_MAX_TAGS", builds.tag_count - 1)
+    html = client.get("/r/team-a/builds").content.decode()
+    assert groups(html) == [] and len(rows(html)) == 50
+    assert "grouping by image is slow, so it opens only when chosen" in html
+    assert 'aria-current="true" class="current">One row per tag</a>' in html
+    html = client.get("/r/team-a/builds", {"view": "grouped"}).content.decode()
+    assert len(groups(html)) == 20 and "opens only when chosen" not in html
+    monkeypatch.setattr(tags_table, "GROUPED_MAX_TAGS", builds.tag_count)
+    assert len(groups(client.get("/r/team-a/builds").content.decode())) == 20
