@@ -527,6 +527,7 @@ class Syncer:
                         now=now,
                         problems=reasons,
                         created_times=stats.created_times if stats else None,
+                        sizes=stats.sizes if stats else None,
                         empty=created,
                     )
                     repository.last_synced_at = now
@@ -669,6 +670,8 @@ class _NewRepositoryStats:
     last_updated_at: datetime | None
     #: The digests of those manifests.
     live: set[str]
+    #: Manifest id → its pull size (``Tag.size``).
+    sizes: dict[int, int]
 
 
 def _new_repository_stats(
@@ -695,7 +698,10 @@ def _new_repository_stats(
     created_times = {ids[digest]: manifests[digest].created for digest in live}
     changed = [min(created_times[ids[digest]] or now, now) for digest in snapshot.tags.values()]
     return _NewRepositoryStats(
-        created_times=created_times, last_updated_at=max(changed, default=None), live=live
+        created_times=created_times,
+        last_updated_at=max(changed, default=None),
+        live=live,
+        sizes={ids[digest]: manifests[digest].total_size for digest in live},
     )
 
 
