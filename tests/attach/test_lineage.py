@@ -168,3 +168,18 @@ def test_lineage_reads_a_bounded_number_of_queries(world, personas):
         found = attached.lineage(superuser, world["app"], layers)
     assert len(found["used_by"]) == 31 and len(found["built_on"]) == 2
     assert len(many.captured_queries) == len(few.captured_queries) <= 4
+
+
+def test_used_by_reads_a_bounded_number_of_derived_images(world, personas, monkeypatch):
+    """A popular base: only USED_BY_SCAN of the images built on it are looked at."""
+    monkeypatch.setattr(attached, "USED_BY_SCAN", 2)
+    superuser = personas["superuser"].fresh_user()
+    found = attached.lineage(superuser, world["base"])
+    # Two of the four images built on the base, whichever the index gives first: their tags.
+    tags_of = {
+        world[key].id: {f"{t.repository.name}:{t.name}" for t in world[key].tags.all()}
+        for key in ("middle", "app", "app-arm", "tool")
+    }
+    listed = set(names(found["used_by"]))
+    assert sum(1 for tags in tags_of.values() if tags <= listed) == 2
+    assert listed <= set().union(*tags_of.values())
