@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from registryui.catalog import referrers
 from registryui.catalog.artifacts import (
@@ -39,8 +39,10 @@ from registryui.teams.permissions import visible_tags
 
 #: Lineage lists at most this many images each way.
 LINEAGE_LIMIT = 50
-#: Images built on this one that "used by" looks at, at most (then it says "and more").
-USED_BY_SCAN = 2000
+#: Images built on this one that "used by" looks at, at most: a popular base's page lists
+#: the first LINEAGE_LIMIT of their tags by name (then it says "and more"), and its cost is
+#: that of reading these images' tags, whatever the size of the catalog.
+USED_BY_SCAN = 4 * LINEAGE_LIMIT
 
 
 # -- the tag list ---------------------------------------------------------------------------
@@ -164,6 +166,18 @@ def _facts(manifest: Manifest) -> list[tuple[str, str]]:
     return facts
 
 
+def _load_raw(manifests: list[Manifest]) -> None:
+    """Set ``raw`` on the listed referrers whose layers ``_facts`` reads (one query; the
+    others keep it deferred: a repository may hold thousands of referrers of one image)."""
+    wanted = {m.id for m in manifests if m.size <= FACTS_MAX_MANIFEST}
+    if not wanted:
+        return
+    raws = dict(Manifest.objects.filter(id__in=wanted).values_list("id", "raw"))
+    for m in manifests:
+        if m.id in raws:
+            m.raw = raws[m.id]
+
+
 def attached_context(
     user, repository: Repository, manifest: Manifest, layers: list[Layer] | None = None
 ) -> dict[str, Any]:
@@ -173,10 +187,10 @@ def attached_context(
     the lineage without another query)."""
     state = referrers.referrers_api_state()
     api = state == SyncRun.ReferrersApi.ANSWERED
-    entries = referrers.attached_to(repository, [manifest.digest], defer_raw=False, api=api).get(
-        manifest.digest, []
-    )
-    rows = [AttachedRow(entry, _facts(entry.manifest)) for entry in entries[: referrers.LISTED]]
+    entries = referrers.attached_to(repository, [manifest.digest], api=api).get(manifest.digest, [])
+    listed = entries[: referrers.LISTED]
+    _load_raw([entry.manifest for entry in listed])
+    rows = [AttachedRow(entry, _facts(entry.manifest)) for entry in listed]
     subjects: list[str] = []
     held_subjects: set[str] = set()
     # Only what carries something (a cosign manifest's layers, a subject) can be attached.
@@ -248,8 +262,12 @@ def sbom_packages(manifest: Manifest, query: str) -> QuerySet:
 
 def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict[str, Any]:
     """ "Built on" (the longest image whose layers begin this one's) and "used by" (images
-    that begin with all of this one's layers and add more), as visible tags: two queries,
-    each an index range on a chain column."""
+    that begin with all of this one's layers and add more), as visible tags: index ranges on
+    the chain columns, each read bounded (see ``_used_by``).
+
+    "Built on" is one query: the bases are an ``IN`` probe on ``Manifest.top_chain`` (a
+    subquery, which both SQLite and PostgreSQL run first, whatever their statistics) and the
+    candidates are those bases' tags only, a handful to rank by depth and sort."""
     if layers is None:
         layers = list(Layer.objects.filter(manifest=manifest).order_by("position"))
     prefixes = [layer.chain for layer in layers[:-1] if layer.chain]
@@ -275,28 +293,38 @@ def lineage(user, manifest: Manifest, layers: list[Layer] | None = None) -> dict
         if candidates:
             deepest = candidates[0].depth
             built_on = [tag for tag in candidates if tag.depth == deepest]
-    top = manifest.top_chain
-    # A popular base has tens of thousands of images built on it: look at a bounded set
-    # (an index range on Layer.chain, no sort), so that the page costs the same regardless.
-    derived_ids = (
-        Layer.objects.filter(chain=top)
-        .exclude(manifest__top_chain=top)
-        .order_by()
-        .values("manifest_id")[:USED_BY_SCAN]
-    )
-    # Two IN probes on Tag.manifest (no join: an OR across a join scans every tag).
-    parents = IndexChild.objects.filter(child_id__in=derived_ids).values("index_id")
-    used_by_tags = visible_tags(
-        user, Tag.objects.filter(Q(manifest_id__in=derived_ids) | Q(manifest_id__in=parents))
-    )
-    used_by = list(
-        used_by_tags.select_related("repository")
-        .only("name", "repository__name")
-        .distinct()
-        .order_by("repository__name", "name")[: LINEAGE_LIMIT + 1]
-    )
+    used_by = _used_by(user, manifest.top_chain)
     return {
         "built_on": built_on,
         "used_by": used_by[:LINEAGE_LIMIT],
         "used_by_more": len(used_by) > LINEAGE_LIMIT,
     }
+
+
+def _used_by(user, top: str) -> list[Tag]:
+    """Up to LINEAGE_LIMIT + 1 visible tags of images (and of their indexes) that hold ``top``
+    below layers of their own, by name.
+
+    Three short queries rather than one: the ids of at most USED_BY_SCAN images built on it
+    (an index range on ``Layer.chain`` that stops there; as a subquery, SQLite ran it once per
+    ``IN`` it appeared in), the indexes holding them, then their tags: an ``IN`` probe on
+    ``Tag.manifest`` over a few hundred ids. A leaf image, whose top chain no other image
+    holds, costs the first query only."""
+    if not top:
+        return []
+    derived = list(
+        Layer.objects.filter(chain=top)
+        .exclude(manifest__top_chain=top)
+        .order_by()
+        .values_list("manifest_id", flat=True)[:USED_BY_SCAN]
+    )
+    if not derived:
+        return []
+    parents = IndexChild.objects.filter(child_id__in=derived).values_list("index_id", flat=True)
+    ids = set(derived).union(parents)
+    return list(
+        visible_tags(user, Tag.objects.filter(manifest_id__in=sorted(ids)))
+        .select_related("repository")
+        .only("name", "repository__name")
+        .order_by("repository__name", "name")[: LINEAGE_LIMIT + 1]
+    )

@@ -1,6 +1,7 @@
 """The HTTP client of the Distribution API (no Django models in this package)."""
 
 from .client import (
+    BlobStream,
     ManifestRef,
     RegistryClient,
     RequestStats,
@@ -8,4 +9,11 @@ from .client import (
 from .errors import RegistryError
 from .mediatypes import MANIFEST_ACCEPT
 
-__all__ = ["MANIFEST_ACCEPT", "ManifestRef", "RegistryClient", "RegistryError", "RequestStats"]
+__all__ = [
+    "MANIFEST_ACCEPT",
+    "BlobStream",
+    "ManifestRef",
+    "RegistryClient",
+    "RegistryError",
+    "RequestStats",
+]

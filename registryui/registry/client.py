@@ -46,6 +46,8 @@ USER_AGENT_PREFIX = "registryui/"
 USER_AGENT = f"{USER_AGENT_PREFIX}{_package_version()} python-requests/{requests.__version__}"
 #: Manifests are capped at 4 MiB by the registry itself; image configs are small JSON files.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+#: What ``stream_blob`` reads and yields at a time.
+STREAM_CHUNK_BYTES = 64 * 1024
 MAX_CATALOG_PAGE = 1000  # registry 2.8 answers 400 PAGINATION_NUMBER_INVALID above maxentries
 
 _LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -128,6 +130,86 @@ _now = time.monotonic
 _sleep = time.sleep
 #: Methods whose request may be sent again after a failure (as urllib3's allowed_methods).
 _REPEATABLE = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS"})
+
+
+def _oversized(max_bytes: int) -> RegistryError:
+    return RegistryError(
+        "The registry sent a document larger than we accept.",
+        code="INVALID_RESPONSE",
+        detail=f"more than {max_bytes} bytes",
+    )
+
+
+class BlobStream:
+    """A blob's body as it comes (``RegistryClient.stream_blob``): iterate it once, then (or
+    instead) ``close()`` it to give the connection back.
+
+    ``length``: the Content-Length the registry announced (None if it sent none). Iterating
+    yields the chunks, and raises RegistryError (INVALID_RESPONSE) as soon as the body is
+    longer than ``max_bytes`` or than ``size``, and at its end if it is shorter than ``size``
+    or does not match its digest; UNREACHABLE if the connection breaks. The last chunk is
+    held back until the whole body matched: a reader that announced the length to its own
+    client (a download) never hands it a complete body that is wrong.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        digest: str,
+        max_bytes: int,
+        size: int | None,
+        length: int | None,
+        chunk_size: int,
+    ) -> None:
+        self._response = response
+        self.digest = digest
+        self.max_bytes = max_bytes
+        self.size = size
+        self.length = length
+        self.chunk_size = chunk_size
+        #: Bytes read from the registry so far.
+        self.read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        algorithm, _, expected = self.digest.partition(":")
+        hasher = hashlib.new(algorithm) if algorithm in ("sha256", "sha384", "sha512") else None
+        limit = self.max_bytes if self.size is None else min(self.max_bytes, self.size)
+        held = b""
+        try:
+            for chunk in self._response.iter_content(self.chunk_size):
+                self.read += len(chunk)
+                if self.read > limit:
+                    if self.read > self.max_bytes:
+                        raise _oversized(self.max_bytes)
+                    raise RegistryError.from_code(
+                        "INVALID_RESPONSE", detail=f"more than the {self.size} bytes described"
+                    )
+                if hasher is not None:
+                    hasher.update(chunk)
+                if held:
+                    yield held
+                held = chunk
+        except requests.RequestException as exc:
+            raise RegistryError.from_code(
+                "UNREACHABLE", detail=f"the answer was cut short: {_short(exc)}"
+            ) from exc
+        finally:
+            self.close()
+        if self.size is not None and self.read != self.size:
+            raise RegistryError.from_code(
+                "INVALID_RESPONSE", detail=f"{self.read} bytes, the descriptor says {self.size}"
+            )
+        if hasher is not None and hasher.hexdigest() != expected:
+            raise RegistryError(
+                "The registry sent content that does not match its digest.",
+                code="INVALID_RESPONSE",
+                detail=f"expected {self.digest}, got {algorithm}:{hasher.hexdigest()}",
+            )
+        if held:
+            yield held
+
+    def close(self) -> None:
+        self._response.close()
 
 
 class _BodyCutShort(Exception):
@@ -331,6 +413,39 @@ class RegistryClient:
         )
         _verify_digest(body, digest)
         return body
+
+    def stream_blob(
+        self,
+        name: str,
+        digest: str,
+        *,
+        max_bytes: int,
+        size: int | None = None,
+        chunk_size: int = STREAM_CHUNK_BYTES,
+    ) -> BlobStream:
+        """A blob read a chunk at a time, never held whole: for a download passed on as it
+        comes. The answer's status and length are checked here (a RegistryError before any
+        byte is read: unknown blob, announced length above ``max_bytes`` or other than
+        ``size``); the body's size and digest as it is iterated (see ``BlobStream``). A body
+        cut short is not read again: what went on already cannot be taken back."""
+        response = self._request(
+            "GET",
+            f"v2/{_path(name)}/blobs/{digest}",
+            kind="blob_get",
+            scope=f"repository:{name}:pull",
+            stream=True,
+        )
+        announced = response.headers.get("Content-Length", "")
+        length = int(announced) if announced.isdigit() else None
+        if length is not None and length > max_bytes:
+            response.close()
+            raise _oversized(max_bytes)
+        if length is not None and size is not None and length != size:
+            response.close()
+            raise RegistryError.from_code(
+                "INVALID_RESPONSE", detail=f"{length} bytes announced, the descriptor says {size}"
+            )
+        return BlobStream(response, digest, max_bytes, size, length, chunk_size)
 
     def blob_exists(self, name: str, digest: str) -> bool:
         try:
@@ -676,11 +791,7 @@ class RegistryClient:
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise RegistryError(
-                        "The registry sent a document larger than we accept.",
-                        code="INVALID_RESPONSE",
-                        detail=f"more than {max_bytes} bytes",
-                    )
+                    raise _oversized(max_bytes)
                 chunks.append(chunk)
         except requests.RequestException as exc:
             raise _BodyCutShort(_short(exc)) from exc
