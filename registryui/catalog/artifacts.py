@@ -87,7 +87,8 @@ class Source(models.TextChoices):
 
     SUBJECT = "subject", "subject field"
     TAG_SCHEME = "tag", "cosign tag scheme"
-    REFERRERS_API = "api", "referrers API"
+    #: Pushed by digest only: listed by the referrers API, or linked from its push event.
+    REFERRERS_API = "api", "referrers API or push event"
 
 
 def scheme_subject(tag: str) -> str | None:

@@ -278,11 +278,13 @@ class SbomPackage(models.Model):
 
 
 class ApiReferrer(models.Model):
-    """A referrer the registry's referrers API listed (``GET /v2/<name>/referrers/<digest>``).
+    """A referrer pushed by digest only: listed by the registry's referrers API
+    (``GET /v2/<name>/referrers/<digest>``), or linked from its push notification.
 
     Referrers that have a tag (cosign's tag scheme, or a tagged manifest with a ``subject``)
     are found from the tags themselves; these rows hold the ones pushed by digest only, which
-    no tag list shows. Registry 2.8 does not answer the API: there they stay unknown.
+    no tag list shows. Registry 2.8 does not answer the API: there only the push notification
+    (``events.handler``) makes these rows, and a sync cannot check them.
     """
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
