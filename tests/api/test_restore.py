@@ -2,21 +2,18 @@
 real registry 2.8 behind a ``FaultProxy``.
 
 A restore is offered only when a push landed on a tag while a delete was taking it and putting
-the pushed image back failed; the fault proxy produces exactly that (the push is held back
-into the delete by ``Delay``, the put-back PUT is refused), as in
-``tests/faults/test_delete.py``. The registry is read directly, never through the proxy.
+the pushed image back failed; the fault proxy produces exactly that
+(``cleanup_support.lose_a_push_to_the_delete``, as ``tests/faults/test_delete.py`` does). The
+registry is read directly, never through the proxy.
 """
 
 from __future__ import annotations
 
 import pytest
-from django.db import connections
-from django.test import Client
 
 from registryui.core.models import AuditEntry
-from registryui.devtools.faultrules import Delay
 from registryui.teams.models import Level
-from tests.faults.cleanup_support import EVENTS_TOKEN, push_notification, stage
+from tests.faults.cleanup_support import lose_a_push_to_the_delete, stage
 
 from .support import Bearer, assert_problem, personal_token
 
@@ -34,40 +31,9 @@ def app(settings, registry_factory):
     s.proxy.stop()
 
 
-def lose_a_push_to_the_delete(app) -> dict[str, str]:
-    """Hold the delete's fresh HEAD of t1 back while t1 is pushed (and notified), and refuse
-    every later PUT of t1: the placeholder takes the tag from the push, which is not put back."""
-    pushed: dict[str, str] = {}
-
-    def push_meanwhile() -> None:
-        pushed["digest"] = app.put(REPO, "t1", "pushed meanwhile")
-        size = app.direct.head_manifest(REPO, pushed["digest"]).size
-        Client().post(
-            "/events/registry",
-            push_notification(REPO, "t1", pushed["digest"], size),
-            content_type="application/vnd.docker.distribution.events.v1+json",
-            headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
-        )
-        connections.close_all()
-
-    # The first HEAD of t1 is the re-check of the digest sent; the second is the fresh one.
-    app.proxy.route(
-        Delay(
-            app.proxy,
-            method="HEAD",
-            path=rf"/v2/{REPO}/manifests/t1$",
-            after=1,
-            seconds=1.0,
-            during=push_meanwhile,
-        )
-    )
-    app.proxy.fail(503, method="PUT", path=rf"/v2/{REPO}/manifests/t1$", after=1)
-    return pushed
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_tag_a_racing_delete_took_is_put_back_at_its_digest(app, personas):
-    pushed = lose_a_push_to_the_delete(app)
+    pushed = lose_a_push_to_the_delete(app, REPO, "t1")
     api = Bearer(personal_token(personas["a_deleter"].user))
 
     body = assert_problem(api.delete(f"/tags/{REPO}:t1?digest={app.image}"), 502, "registry_failed")
