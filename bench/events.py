@@ -26,24 +26,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+sys.path.insert(0, str(BASE_DIR / "bench"))
+
+from _harness import (  # noqa: E402 (bench/_harness.py)
+    NullServer,
+    add_app_arguments,
+    delivery_metrics,
+    machine,
+    notifying_registry,
+    percentile,
+    push_latencies,
+    run_app,
+)
 
 TOKEN = "bench-events-" + secrets.token_urlsafe(12)
 V1 = "application/vnd.docker.distribution.events.v1+json"
@@ -53,122 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=50)
     parser.add_argument("--events", type=int, default=500)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", ""),
-        help="postgres://USER@HOST:PORT/NAME: a database to create for the run (default SQLite)",
-    )
-    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    add_app_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
-
-
-def machine() -> dict[str, str]:
-    cpu, memory = "", ""
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-        kib = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        memory = f"{kib / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        pass
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "memory": memory,
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-class Postgres:
-    """Creates the named database for the run and drops it afterwards."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.name = parts.path.lstrip("/")
-        if not self.name:
-            raise SystemExit("--database-url must name a database to create")
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-
-    def _execute(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute(sql)
-
-    def create(self) -> None:
-        self._execute(f'CREATE DATABASE "{self.name}"')
-
-    def drop(self) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-class Gunicorn:
-    def __init__(self, workdir: Path, port: int, workers: int, env: dict[str, str]) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = workdir / "gunicorn.log"
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "-c",
-                str(BASE_DIR / "gunicorn.conf.py"),
-                "registryui.wsgi",
-            ],
-            cwd=BASE_DIR,
-            env={
-                **env,
-                "GUNICORN_BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": str(workers),
-                "GUNICORN_MAX_REQUESTS": "0",
-            },
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        import signal
-
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def endpoint(url: str, *, ignore_pulls: bool) -> dict:
@@ -185,33 +78,10 @@ def endpoint(url: str, *, ignore_pulls: bool) -> dict:
     return config
 
 
-def metrics(debug_port: int) -> dict:
-    import requests
-
-    data = requests.get(f"http://127.0.0.1:{debug_port}/debug/vars", timeout=5).json()
-    return data["registry"]["notifications"]["endpoints"][0]["Metrics"]
-
-
 def push_latency(registry_url: str, pushes: int) -> dict:
-    from registryui.catalog.models import Tag
-    from registryui.devtools.seed import Seeder
     from registryui.events.models import ProcessedEvent
-    from registryui.registry import RegistryClient
 
-    latencies: list[float] = []
-    with RegistryClient(registry_url, retries=1) as client:
-        seeder = Seeder(client)
-        seeder.prepare("bench/pushed")
-        for i in range(pushes):
-            tag = f"v{i:03d}"
-            seeder.put("bench/pushed", tag, note=f"push-{i}-{uuid.uuid4()}")
-            pushed = time.perf_counter()
-            deadline = pushed + 30
-            while not Tag.objects.filter(repository__name="bench/pushed", name=tag).exists():
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"{tag} did not show up within 30 s")
-                time.sleep(0.005)
-            latencies.append((time.perf_counter() - pushed) * 1000)
+    latencies = push_latencies(registry_url, "bench/pushed", pushes, timeout=30, note="push")
     server = list(
         ProcessedEvent.objects.filter(repository="bench/pushed", lag_ms__isnull=False).values_list(
             "lag_ms", flat=True
@@ -289,31 +159,28 @@ def handling_rates(app_url: str, known_digest: str, count: int) -> dict:
 def queue_burst(workdir: Path, app_url: str, count: int, *, name: str = "app") -> dict:
     import requests
 
-    from registryui.devtools.registry import RegistryProcess, free_port
     from registryui.devtools.seed import Seeder
     from registryui.registry import RegistryClient
     from registryui.registry.mediatypes import MANIFEST_ACCEPT
 
-    debug_port = free_port()
-    registry = RegistryProcess(
-        workdir / f"registry-pulls-{name}",
-        notifications=[endpoint(app_url, ignore_pulls=False)],
-        extra_config={"http": {"debug": {"addr": f"127.0.0.1:{debug_port}"}}},
-    ).start()
+    registry, debug_port = notifying_registry(
+        workdir / f"registry-pulls-{name}", [endpoint(app_url, ignore_pulls=False)]
+    )
+    registry.start()
     try:
         with RegistryClient(registry.url, retries=1) as client:
             Seeder(client).put("bench/burst", "1")
         deadline = time.monotonic() + 30
-        while metrics(debug_port)["Pending"] and time.monotonic() < deadline:
+        while delivery_metrics(debug_port)["Pending"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        before = metrics(debug_port)
+        before = delivery_metrics(debug_port)
         peak = 0
         done = threading.Event()
 
         def watch() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, metrics(debug_port)["Pending"])
+                peak = max(peak, delivery_metrics(debug_port)["Pending"])
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -328,14 +195,14 @@ def queue_burst(workdir: Path, app_url: str, count: int, *, name: str = "app") -
                 )
             )
         generated = time.perf_counter() - started
-        while metrics(debug_port)["Successes"] - before["Successes"] < count:
+        while delivery_metrics(debug_port)["Successes"] - before["Successes"] < count:
             if time.perf_counter() - started > 300:
                 raise SystemExit("the registry did not deliver the burst within 300 s")
             time.sleep(0.01)
         delivered = time.perf_counter() - started
         done.set()
         watcher.join()
-        after = metrics(debug_port)
+        after = delivery_metrics(debug_port)
         return {
             "events": count,
             "generated_per_s": round(count / generated, 1),
@@ -355,82 +222,26 @@ def registry_ceiling(workdir: Path, count: int) -> dict:
     Registry 2.8 opens a new connection for every event and waits for each answer, so even a
     server that answers at once gets only so many events per second from it.
     """
-    import socketserver
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received = [0]
-
-    class Null(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received[0] += 1
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    class Quiet(ThreadingHTTPServer):
-        def handle_error(self, request, client_address) -> None:
-            pass  # the registry drops each connection after the answer
-
-    server = Quiet(("127.0.0.1", 0), Null)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    null = NullServer()
     try:
-        return queue_burst(
-            workdir, f"http://127.0.0.1:{server.server_address[1]}", count, name="null"
-        )
+        return queue_burst(workdir, null.url, count, name="null")
     finally:
-        server.shutdown()
-        socketserver.BaseServer.server_close(server)
+        null.stop()
 
 
 def main() -> int:
     args = parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="registryui-bench-events-"))
-    postgres = Postgres(args.database_url) if args.database_url else None
-    database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="registryui.settings",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="plain",
-        REGISTRY_EVENTS_TOKEN=TOKEN,
-        STATIC_ROOT=str(workdir / "static"),
-    )
-    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from registryui.devtools.registry import RegistryProcess, free_port
-
-    results: dict[str, object] = {"machine": machine()}
-    app_port, debug_port = free_port(), free_port()
-    app_url = f"http://127.0.0.1:{app_port}"
-    registry = RegistryProcess(
-        workdir / "registry",
-        notifications=[endpoint(app_url, ignore_pulls=True)],
-        extra_config={"http": {"debug": {"addr": f"127.0.0.1:{debug_port}"}}},
-    )
-    gunicorn = None
-    try:
-        if postgres:
-            postgres.create()
-        call_command("migrate", verbosity=0)
-        call_command("collectstatic", verbosity=0, interactive=False)
+    with run_app("events", args.database_url, TOKEN, keep=args.keep) as run:
+        results: dict[str, object] = {"machine": machine()}
+        app_url = run.app_url
+        registry, debug_port = notifying_registry(
+            run.workdir / "registry", [endpoint(app_url, ignore_pulls=True)]
+        )
+        run.stops.append(registry.stop)
         registry.start()
-        env = {**os.environ, "REGISTRY_URL": registry.url, "ALLOWED_HOSTS": "127.0.0.1"}
-        os.environ["REGISTRY_URL"] = registry.url
-        gunicorn = Gunicorn(workdir, app_port, args.web_workers, env)
-        gunicorn.wait_ready()
-        database = "PostgreSQL" if postgres else "SQLite"
+        run.serve(registry.url, args.web_workers)
         print(
-            f"app {app_url} ({args.web_workers} gunicorn workers, {database}); "
+            f"app {app_url} ({args.web_workers} gunicorn workers, {run.database}); "
             f"registry {registry.url}"
         )
 
@@ -447,12 +258,12 @@ def main() -> int:
         results["handling"] = handling_rates(app_url, known, args.events)
         print("handled one at a time:", json.dumps(results["handling"]))
 
-        results["queue"] = queue_burst(workdir, app_url, args.events)
+        results["queue"] = queue_burst(run.workdir, app_url, args.events)
         print("registry queue burst:", json.dumps(results["queue"]))
-        results["queue_null_endpoint"] = registry_ceiling(workdir, args.events)
+        results["queue_null_endpoint"] = registry_ceiling(run.workdir, args.events)
         print("same burst to a do-nothing endpoint:", json.dumps(results["queue_null_endpoint"]))
-        results["database"] = database
-        results["registry_failures_main"] = metrics(debug_port)["Failures"]
+        results["database"] = run.database
+        results["registry_failures_main"] = delivery_metrics(debug_port)["Failures"]
         if args.json:
             print(json.dumps(results, indent=2))
         target = results["push"]["visible_p95_ms"] <= 2000
@@ -461,16 +272,6 @@ def main() -> int:
             f"{'meets' if target else 'MISSES'} the 2 s target"
         )
         return 0 if target else 1
-    finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        registry.stop()
-        if postgres:
-            postgres.drop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -39,26 +36,30 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(BASE_DIR / "bench"))
 
-from events import Gunicorn, Postgres, machine, percentile  # noqa: E402 (bench/events.py)
+from _harness import (  # noqa: E402 (bench/_harness.py)
+    NullServer,
+    add_app_arguments,
+    delivery_metrics,
+    machine,
+    notifying_registry,
+    percentile,
+    push_latencies,
+    run_app,
+)
 
 TOKEN = "bench-pulls-" + secrets.token_urlsafe(12)
 V1 = "application/vnd.docker.distribution.events.v1+json"
 CLIENT_AGENT = "containerd/1.7.0 (bench)"
+PULLS = "registryui-pulls"
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pulls", type=int, default=500)
     parser.add_argument("--pushes", type=int, default=30)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", ""),
-        help="postgres://USER@HOST:PORT/NAME: a database to create for the run (default SQLite)",
-    )
-    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    add_app_arguments(parser)
     return parser.parse_args()
 
 
@@ -69,44 +70,6 @@ def endpoints(app_url: str, pulls_url: str) -> list[dict]:
     pull = pull_endpoint(app_url.removeprefix("http://"), TOKEN)
     pull["url"] = f"{pulls_url}/events/registry/pulls"
     return [push, pull]
-
-
-def metrics(debug_port: int, name: str) -> dict:
-    import requests
-
-    data = requests.get(f"http://127.0.0.1:{debug_port}/debug/vars", timeout=5).json()
-    found = data["registry"]["notifications"]["endpoints"]
-    return next(e for e in found if e["name"] == name)["Metrics"]
-
-
-class NullServer:
-    """An endpoint that answers 204 at once: the registry's own delivery ceiling."""
-
-    def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class Null(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        class Quiet(ThreadingHTTPServer):
-            def handle_error(self, request, client_address) -> None:
-                pass
-
-        self.server = Quiet(("127.0.0.1", 0), Null)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def client_gets(registry_url: str, count: int, reference: str = "bench/pulled:1") -> float:
@@ -126,28 +89,25 @@ def client_gets(registry_url: str, count: int, reference: str = "bench/pulled:1"
 
 def burst(workdir: Path, app_url: str, pulls_url: str, count: int, name: str) -> dict:
     """``count`` pull events through a real registry's pull queue to ``pulls_url``."""
-    from registryui.devtools.registry import RegistryProcess, free_port
     from registryui.devtools.seed import Seeder
     from registryui.registry import RegistryClient
 
-    debug_port = free_port()
-    registry = RegistryProcess(
-        workdir / f"registry-{name}",
-        notifications=endpoints(app_url, pulls_url),
-        extra_config={"http": {"debug": {"addr": f"127.0.0.1:{debug_port}"}}},
-    ).start()
+    registry, debug_port = notifying_registry(
+        workdir / f"registry-{name}", endpoints(app_url, pulls_url)
+    )
+    registry.start()
     try:
         with RegistryClient(registry.url, retries=1) as client:
             Seeder(client).put("bench/pulled", "1")
-        before = metrics(debug_port, "registryui-pulls")
+        before = delivery_metrics(debug_port, PULLS)
         started = time.perf_counter()
         generated = client_gets(registry.url, count)
-        while metrics(debug_port, "registryui-pulls")["Successes"] - before["Successes"] < count:
+        while delivery_metrics(debug_port, PULLS)["Successes"] - before["Successes"] < count:
             if time.perf_counter() - started > 300:
                 raise SystemExit("the registry did not deliver the burst within 300 s")
             time.sleep(0.01)
         delivered = time.perf_counter() - started
-        after = metrics(debug_port, "registryui-pulls")
+        after = delivery_metrics(debug_port, PULLS)
         return {
             "events": count,
             "generated_per_s": round(count / generated, 1),
@@ -198,24 +158,7 @@ def handled_one_at_a_time(app_url: str, count: int) -> float:
 
 
 def push_visible(registry_url: str, pushes: int, repository: str) -> list[float]:
-    from registryui.catalog.models import Tag
-    from registryui.devtools.seed import Seeder
-    from registryui.registry import RegistryClient
-
-    latencies: list[float] = []
-    with RegistryClient(registry_url, retries=1) as client:
-        seeder = Seeder(client)
-        seeder.prepare(repository)
-        for i in range(pushes):
-            tag = f"v{i:03d}"
-            seeder.put(repository, tag, note=f"{repository}-{i}-{uuid.uuid4()}")
-            pushed = time.perf_counter()
-            while not Tag.objects.filter(repository__name=repository, name=tag).exists():
-                if time.perf_counter() - pushed > 60:
-                    raise SystemExit(f"{repository}:{tag} did not show up within 60 s")
-                time.sleep(0.005)
-            latencies.append((time.perf_counter() - pushed) * 1000)
-    return latencies
+    return push_latencies(registry_url, repository, pushes, timeout=60)
 
 
 def summary(latencies: list[float]) -> dict:
@@ -228,18 +171,14 @@ def summary(latencies: list[float]) -> dict:
 
 def push_during_storm(workdir: Path, app_url: str, pushes: int, port: int) -> dict:
     """On the registry at ``port`` (the one the app asks about pushes)."""
-    from registryui.devtools.registry import RegistryProcess, free_port
     from registryui.devtools.seed import Seeder
     from registryui.events.models import PullTracking
     from registryui.registry import RegistryClient
 
-    debug_port = free_port()
-    registry = RegistryProcess(
-        workdir / "registry-storm",
-        port=port,
-        notifications=endpoints(app_url, app_url),
-        extra_config={"http": {"debug": {"addr": f"127.0.0.1:{debug_port}"}}},
-    ).start()
+    registry, debug_port = notifying_registry(
+        workdir / "registry-storm", endpoints(app_url, app_url), port=port
+    )
+    registry.start()
     try:
         with RegistryClient(registry.url, retries=1) as client:
             Seeder(client).put("bench/pulled", "1")
@@ -257,11 +196,11 @@ def push_during_storm(workdir: Path, app_url: str, pushes: int, port: int) -> di
         for thread in storms:
             thread.start()
         time.sleep(1.0)  # let the pull queue fill
-        pending_at_start = metrics(debug_port, "registryui-pulls")["Pending"]
+        pending_at_start = delivery_metrics(debug_port, PULLS)["Pending"]
         started = time.perf_counter()
         stormy = push_visible(registry.url, pushes, "bench/stormy")
         elapsed = time.perf_counter() - started
-        pending_at_end = metrics(debug_port, "registryui-pulls")["Pending"]
+        pending_at_end = delivery_metrics(debug_port, PULLS)["Pending"]
         stop.set()
         for thread in storms:
             thread.join()
@@ -280,51 +219,22 @@ def push_during_storm(workdir: Path, app_url: str, pushes: int, port: int) -> di
 
 def main() -> int:
     args = parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="registryui-bench-pulls-"))
-    postgres = Postgres(args.database_url) if args.database_url else None
-    database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="registryui.settings",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="WARNING",
-        LOG_FORMAT="plain",
-        REGISTRY_EVENTS_TOKEN=TOKEN,
-        PULL_TRACKING="true",
-        STATIC_ROOT=str(workdir / "static"),
-    )
-    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+    with run_app("pulls", args.database_url, TOKEN, PULL_TRACKING="true") as run:
+        from registryui.devtools.registry import free_port
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from registryui.devtools.registry import free_port
-
-    results: dict[str, object] = {"machine": machine()}
-    app_port = free_port()
-    app_url = f"http://127.0.0.1:{app_port}"
-    gunicorn = None
-    null = NullServer()
-    try:
-        if postgres:
-            postgres.create()
-        call_command("migrate", verbosity=0)
-        call_command("collectstatic", verbosity=0, interactive=False)
-        database = "PostgreSQL" if postgres else "SQLite"
-        results["database"] = database
+        results: dict[str, object] = {"machine": machine(), "database": run.database}
+        app_url = run.app_url
+        null = NullServer()
+        run.stops.append(null.stop)
         # Each measurement starts its own registry; the app asks the push measurement's one
         # (on a port chosen now) about pushes. The pull bursts never make it ask anything.
         storm_port = free_port()
-        registry_url = f"http://127.0.0.1:{storm_port}"
-        env = {**os.environ, "REGISTRY_URL": registry_url, "ALLOWED_HOSTS": "127.0.0.1"}
-        gunicorn = Gunicorn(workdir, app_port, args.web_workers, env)
-        gunicorn.wait_ready()
-        print(f"app {app_url} ({args.web_workers} gunicorn workers, {database})", flush=True)
+        run.serve(f"http://127.0.0.1:{storm_port}", args.web_workers)
+        print(f"app {app_url} ({args.web_workers} gunicorn workers, {run.database})", flush=True)
 
-        results["floor"] = burst(workdir, app_url, null.url, args.pulls, "null")
+        results["floor"] = burst(run.workdir, app_url, null.url, args.pulls, "null")
         print("pull burst to a do-nothing endpoint (floor):", json.dumps(results["floor"]))
-        results["app"] = burst(workdir, app_url, app_url, args.pulls, "app")
+        results["app"] = burst(run.workdir, app_url, app_url, args.pulls, "app")
         print("pull burst to the app:", json.dumps(results["app"]))
         results["ratio"] = round(
             results["app"]["delivered_per_s"] / results["floor"]["delivered_per_s"], 2
@@ -332,8 +242,7 @@ def main() -> int:
         results["direct_per_s"] = round(handled_one_at_a_time(app_url, args.pulls), 1)
         print("pull events handled one at a time:", results["direct_per_s"], "/s")
 
-        os.environ["REGISTRY_URL"] = registry_url
-        results["push"] = push_during_storm(workdir, app_url, args.pushes, storm_port)
+        results["push"] = push_during_storm(run.workdir, app_url, args.pushes, storm_port)
         print("push → visible:", json.dumps(results["push"]))
         if args.json:
             print(json.dumps(results, indent=2))
@@ -344,13 +253,6 @@ def main() -> int:
             f"({'meets' if storm_p95 <= 2000 else 'MISSES'} the 2 s target)"
         )
         return 0
-    finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        null.stop()
-        if postgres:
-            postgres.drop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

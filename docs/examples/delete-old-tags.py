@@ -2,13 +2,18 @@
 """Delete the tags of a repository older than N days, as a CI job would, through the REST API.
 
 Dry run by default: it lists what it would delete. With --apply it deletes them in one bulk
-delete, each tag confirmed with the digest it was listed at (a tag pushed again meanwhile is
-left alone). Needs only the standard library and requests.
+delete, each tag confirmed with the digest it was listed at: the API deletes a tag only while
+the registry still has it at that digest, so a tag pushed again meanwhile is left alone (the API
+answers 409 ``changed``; this script reports those tags and still exits 0). Every delete of the
+API names what its caller saw: ``DELETE /api/v1/tags/NAME:TAG?digest=sha256:…`` for one tag,
+``DELETE /api/v1/images/NAME@sha256:…`` for an image. Needs only the standard library and
+requests.
 
     REGISTRYUI_TOKEN=rui_pat_… python3 delete-old-tags.py https://registry-ui.example.com \\
         team-a/api --days 30 [--keep latest --keep stable] [--apply]
 
-Exit status: 0 done (or nothing to do), 1 the API refused or failed, 2 bad arguments.
+Exit status: 0 done (or nothing to do; tags pushed again meanwhile are left alone and named),
+1 the API refused or failed, 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -55,6 +60,23 @@ def check(response: requests.Response) -> None:
         sys.exit(f"error: {response.status_code} {message}")
 
 
+#: Outcomes that leave the registry as asked: deleted, already gone, or pushed again since it was
+#: listed (left alone: nobody chose the image pushed since).
+SETTLED = {"done", "gone", "changed"}
+
+
+def left_alone(response: requests.Response) -> list[str] | None:
+    """The tags left alone because they were pushed again since they were listed, when that is
+    all that kept the bulk delete from finishing (409 ``changed``); None otherwise."""
+    if response.status_code != 409:
+        return None
+    problem = response.json()
+    outcomes = problem.get("execution", {}).get("outcomes", [])
+    if problem.get("code") != "changed" or not all(o["result"] in SETTLED for o in outcomes):
+        return None
+    return [o["reference"] for o in outcomes if o["result"] == "changed"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -93,10 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         json=body,
         timeout=300,
     )
-    check(response)
-    result = response.json()
+    moved = left_alone(response) if args.apply else None
+    if moved is None:
+        check(response)
+        result = response.json()
+    else:
+        result = response.json()["execution"]
     if args.apply:
         print(f"deleted {len(result['deleted_tags'])} tag(s): {', '.join(result['deleted_tags'])}")
+        if moved:
+            print(f"left alone, pushed again since they were listed: {', '.join(moved)}")
     else:
         print(f"dry run: {result['freed_bytes']} bytes to reclaim; run with --apply to delete.")
     return 0

@@ -1,10 +1,13 @@
-"""Actions: delete a tag, delete an image, add or move tags, bulk delete, retention.
+"""Actions: delete a tag, delete an image, put back a tag a racing delete took, add or move
+tags, bulk delete, retention.
 
 Each goes through ``browse.lookup.resolve`` and the resolver first (hidden → 404, not
 allowed → 403, nothing sent to the registry), then calls the code the pages call
-(``cleanup.actions``, ``cleanup.retag``, ``cleanup.retention``), which re-checks the registry,
-acts, mirrors the database and writes the audit log (``via="api"``). Outcomes the pages show
-with a 409 or 502 are problem documents here with the same status and the execution attached.
+(``cleanup.actions``, ``cleanup.restore``, ``cleanup.retag``, ``cleanup.retention``), which
+re-checks the registry, acts, mirrors the database and writes the audit log (``via="api"``).
+Outcomes the pages show with a 409 or 502 are problem documents here with the same status and
+the execution attached. A delete names the digest the caller saw (``?digest=`` for a tag,
+``NAME@DIGEST`` for an image): the registry must still hold that, or nothing is deleted.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from registryui.browse.lookup import Resolved, resolve
+from registryui.browse.lookup import Resolved, parse_url_reference, resolve
 from registryui.cleanup import retention
 from registryui.cleanup.actions import bulk_delete, delete_tags, held_by_index
 from registryui.cleanup.outcomes import Actor, Execution, RetagStatus
 from registryui.cleanup.plan import build_plan
+from registryui.cleanup.restore import offered, restore
 from registryui.cleanup.retag import retag
 from registryui.lib.reference import is_valid_tag, short_digest
 from registryui.teams.models import Level
+from registryui.teams.permissions import get_repository_or_404
 
 from . import schemas as s
 from .problems import Code, Problem
@@ -55,6 +60,7 @@ def execution_out(execution: Execution, user) -> dict:
                 "result": o.result.value,
                 "message": o.message,
                 "tags": list(o.tags),
+                "restore": o.details.get("restore") or None,
             }
             for o in execution.outcomes
         ],
@@ -110,10 +116,18 @@ def _digest_error(field: str) -> Problem:
 def delete_tag(
     request: HttpRequest,
     reference: str,
-    digest: str | None = Query(None, pattern=r"^sha256:[a-f0-9]{64}$"),
+    digest: str = Query(
+        ...,
+        pattern=s.DIGEST_PATTERN,
+        description="The digest you saw the tag at (required).",
+        examples=[s.DIGEST_EXAMPLE],
+    ),
 ):
-    """Delete one tag (``NAME:TAG``); other tags on its image stay. With ``digest``, only if
-    the tag still points there (else 409 ``changed``)."""
+    """Delete one tag (``NAME:TAG``) that points at ``digest``; other tags on its image stay.
+
+    ``digest`` is the digest you read the tag at. Right before deleting, the registry is asked
+    where the tag points: anywhere else (pushed again since) and nothing is deleted, 409
+    ``changed``. Without ``digest``: 400 ``digest_required``."""
     resolved = resolve(request.user, reference, Level.DELETE)
     if resolved.tag is None:
         raise Problem(
@@ -122,8 +136,7 @@ def delete_tag(
             "Name the tag to delete: NAME:TAG.",
             errors=[{"field": "path.reference", "message": "NAME:TAG."}],
         )
-    expected = {resolved.tag.name: digest or resolved.tag.manifest.digest}
-    execution = delete_tags(resolved.repository, expected, actor(request))
+    execution = delete_tags(resolved.repository, {resolved.tag.name: digest}, actor(request))
     return finished(
         execution, f"Deleting {resolved.repository.name}:{resolved.tag.name}", request.user
     )
@@ -135,9 +148,21 @@ def delete_tag(
     tags=["actions"],
 )
 def delete_image(request: HttpRequest, reference: str):
-    """Delete an image (``NAME@DIGEST`` or ``NAME:TAG``) and every tag of the repository on it.
-    A platform image of a tagged index is refused (409 ``platform_image``)."""
-    resolved = _image(request, reference, Level.DELETE)
+    """Delete an image (``NAME@DIGEST``, the digest you saw) and every tag of the repository on
+    it. Each tag is checked with the registry first (one that moved is left alone), and if the
+    registry has a tag on the image that was not there when you looked, nothing is deleted
+    (409 ``changed``). A platform image of a tagged index is refused (409
+    ``platform_image``). ``NAME:TAG`` is refused (400 ``digest_required``): the image a tag
+    names changes with each push."""
+    resolved = resolve(request.user, reference, Level.DELETE)
+    if not resolved.reference.digest:
+        raise Problem(
+            400,
+            Code.DIGEST_REQUIRED,
+            "Name the image by the digest you saw: NAME@DIGEST. A tag can be pushed again "
+            "meanwhile, and the image deleted would then be one nobody chose.",
+            errors=[{"field": "path.reference", "message": "NAME@DIGEST."}],
+        )
     repository, manifest = resolved.repository, resolved.manifest
     assert manifest is not None
     held = held_by_index(repository, manifest.digest)
@@ -157,6 +182,55 @@ def delete_image(request: HttpRequest, reference: str):
     return finished(
         execution, f"Deleting {repository.name}@{short_digest(manifest.digest)}", request.user
     )
+
+
+# -- putting back an image that lost its tag to a racing delete -----------------------------
+
+
+@router.post(
+    "/manifests/{path:reference}/-/restore",
+    response={200: s.RestoreOut, **ACTION_ERRORS, 502: s.ProblemOut},
+    tags=["actions"],
+)
+def restore_tag(request: HttpRequest, reference: str, payload: s.RestoreIn):
+    """Put the image ``NAME@DIGEST`` back on ``tag``, as the result page's "Put it back"
+    button does: only where a delete offered it (an outcome's ``restore``: a push landed on
+    the tag while it was being deleted and could not be put back), else 409
+    ``nothing_to_restore``; only while the tag has no other image, else 409 ``changed``."""
+    parsed = parse_url_reference(reference)
+    if not parsed.digest:
+        raise Problem(
+            400,
+            Code.INVALID_FIELD,
+            "Name the image to put back: NAME@DIGEST.",
+            errors=[{"field": "path.reference", "message": "NAME@DIGEST."}],
+        )
+    repository = get_repository_or_404(request.user, parsed.name, Level.PUSH)
+    tag, digest = payload.tag, parsed.digest
+    if not is_valid_tag(tag):
+        raise Problem(
+            400,
+            Code.INVALID_FIELD,
+            f"{tag!r} is not a valid tag.",
+            errors=[{"field": "body.tag", "message": "Not a valid tag."}],
+        )
+    if not offered(repository, tag, digest):
+        raise Problem(
+            409,
+            Code.NOTHING_TO_RESTORE,
+            f"No delete of {repository.name}:{tag} offered to put {short_digest(digest)} back "
+            "on it: nothing was changed. To point a tag at an image, POST "
+            "/manifests/NAME@DIGEST/-/tags.",
+        )
+    result = restore(repository, tag, digest, actor(request))
+    # A problem document keeps its own "status" (the HTTP one): the result's is in its code.
+    where = {"repository": repository.name, "tag": tag, "digest": digest}
+    where["now_digest"] = result.old_digest or None
+    if result.status == RetagStatus.CONFIRM:
+        raise Problem(409, Code.CHANGED, result.message, **where)
+    if result.failed:
+        raise Problem(502, Code.REGISTRY_FAILED, result.message, **where)
+    return {**where, "status": result.status.value, "message": result.message}
 
 
 # -- bulk delete ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ninja.openapi.docs import DocsBase
 
 from . import act, read
 from .auth import Credentials
-from .problems import Code, Problem, field_errors
+from .problems import Code, Problem, field_errors, missing_confirmation
 from .schemas import ProblemOut
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,9 @@ def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    missing = missing_confirmation(exc.errors)
+    if missing is not None:
+        return missing.response()
     errors = field_errors(exc.errors)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid input."
     return Problem(400, Code.INVALID_FIELD, detail, errors=errors).response()

@@ -31,8 +31,10 @@ class Code(models.TextChoices):
     NOT_FOUND = "not_found", "Not found"
     METHOD_NOT_ALLOWED = "method_not_allowed", "Method not allowed"
     CONFIRMATION_NEEDED = "confirmation_needed", "Confirmation needed"
+    DIGEST_REQUIRED = "digest_required", "Digest required"
     CHANGED = "changed", "Changed meanwhile"
     PLATFORM_IMAGE = "platform_image", "Platform image of a tagged index"
+    NOTHING_TO_RESTORE = "nothing_to_restore", "Nothing to put back"
     POLICY_DISABLED = "policy_disabled", "Policy switched off"
     PREVIEW_CHANGED = "preview_changed", "Preview changed"
     DELETES_DISABLED = "deletes_disabled", "Deletes disabled in the registry"
@@ -103,6 +105,29 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
             loc = [loc[0], *loc[2:]]
         out.append({"field": ".".join(loc) or "body", "message": str(error.get("msg", ""))})
     return out
+
+
+#: What a deletion needs to say it is about what the caller saw: ``digest``, the digest the
+#: caller read the tag at. Without it the delete would take whatever the tag points at by
+#: then, which a push may have changed: nobody chose that image.
+DIGEST_NEEDED = (
+    "Send the digest you saw the tag at (?digest=sha256:…, from GET /manifests/NAME:TAG or "
+    "the tag list): it is deleted only while the registry still has it at that digest."
+)
+
+
+def missing_confirmation(errors: list[dict[str, Any]]) -> Problem | None:
+    """A missing ``digest`` (pydantic/ninja errors) as its own problem, ``digest_required``,
+    not a bare "Field required": a script written when it was optional learns what to send."""
+    for raw, error in zip(errors, field_errors(errors), strict=True):
+        if error["field"] == "query.digest" and raw.get("type") == "missing":
+            return Problem(
+                400,
+                Code.DIGEST_REQUIRED,
+                DIGEST_NEEDED,
+                errors=[{"field": "query.digest", "message": DIGEST_NEEDED}],
+            )
+    return None
 
 
 #: Names of the grouped parameters of the API's operations (a Schema of query parameters).

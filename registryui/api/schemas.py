@@ -197,7 +197,14 @@ class SyncOut(Schema):
 
 # -- actions --------------------------------------------------------------------------------
 
-Digest = Field(pattern=r"^sha256:[a-f0-9]{64}$", examples=["sha256:" + "0" * 64])
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+DIGEST_EXAMPLE = "sha256:" + "0" * 64
+Digest = Field(pattern=DIGEST_PATTERN, examples=[DIGEST_EXAMPLE])
+
+
+class RestoreOffer(Schema):
+    tag: str
+    digest: str
 
 
 class OutcomeOut(Schema):
@@ -207,6 +214,11 @@ class OutcomeOut(Schema):
     result: str = Field(description="done, gone, changed, kept, refused, failed, skipped")
     message: str
     tags: list[str]
+    restore: RestoreOffer | None = Field(
+        None,
+        description="A push landed on the tag while it was being deleted and could not be put "
+        "back: POST /manifests/{repository}@{digest}/-/restore with {tag} puts it back.",
+    )
 
 
 class ExecutionOut(Schema):
@@ -275,6 +287,21 @@ class TagsOut(Schema):
     results: list[RetagOut]
 
 
+class RestoreIn(Schema):
+    tag: str = Field(min_length=1, max_length=128, description="The tag to put the image on.")
+
+
+class RestoreOut(Schema):
+    repository: str
+    tag: str
+    digest: str
+    status: str = Field(description="done: the tag points at the digest (again).")
+    message: str
+    now_digest: str | None = Field(
+        description="Where the tag points now when elsewhere (in the 409 ``changed`` problem)."
+    )
+
+
 class PolicyOut(Schema):
     id: int
     name: str
@@ -325,4 +352,4 @@ class ApplyOut(Schema):
     executions: list[ExecutionOut]
 
 
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+DIGEST_RE = re.compile(DIGEST_PATTERN)

@@ -19,12 +19,7 @@ from registryui.catalog.models import Repository, Tag
 from registryui.lib.reference import is_valid_name, is_valid_tag
 from registryui.teams.models import Level
 from registryui.teams.patterns import covers, is_literal, literal_prefix
-from registryui.teams.permissions import (
-    access_for,
-    level_on,
-    visible_repositories,
-    visible_tags,
-)
+from registryui.teams.permissions import access_for, can, visible_repositories, visible_tags
 
 from . import commands
 from .commands import Command, Step, Tool
@@ -80,12 +75,10 @@ def push_targets(user) -> list[PushTarget]:
     return sorted((PushTarget(p) for p in patterns), key=lambda t: (not t.exact, t.pattern))
 
 
-def may_push(user, name: str) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and level_on(user, name) >= Level.PUSH
-
-
-def may_pull(user, name: str) -> bool:
-    return level_on(user, name) >= Level.VIEW
+def may_push_somewhere(user) -> bool:
+    """Whether the user may push to some repository (by their rules): "Copy to repository"
+    is offered only then. An anonymous visitor's rules never reach push."""
+    return bool(access_for(user).patterns_at(Level.PUSH))
 
 
 def has_any_access(user) -> bool:
@@ -215,11 +208,13 @@ class Guide:
 
     @property
     def may_push(self) -> bool:
-        return bool(self.name) and may_push(self.user, self.name)
+        # An anonymous visitor never pushes, whatever the public patterns say.
+        signed_in = getattr(self.user, "is_authenticated", False)
+        return bool(self.name) and signed_in and can(self.user, Level.PUSH, self.name)
 
     @property
     def may_pull(self) -> bool:
-        return bool(self.name) and may_pull(self.user, self.name)
+        return bool(self.name) and can(self.user, Level.VIEW, self.name)
 
     @property
     def tools(self) -> list[tuple[str, str]]:
@@ -262,7 +257,7 @@ def pull_tag_of(user, repository: Repository | str) -> str | None:
     an image, not a signature or SBOM (one query); None when the user may not see it or it has
     no tags (the guide's tag is used)."""
     name = getattr(repository, "name", repository)
-    if not name or not may_pull(user, name):
+    if not name or not can(user, Level.VIEW, name):
         return None
     tags = (
         repository.tags.all()

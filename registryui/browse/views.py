@@ -18,7 +18,6 @@ from typing import Any
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import Count, F, QuerySet
-from django.db.models.expressions import OrderBy
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -33,16 +32,17 @@ from registryui.catalog.models import (
     Tag,
     attachment_tag_q,
 )
+from registryui.lib.ordering import ascending, descending
 from registryui.lib.reference import is_valid_component, reference_url
 from registryui.overview.queries import with_overview
 from registryui.teams.decorators import viewer_required
-from registryui.teams.models import Level
-from registryui.teams.permissions import access_for, visible_repositories, visible_tags
+from registryui.teams.permissions import visible_repositories, visible_tags
 
 from . import tags as tags_table
 from .attached import annotate_badges, attached_context
 from .commands import manifest_commands, pull_command
 from .lookup import Resolved, resolve
+from .pushing import may_push_somewhere
 from .search import clean_query, search
 
 REPOSITORIES_PER_PAGE = 50
@@ -100,21 +100,13 @@ def paginate(request: HttpRequest, queryset: QuerySet, per_page: int) -> Page:
         ) from None
 
 
-def _asc(field_name: str) -> OrderBy:
-    return F(field_name).asc(nulls_first=True)
-
-
-def _desc(field_name: str) -> OrderBy:
-    return F(field_name).desc(nulls_last=True)
-
-
 # -- the repositories page ------------------------------------------------------------------
 
 REPOSITORY_SORTS: dict[str, tuple[Any, ...]] = {
     "name": ("name",),
     "-name": ("-name",),
-    "updated": (_asc("last_updated_at"), "name"),
-    "-updated": (_desc("last_updated_at"), "name"),
+    "updated": (ascending("last_updated_at"), "name"),
+    "-updated": (descending("last_updated_at"), "name"),
     "size": ("size", "name"),
     "-size": ("-size", "name"),
     "tags": ("tag_count", "name"),
@@ -277,7 +269,7 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
     )
     context["matching"] = counts["images"] + (counts["attachments"] if attached else 0)
     context["hidden_attachments"] = 0 if attached else counts["attachments"]
-    context["may_copy"] = bool(access_for(user).patterns_at(Level.PUSH))
+    context["may_copy"] = may_push_somewhere(user)
     if not wants_fragment(request):
         context["freshness"] = repository_freshness(repository)
     return render_page(request, "catalog/repository.html", context, "tags")
@@ -434,7 +426,7 @@ def manifest_page(request: HttpRequest, resolved: Resolved) -> HttpResponse:
         "parents": parents,
         "commands": commands,
         "freshness": repository_freshness(repository),
-        "may_copy": bool(access_for(request.user).patterns_at(Level.PUSH)),
+        "may_copy": may_push_somewhere(request.user),
         **attached_context(
             request.user,
             repository,

@@ -110,17 +110,9 @@ class ManifestFetcher:
             self.fetched += 1
         result: list[FetchedManifest] = []
         if fetched.wants_config:
-            try:
-                config = self.client.get_blob(repository, fetched.config_digest)
-            except RegistryError as exc:
-                raise _config_error(fetched.config_digest, exc) from exc
-            apply_config(fetched, config)
+            apply_config(fetched, self._config(repository, fetched))
         elif fetched.wants_describing_config:
-            try:
-                config = self.client.get_blob(repository, fetched.config_digest)
-            except RegistryError as exc:
-                raise _config_error(fetched.config_digest, exc) from exc
-            apply_describing_config(fetched, config)
+            apply_describing_config(fetched, self._config(repository, fetched))
         self._read_documents(repository, fetched)
         # Children are fetched by this same worker: the request pool stays bounded, and a
         # worker never waits on work that is queued behind it.
@@ -138,6 +130,13 @@ class ManifestFetcher:
                 ) from exc
         result.append(fetched)  # children first, as store_manifests needs them
         return result
+
+    def _config(self, repository: str, fetched: FetchedManifest) -> bytes:
+        """The manifest's config blob; a failure says that it was the config that failed."""
+        try:
+            return self.client.get_blob(repository, fetched.config_digest)
+        except RegistryError as exc:
+            raise _config_error(fetched.config_digest, exc) from exc
 
     def _read_documents(self, repository: str, fetched: FetchedManifest) -> None:
         """An SBOM's or attestation's layers, read once (the manifest is content-addressed).

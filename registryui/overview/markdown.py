@@ -31,14 +31,8 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 HEADING_SHIFT = 2
 
 
-def _heading_open(self, tokens, idx, options, env):
-    token = tokens[idx]
-    level = min(int(token.tag[1]) + HEADING_SHIFT, 6)
-    token.tag = f"h{level}"
-    return self.renderToken(tokens, idx, options, env)
-
-
-def _heading_close(self, tokens, idx, options, env):
+def _heading(self, tokens, idx, options, env):
+    """A heading's opening or closing tag, moved down ``HEADING_SHIFT`` levels (h6 at most)."""
     token = tokens[idx]
     level = min(int(token.tag[1]) + HEADING_SHIFT, 6)
     token.tag = f"h{level}"
@@ -59,8 +53,8 @@ def _image(self, tokens, idx, options, env):
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table").enable("strikethrough")
-    md.add_render_rule("heading_open", _heading_open)
-    md.add_render_rule("heading_close", _heading_close)
+    md.add_render_rule("heading_open", _heading)
+    md.add_render_rule("heading_close", _heading)
     md.add_render_rule("image", _image)
     return md
 

@@ -407,7 +407,7 @@ class Syncer:
         try:
             return self.client.head_manifest(name, tag).digest
         except RegistryError as exc:
-            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+            if tag_gone(exc):
                 return None
             raise
 
@@ -418,7 +418,7 @@ class Syncer:
         try:
             ref, body = self.client.get_manifest(name, tag)
         except RegistryError as exc:
-            if exc.status == 404 and exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+            if tag_gone(exc):
                 return None
             raise
         return ref.digest, self._fetched(name, ref, body)
@@ -703,6 +703,13 @@ def _new_repository_stats(
         live=live,
         sizes={ids[digest]: manifests[digest].total_size for digest in live},
     )
+
+
+def tag_gone(error: RegistryError) -> bool:
+    """The registry says the tag is not there: a 404 with a not-found code. Only this answer
+    removes a tag; anything else (a 404 from a proxy without the registry's code, a 500) means
+    the tag could not be read, which is not the same."""
+    return error.status == 404 and error.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN")
 
 
 def _problem_note(problems: dict[str, str]) -> str:

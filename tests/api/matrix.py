@@ -63,13 +63,28 @@ ROWS = [
         gate="delete",
         ok=409,
     ),
-    Row("DELETE", "/tags/team-a/api:1.4", repository="team-a/api", needs=D, writes=True),
+    Row(
+        "DELETE",
+        "/tags/team-a/api:1.4?digest={api_14}",
+        repository="team-a/api",
+        needs=D,
+        writes=True,
+    ),
     Row(
         "DELETE",
         "/images/team-b/worker@{worker_v1}",
         repository="team-b/worker",
         needs=D,
         writes=True,
+    ),
+    # Only a restore that a delete offered is carried out: none here (409, nothing written).
+    Row(
+        "POST",
+        "/manifests/team-a/api@{api_14}/-/restore",
+        {"tag": "1.4"},
+        repository="team-a/api",
+        needs=P,
+        ok=409,
     ),
     Row(
         "POST",

@@ -27,9 +27,14 @@ def images(lab):
     return lab
 
 
+def one_dot_oh(images) -> str:
+    """The path deleting team-a/api:1.0 at the digest the test saw it at."""
+    return f"/tags/team-a/api:1.0?digest={images.pushed['team-a/api:1.0']}"
+
+
 def test_deleting_a_tag_keeps_its_siblings_and_is_audited(images, personas):
     api = Bearer(personal_token(personas["a_deleter"].user))
-    response = api.delete("/tags/team-a/api:1.0")
+    response = api.delete(one_dot_oh(images))
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["ok"] and body["deleted_tags"] == ["1.0"] and body["deleted_digests"] == []
@@ -50,6 +55,44 @@ def test_a_tag_that_moved_since_it_was_seen_is_left_alone(images, personas):
     assert "1.0" in images.registry_tags("team-a/api")
 
 
+def test_a_tag_delete_names_the_digest_it_saw(images, personas):
+    """Without ``digest`` the delete would take whatever the tag points at by then: refused
+    before the registry is asked, with what to send."""
+    api = Bearer(personal_token(personas["a_deleter"].user))
+    mark = images.registry.mark()
+    body = assert_problem(api.delete("/tags/team-a/api:1.0"), 400, "digest_required")
+    assert "Send the digest you saw" in body["detail"]
+    assert [e["field"] for e in body["errors"]] == ["query.digest"]
+    assert images.registry.requests_since(mark) == []
+    assert images.registry_tags("team-a/api") == ["1.0", "2.0", "stable"]
+    assert not AuditEntry.objects.filter(action="delete_tag").exists()
+
+
+@pytest.mark.parametrize("synced", [False, True], ids=["push-unsynced", "push-synced"])
+def test_a_tag_pushed_again_after_it_was_read_is_not_deleted(images, personas, synced):
+    """The caller reads 1.0, then a push moves it to another image in the registry (and, when
+    synced, in the database too, as a push notification would): the delete of what the caller
+    saw is refused and the registry keeps 1.0 on the image pushed."""
+    api = Bearer(personal_token(personas["a_deleter"].user))
+    seen = api.get("/manifests/team-a/api:1.0").json()["digest"]
+    assert seen == images.pushed["team-a/api:1.0"]
+    pushed = images.push("two", "team-a/api:1.0")
+    assert pushed != seen
+    if synced:
+        images.sync()
+
+    body = assert_problem(api.delete(f"/tags/team-a/api:1.0?digest={seen}"), 409, "changed")
+
+    [outcome] = body["execution"]["outcomes"]
+    assert (outcome["reference"], outcome["result"]) == ("1.0", "changed")
+    assert body["execution"]["deleted_tags"] == [] and "pushed again" in body["detail"]
+    assert images.registry_tags("team-a/api") == ["1.0", "2.0", "stable"]
+    assert images.digest("team-a/api:1.0") == pushed
+    assert images.digest("team-a/api:stable") == seen
+    entry = AuditEntry.objects.get(action="delete_tag", reference="1.0")
+    assert (entry.result, entry.via, entry.details["now"]) == ("refused", "api", pushed)
+
+
 def test_deleting_an_image_takes_every_tag_on_it(images, personas):
     api = Bearer(personal_token(personas["a_deleter"].user))
     digest = images.pushed["team-a/api:1.0"]
@@ -59,6 +102,30 @@ def test_deleting_an_image_takes_every_tag_on_it(images, personas):
     assert images.registry_tags("team-a/api") == ["2.0"]
     assert images.digest("team-a/api:stable") is None
     assert AuditEntry.objects.filter(action="delete_image", via="api", digest=digest).exists()
+
+
+def test_an_image_is_named_by_the_digest_seen_not_by_a_tag(images, personas):
+    api = Bearer(personal_token(personas["a_deleter"].user))
+    mark = images.registry.mark()
+    body = assert_problem(api.delete("/images/team-a/api:1.0"), 400, "digest_required")
+    assert body["errors"] == [{"field": "path.reference", "message": "NAME@DIGEST."}]
+    assert images.registry.requests_since(mark) == []
+    assert images.registry_tags("team-a/api") == ["1.0", "2.0", "stable"]
+
+
+def test_an_image_that_gained_a_tag_since_it_was_read_is_not_deleted(images, personas):
+    """A push puts another tag on the image after the caller read it (the database does not
+    know yet): the registry's own tags decide, and nothing is deleted."""
+    api = Bearer(personal_token(personas["a_deleter"].user))
+    digest = images.pushed["team-a/api:1.0"]
+    images.push("one", "team-a/api:hotfix")
+
+    body = assert_problem(api.delete(f"/images/team-a/api@{digest}"), 409, "changed")
+
+    assert "gained the tag hotfix" in body["detail"]
+    assert body["execution"]["deleted_digests"] == []
+    assert images.registry_tags("team-a/api") == ["1.0", "2.0", "hotfix", "stable"]
+    assert {images.digest(f"team-a/api:{t}") for t in ("1.0", "stable", "hotfix")} == {digest}
 
 
 def test_adding_tags_and_moving_one_needs_its_old_digest(images, personas):
@@ -136,7 +203,7 @@ def test_a_tokens_ceiling_applies(images, personas):
     """a_deleter may delete, but a pull-only token of theirs may not."""
     api = Bearer(personal_token(personas["a_deleter"].user, level=Level.VIEW))
     assert api.get("/repositories/team-a/api").status_code == 200
-    assert_problem(api.delete("/tags/team-a/api:1.0"), 403, "forbidden")
+    assert_problem(api.delete(one_dot_oh(images)), 403, "forbidden")
     assert_problem(api.get("/retention/policies"), 403, "forbidden")
     assert "1.0" in images.registry_tags("team-a/api")
 
@@ -148,9 +215,9 @@ def test_a_robot_acts_within_its_grants_and_its_teams(images, personas):
     api = Bearer(secret)
     listed = api.get("/repositories").json()["items"]
     assert [r["name"] for r in listed] == ["team-a/api"]
-    assert_problem(api.delete("/tags/team-a/api:1.0"), 403, "forbidden")
+    assert_problem(api.delete(one_dot_oh(images)), 403, "forbidden")
     deleter = Bearer(robot_secret("team-a-ops", [("team-a/*", Level.DELETE)], name="cleaner"))
-    assert deleter.delete("/tags/team-a/api:1.0").status_code == 200
+    assert deleter.delete(one_dot_oh(images)).status_code == 200
     entry = AuditEntry.objects.get(action="delete_tag", reference="1.0")
     assert entry.actor_name == "robot$cleaner" and entry.actor is None
 
@@ -158,12 +225,12 @@ def test_a_robot_acts_within_its_grants_and_its_teams(images, personas):
 def test_the_session_needs_the_csrf_token_on_unsafe_methods(images, personas):
     client = personas["a_deleter"].client(enforce_csrf_checks=True)
     assert client.get("/api/v1/repositories").status_code == 200
-    response = client.delete("/api/v1/tags/team-a/api:1.0")
+    response = client.delete("/api/v1" + one_dot_oh(images))
     assert_problem(response, 403, "csrf_failed")
     assert "1.0" in images.registry_tags("team-a/api")
     client.get("/")  # sets the csrftoken cookie
     token = client.cookies["csrftoken"].value
-    response = client.delete("/api/v1/tags/team-a/api:1.0", headers={"X-CSRFToken": token})
+    response = client.delete("/api/v1" + one_dot_oh(images), headers={"X-CSRFToken": token})
     assert response.status_code == 200, response.content
     assert "1.0" not in images.registry_tags("team-a/api")
 

@@ -11,8 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db import connections
+from django.test import Client
+
 from registryui.catalog.models import Tag
 from registryui.catalog.upstream import get_client
+from registryui.devtools.faultrules import Delay
 from registryui.devtools.faults import FaultProxy
 from registryui.devtools.registry import RegistryProcess
 from registryui.devtools.seed import Seeder
@@ -98,3 +102,29 @@ def push_notification(repository: str, tag: str, digest: str, size: int) -> byte
         "source": {"addr": "registry.test:5000", "instanceID": str(uuid.uuid4())},
     }
     return json.dumps({"events": [event]}).encode()
+
+
+def lose_a_push_to_the_delete(stage: Stage, repository: str, tag: str) -> dict[str, str]:
+    """Make the next delete of ``tag`` take it from a push it cannot put back: the delete's
+    fresh HEAD (its second of the tag; the first re-checks the confirmation) is held back 1 s
+    while the tag is pushed and the push notified, and every PUT of the tag after the
+    placeholder's is refused. ``["digest"]`` of the answer is the pushed image, once pushed."""
+    pushed: dict[str, str] = {}
+
+    def push_meanwhile() -> None:
+        pushed["digest"] = stage.put(repository, tag, "pushed meanwhile")
+        size = stage.direct.head_manifest(repository, pushed["digest"]).size
+        Client().post(
+            "/events/registry",
+            push_notification(repository, tag, pushed["digest"], size),
+            content_type="application/vnd.docker.distribution.events.v1+json",
+            headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
+        )
+        connections.close_all()
+
+    path = rf"/v2/{repository}/manifests/{tag}$"
+    stage.proxy.route(
+        Delay(stage.proxy, method="HEAD", path=path, after=1, seconds=1.0, during=push_meanwhile)
+    )
+    stage.proxy.fail(503, method="PUT", path=path, after=1)
+    return pushed

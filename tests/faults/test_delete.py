@@ -16,7 +16,7 @@ from registryui.core.models import AuditEntry
 from registryui.devtools.faultrules import AppliedThenFailed, Delay, RewriteHeader
 from tests.personas import personas as _personas  # noqa: F401 (the fixture)
 
-from .cleanup_support import EVENTS_TOKEN, push_notification, stage
+from .cleanup_support import EVENTS_TOKEN, lose_a_push_to_the_delete, push_notification, stage
 
 REPO = "team-a/app"
 
@@ -125,31 +125,7 @@ def test_a_push_landing_while_the_fresh_head_is_answered_is_put_back(app, people
 def test_a_push_that_cannot_be_put_back_gets_a_one_click_restore(app, people):
     """As above, but putting the pushed image back fails (the proxy refuses that PUT): the page
     says so plainly and offers a button; the button (a POST, CSRF, audited) puts it back."""
-    pushed: dict[str, str] = {}
-
-    def push_meanwhile() -> None:
-        pushed["digest"] = app.put(REPO, "t1", "pushed meanwhile")
-        size = app.direct.head_manifest(REPO, pushed["digest"]).size
-        Client().post(
-            "/events/registry",
-            push_notification(REPO, "t1", pushed["digest"], size),
-            content_type="application/vnd.docker.distribution.events.v1+json",
-            headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
-        )
-        connections.close_all()
-
-    app.proxy.route(
-        Delay(
-            app.proxy,
-            method="HEAD",
-            path=rf"/v2/{REPO}/manifests/t1$",
-            after=1,
-            seconds=1.0,
-            during=push_meanwhile,
-        )
-    )
-    # The placeholder's PUT passes; every later PUT of t1 (the put-back) is refused.
-    app.proxy.fail(503, method="PUT", path=rf"/v2/{REPO}/manifests/t1$", after=1)
+    pushed = lose_a_push_to_the_delete(app, REPO, "t1")
     client = Client(enforce_csrf_checks=True)
     client.force_login(people["a_deleter"].user)
     page = client.get(f"/r/{REPO}:t1/-/delete")

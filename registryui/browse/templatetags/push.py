@@ -13,7 +13,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from registryui.browse.pushing import Guide, build_guide, has_any_access, push_targets
+from registryui.browse import pushing
+from registryui.browse.pushing import Guide, build_guide, has_any_access
 from registryui.browse.pushing import push_contacts as _push_contacts
 
 register = template.Library()
@@ -58,4 +59,4 @@ def push_contacts(context) -> list[str]:
 
 @register.simple_tag(takes_context=True)
 def may_push_somewhere(context) -> bool:
-    return bool(push_targets(context["request"].user))
+    return pushing.may_push_somewhere(context["request"].user)
