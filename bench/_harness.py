@@ -81,10 +81,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class Postgres:
-    """Creates the named database for the run and drops it afterwards."""
+    """Creates the named database for the run and drops it afterwards (only one it made)."""
+
+    created = False
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        self.url = url
         self.name = parts.path.lstrip("/")
         if not self.name:
             raise SystemExit("--database-url must name a database to create")
@@ -97,9 +100,13 @@ class Postgres:
             connection.execute(sql)
 
     def create(self) -> None:
+        # Fails if the database exists: the benchmark never touches a database it did not make.
         self._execute(f'CREATE DATABASE "{self.name}"')
+        self.created = True
 
     def drop(self) -> None:
+        if not self.created:
+            return
         from django.db import connections
 
         connections.close_all()

@@ -33,10 +33,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+sys.path.insert(0, str(BASE_DIR / "bench"))
+
+from _harness import Postgres  # noqa: E402 (bench/_harness.py; soak.py imports it from here)
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,39 +87,6 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-class Postgres:
-    """Creates the named database for the run and drops it afterwards."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.url = url
-        self.name = parts.path.lstrip("/")
-        if not self.name:
-            raise SystemExit("--database-url must name a database to create")
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-
-    def _execute(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute(sql)
-
-    created = False
-
-    def create(self) -> None:
-        # Fails if the database exists: the benchmark never touches a database it did not make.
-        self._execute(f'CREATE DATABASE "{self.name}"')
-        self.created = True
-
-    def drop(self) -> None:
-        if not self.created:
-            return
-        from django.db import connections
-
-        connections.close_all()
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}"')
 
 
 class RawHeads:

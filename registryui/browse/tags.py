@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.http import HttpRequest
 
 from registryui.catalog.models import IndexChild, Manifest, Repository, Tag
+from registryui.lib.ordering import ascending, descending
 from registryui.teams.permissions import visible_tags
 
 #: Rows per page of the flat view; images per page of the grouped view.
@@ -56,14 +57,6 @@ class TagQueryError(BadRequest):
     """A query parameter of the tags table the page cannot use (a 400 page with the message)."""
 
 
-def _asc(name: str) -> OrderBy:
-    return F(name).asc(nulls_first=True)
-
-
-def _desc(name: str) -> OrderBy:
-    return F(name).desc(nulls_last=True)
-
-
 #: The flat view's sorts: every one ends on the natural name order, so ties are stable.
 FLAT_SORTS: dict[str, tuple[Any, ...]] = {
     "tag": ("sort_key", "name"),
@@ -74,8 +67,8 @@ FLAT_SORTS: dict[str, tuple[Any, ...]] = {
     # direction (``tag_repository_size``, ``tag_repository_size_desc``), no join, no sort.
     "size": ("size", "sort_key", "name"),
     "-size": ("-size", "sort_key", "name"),
-    "created": (_asc("manifest__created"), "sort_key", "name"),
-    "-created": (_desc("manifest__created"), "sort_key", "name"),
+    "created": (ascending("manifest__created"), "sort_key", "name"),
+    "-created": (descending("manifest__created"), "sort_key", "name"),
     "platforms": ("manifest__platforms", "sort_key", "name"),
     "-platforms": ("-manifest__platforms", "sort_key", "name"),
     "changed": ("changed_at", "sort_key", "name"),
@@ -96,14 +89,14 @@ GROUP_SORTS: dict[str, tuple[Any, ...]] = {
     "-digest": ("-manifest__digest",),
     "size": ("image_size", "first", "manifest_id"),
     "-size": ("-image_size", "first", "manifest_id"),
-    "created": (_asc("manifest__created"), "first", "manifest_id"),
-    "-created": (_desc("manifest__created"), "first", "manifest_id"),
+    "created": (ascending("manifest__created"), "first", "manifest_id"),
+    "-created": (descending("manifest__created"), "first", "manifest_id"),
     "platforms": ("manifest__platforms", "first", "manifest_id"),
     "-platforms": ("-manifest__platforms", "first", "manifest_id"),
     "changed": ("newest", "first", "manifest_id"),
-    "-changed": (_desc("newest"), "first", "manifest_id"),
+    "-changed": (descending("newest"), "first", "manifest_id"),
     "pushed": ("pushed", "first", "manifest_id"),
-    "-pushed": (_desc("pushed"), "first", "manifest_id"),
+    "-pushed": (descending("pushed"), "first", "manifest_id"),
 }
 
 DEFAULT_SORT = "-changed"
