@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from registryui.registry.client import USER_AGENT_PREFIX
-
-#: The token subject of the app's own registry client in token mode: the name the registry
-#: reports for its requests. It is ``tokens.principals.APP_SUBJECT``, repeated here because
-#: tokens sits above events (``tests/events/test_own_requests.py`` checks both agree).
-APP_SUBJECT = "registryui$app"
+from registryui.registry.client import APP_SUBJECT, USER_AGENT_PREFIX
 
 
 def own_account() -> str:

@@ -44,6 +44,9 @@ def _package_version() -> str:
 #: tell the UI's own pushes, deletes and pulls from everyone else's.
 USER_AGENT_PREFIX = "registryui/"
 USER_AGENT = f"{USER_AGENT_PREFIX}{_package_version()} python-requests/{requests.__version__}"
+#: In token mode, the subject of the tokens this client is issued (``tokens.principals``): the
+#: account the registry names (``actor.name``) in the events of the UI's own requests.
+APP_SUBJECT = "registryui$app"
 #: Manifests are capped at 4 MiB by the registry itself; image configs are small JSON files.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: What ``stream_blob`` reads and yields at a time.

@@ -11,14 +11,15 @@ from abc import ABC, abstractmethod
 
 from django.contrib.auth.models import AnonymousUser
 
+from registryui.registry import client
 from registryui.teams import permissions
 from registryui.teams.models import Level
 from registryui.teams.permissions import Access, Rule
 
 from .models import PersonalAccessToken, RobotAccount
 
-#: The JWT subject of the app's own registry client.
-APP_SUBJECT = "registryui$app"
+#: The JWT subject of the app's own registry client (re-exported for this package's users).
+APP_SUBJECT = client.APP_SUBJECT
 
 
 class Principal(ABC):
