@@ -448,3 +448,20 @@ def worker_database(request, tmp_path: Path) -> str:
     done = manage("migrate", "--no-input", "-v", "0", env=subprocess_env(url, "http://127.0.0.1:9"))
     assert done.returncode == 0, done.stderr
     return url
+
+
+def team_a_webhook():
+    """Team "team-a" (viewing team-a/*) with a webhook endpoint for its pushes and deletes,
+    which nobody answers: delivering is the worker's job; these tests read the queue."""
+    from registryui.teams.models import Grant, Level, Team
+    from registryui.webhooks.models import Endpoint
+
+    team = Team.objects.create(name="team-a", slug="team-a")
+    Grant.objects.create(team=team, pattern="team-a/*", level=Level.VIEW)
+    return Endpoint.objects.create(
+        team=team,
+        name="ci",
+        url="https://ci.example.com/hook",
+        events=["push", "delete"],
+        repository_pattern="team-a/*",
+    )

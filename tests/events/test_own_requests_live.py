@@ -14,10 +14,9 @@ from registryui.devtools.seed import Seeder
 from registryui.events.models import PullDay, PullTracking
 from registryui.registry import RegistryClient
 from registryui.registry.client import USER_AGENT
-from registryui.teams.models import Grant, Level, Team
-from registryui.webhooks.models import Delivery, Endpoint
+from registryui.webhooks.models import Delivery
 
-from .support import DB_LOCK, TOKEN, NotifyingRegistry, endpoint, wait_for
+from .support import DB_LOCK, TOKEN, NotifyingRegistry, endpoint, team_a_webhook, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -48,15 +47,7 @@ def authenticated_registry(serialized_live_server, registry_factory, settings, e
 
 def test_the_uis_agent_with_another_account_is_webhooked_and_counted(authenticated_registry):
     registry = authenticated_registry
-    team = Team.objects.create(name="team-a", slug="team-a")
-    Grant.objects.create(team=team, pattern="team-a/*", level=Level.VIEW)
-    Endpoint.objects.create(
-        team=team,
-        name="ci",
-        url="https://ci.example.com/hook",  # nobody answers: delivering is the worker's job
-        events=["push", "delete"],
-        repository_pattern="team-a/*",
-    )
+    team_a_webhook()
     ui = RegistryClient(registry.url, username="registryui-sync", password="ui-secret")
     spoof = RegistryClient(
         registry.url, username="mallory", password="mallory-secret", user_agent=USER_AGENT

@@ -22,10 +22,9 @@ from registryui.events.models import EventStats, ProcessedEvent
 from registryui.lib.reference import reference_url
 from registryui.registry import RegistryClient
 from registryui.registry.mediatypes import OCI_MANIFEST
-from registryui.teams.models import Grant, Level, Team
-from registryui.webhooks.models import Delivery, Endpoint
+from registryui.webhooks.models import Delivery
 
-from .support import DB_LOCK, delete_event, post_events, push_event, wait_for
+from .support import DB_LOCK, delete_event, post_events, push_event, team_a_webhook, wait_for
 
 SBOM_TYPE = "application/spdx+json"
 
@@ -62,15 +61,7 @@ def test_a_referrer_pushed_by_digest_is_attached_at_once_and_detached_by_its_del
     notifying_registry, admin_client
 ):
     registry = notifying_registry
-    team = Team.objects.create(name="team-a", slug="team-a")
-    Grant.objects.create(team=team, pattern="team-a/*", level=Level.VIEW)
-    Endpoint.objects.create(
-        team=team,
-        name="ci",
-        url="https://ci.example.com/hook",  # nobody answers: delivering is the worker's job
-        events=["push", "delete"],
-        repository_pattern="team-a/*",
-    )
+    team_a_webhook()
     with RegistryClient(registry.url, retries=1, user_agent="oras/1.2.0") as client:
         seeder = Seeder(client)
         image = seeder.put("team-a/api", "1.0")

@@ -12,10 +12,9 @@ import pytest
 from registryui.catalog.models import Repository, Tag
 from registryui.cleanup.actions import Actor, delete_tags
 from registryui.devtools.images import ImageSpec, skopeo_copy, skopeo_digest
-from registryui.teams.models import Grant, Level, Team
-from registryui.webhooks.models import Delivery, Endpoint
+from registryui.webhooks.models import Delivery
 
-from .support import DB_LOCK, wait_for
+from .support import DB_LOCK, team_a_webhook, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -26,15 +25,7 @@ def deliveries() -> list[tuple[str, str]]:
 
 def test_pushes_and_deletes_outside_the_ui_queue_one_delivery_each(notifying_registry, layout):
     registry = notifying_registry
-    team = Team.objects.create(name="team-a", slug="team-a")
-    Grant.objects.create(team=team, pattern="team-a/*", level=Level.VIEW)
-    Endpoint.objects.create(
-        team=team,
-        name="ci",
-        url="https://ci.example.com/hook",  # nobody answers: delivering is the worker's job
-        events=["push", "delete"],
-        repository_pattern="team-a/*",
-    )
+    team_a_webhook()
     layout.add_image("one", ImageSpec(files={"a": b"1"}))
     layout.add_image("two", ImageSpec(files={"a": b"2"}))
     skopeo_copy(layout, "one", f"{registry.host}/team-a/api:1.0")
