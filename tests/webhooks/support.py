@@ -64,15 +64,8 @@ class Receiver:
                 if index < receiver.hang_first:
                     time.sleep(receiver.hang)
                 status = status or receiver.default
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/plain")
-                    reply = f"answered {status}".encode()
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:
-                    pass  # the sender gave up waiting
+                # Recorded before the answer goes out: the sender may look at ``received``
+                # as soon as it has its answer.
                 with receiver.lock:
                     receiver.in_flight -= 1
                     receiver.received.append(
@@ -83,6 +76,15 @@ class Receiver:
                             status,
                         )
                     )
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    reply = f"answered {status}".encode()
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                except OSError:
+                    pass  # the sender gave up waiting
 
             def log_message(self, *args) -> None:
                 pass
