@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 
 from registryui.catalog.models import Repository, Tag
 from registryui.lib.reference import is_valid_name, is_valid_tag
@@ -254,8 +254,9 @@ def default_name(user) -> str:
 
 def pull_tag_of(user, repository: Repository | str) -> str | None:
     """The tag a repository's pull command names: ``latest``, else the newest tag that names
-    an image, not a signature or SBOM (one query); None when the user may not see it or it has
-    no tags (the guide's tag is used)."""
+    an image, not a signature or SBOM; None when the user may not see it or it has no tags
+    (the guide's tag is used). Two index look-ups: ``latest`` by name, then the newest tags
+    in ``changed_at`` order up to the first image (never a sort of all the tags)."""
     name = getattr(repository, "name", repository)
     if not name or not can(user, Level.VIEW, name):
         return None
@@ -264,17 +265,10 @@ def pull_tag_of(user, repository: Repository | str) -> str | None:
         if isinstance(repository, Repository)
         else visible_tags(user, Tag.objects.filter(repository__name=name))
     )
-    return (
-        tags.images()
-        .annotate(
-            is_latest=Case(
-                When(name="latest", then=Value(0)), default=Value(1), output_field=IntegerField()
-            )
-        )
-        .order_by("is_latest", "-changed_at", "name")
-        .values_list("name", flat=True)
-        .first()
-    )
+    images = tags.images()
+    if images.filter(name="latest").exists():
+        return "latest"
+    return images.order_by("-changed_at").values_list("name", flat=True).first()
 
 
 def build_guide(user, data, *, repository: Repository | None = None) -> Guide:

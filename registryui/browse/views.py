@@ -82,7 +82,11 @@ def choose(request: HttpRequest, name: str, allowed: Sequence[str], default: str
     return value
 
 
-def paginate(request: HttpRequest, queryset: QuerySet, per_page: int) -> Page:
+def paginate(
+    request: HttpRequest, queryset: QuerySet, per_page: int, *, count: int | None = None
+) -> Page:
+    """The requested page; ``count``: the number of rows when the caller has counted them
+    already (saves the paginator's own ``COUNT``)."""
     raw = request.GET.get("page") or "1"
     try:
         number = int(raw)
@@ -91,6 +95,8 @@ def paginate(request: HttpRequest, queryset: QuerySet, per_page: int) -> Page:
     if number < 1:
         raise QueryError(f"page={raw!r} is not a page number (pages start at 1).")
     paginator = Paginator(queryset, per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: set, it is not computed
     try:
         return paginator.page(number)
     except EmptyPage:
@@ -237,11 +243,20 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         "pull_prefix": pull_command(repository.name),
         "bulk_limit": tags_table.MAX_BULK_TAGS,
     }
+    # How many tags match, and how many signature/attestation tags are hidden: one query,
+    # which is also the flat view's row count.
+    counts = tags_table.matching_tags(user, repository, text).aggregate(
+        images=Count("pk", filter=~attachment_tag_q()),
+        attachments=Count("pk", filter=attachment_tag_q()),
+    )
+    context["matching"] = counts["images"] + (counts["attachments"] if attached else 0)
+    context["hidden_attachments"] = 0 if attached else counts["attachments"]
     if view == tags_table.TagView.FLAT:
         page = paginate(
             request,
             tags_table.flat_tags(user, repository, text, sort, attached=attached),
             tags_table.TAGS_PER_PAGE,
+            count=context["matching"],
         )
         rows = list(page.object_list)
         for tag in rows:
@@ -262,13 +277,6 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         annotate_badges(repository, [g.manifest for g in groups])
         context["groups"] = groups
     context["page"] = page
-    # How many tags match, and how many signature/attestation tags are hidden: one query.
-    counts = tags_table.matching_tags(user, repository, text).aggregate(
-        images=Count("pk", filter=~attachment_tag_q()),
-        attachments=Count("pk", filter=attachment_tag_q()),
-    )
-    context["matching"] = counts["images"] + (counts["attachments"] if attached else 0)
-    context["hidden_attachments"] = 0 if attached else counts["attachments"]
     context["may_copy"] = may_push_somewhere(user)
     if not wants_fragment(request):
         context["freshness"] = repository_freshness(repository)

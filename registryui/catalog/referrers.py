@@ -93,19 +93,29 @@ def attached_to(
 
 
 def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, dict[str, int]]:
-    """subject digest → kind → count, for the tag list's badges: one query (the tags and the
-    referrers API's rows, as a UNION ALL)."""
+    """subject digest → kind → count, for the tag list's badges: one query (the tags named by
+    the cosign scheme, the tags on manifests with these subjects and the referrers API's rows,
+    as a UNION ALL; each part an index look-up, never a scan of the repository's tags)."""
     digests = set(digests)
     if not digests:
         return {}
     names = [name for digest in digests for name in scheme_tags(digest)]
     columns = ("manifest_id", "label", "manifest__digest", "subject", "manifest__attached_kinds")
-    tagged = (
-        Tag.objects.filter(repository=repository)
-        .filter(Q(name__in=names) | Q(manifest__subject_digest__in=digests))
-        .annotate(label=F("name"), subject=F("manifest__subject_digest"))
-        .order_by()
-        .values_list(*columns)
+
+    def tags(condition: Q):
+        return (
+            Tag.objects.filter(repository=repository)
+            .filter(condition)
+            .annotate(label=F("name"), subject=F("manifest__subject_digest"))
+            .order_by()
+            .values_list(*columns)
+        )
+
+    # Two parts, not one OR: an OR across the join to manifests read every tag of the
+    # repository (55 ms at 100,000 tags); a tag in both parts is counted once below.
+    by_name = tags(Q(name__in=names))
+    by_subject = tags(
+        Q(manifest_id__in=Manifest.objects.filter(subject_digest__in=digests).values("id"))
     )
     listed = (
         ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
@@ -115,7 +125,7 @@ def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, di
     )
     seen: set[tuple[str, int]] = set()
     counts: dict[str, dict[str, int]] = {}
-    for manifest_id, name, digest, subject, kinds in tagged.union(listed, all=True):
+    for manifest_id, name, digest, subject, kinds in by_name.union(by_subject, listed, all=True):
         if isinstance(kinds, str):  # a UNION's JSON comes back as text on some backends
             kinds = json.loads(kinds)
         for linked in {subject, scheme_subject(name or "")} & digests:
