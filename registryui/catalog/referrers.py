@@ -50,7 +50,7 @@ class Attached:
 def attached_to(
     repository: Repository, digests: Iterable[str], *, defer_raw: bool = True, api: bool = True
 ) -> dict[str, list[Attached]]:
-    """subject digest → what is attached to it in ``repository`` (two indexed queries; one
+    """subject digest → what is attached to it in ``repository`` (three indexed queries; two
     with ``api=False``, where the registry does not answer the referrers API)."""
     digests = set(digests)
     found: dict[str, dict[int, Attached]] = {}
@@ -69,13 +69,19 @@ def attached_to(
 
     deferred = ("manifest__raw", "manifest__history", "manifest__config")
     names = [name for digest in digests for name in scheme_tags(digest)]
-    tags = Tag.objects.filter(repository=repository).filter(
-        Q(name__in=names) | Q(manifest__subject_digest__in=digests)
-    )
-    tags = tags.select_related("manifest").order_by("name")
-    if defer_raw:
-        tags = tags.defer(*deferred)
-    for tag in tags:
+    # Two index look-ups, merged in name order, not one OR across the join to manifests: that
+    # read every tag of the repository (37 ms on PostgreSQL at 100,000 tags, on every tag page).
+    found_tags: dict[int, Tag] = {}
+    for condition in (
+        Q(name__in=names),
+        Q(manifest_id__in=Manifest.objects.filter(subject_digest__in=digests).values("id")),
+    ):
+        tags = Tag.objects.filter(repository=repository).filter(condition)
+        tags = tags.select_related("manifest")
+        if defer_raw:
+            tags = tags.defer(*deferred)
+        found_tags.update((tag.pk, tag) for tag in tags)
+    for tag in sorted(found_tags.values(), key=lambda tag: tag.name):
         subject = tag.manifest.subject_digest
         if subject in digests:
             add(subject, tag.manifest, Source.SUBJECT, tag.name)
