@@ -47,6 +47,16 @@ class Attached:
         return kinds[0][0] if kinds else Kind.ARTIFACT
 
 
+def _attached_tags(names: list[str], digests: set[str]) -> tuple[Q, Q]:
+    """The two ways a tag holds something attached to these images: a cosign scheme name, or
+    a manifest whose ``subject`` is one of them. Queried apart (each an index look-up): one OR
+    across the join to manifests reads every tag of the repository."""
+    return (
+        Q(name__in=names),
+        Q(manifest_id__in=Manifest.objects.filter(subject_digest__in=digests).values("id")),
+    )
+
+
 def attached_to(
     repository: Repository, digests: Iterable[str], *, defer_raw: bool = True, api: bool = True
 ) -> dict[str, list[Attached]]:
@@ -72,10 +82,7 @@ def attached_to(
     # Two index look-ups, merged in name order, not one OR across the join to manifests: that
     # read every tag of the repository (37 ms on PostgreSQL at 100,000 tags, on every tag page).
     found_tags: dict[int, Tag] = {}
-    for condition in (
-        Q(name__in=names),
-        Q(manifest_id__in=Manifest.objects.filter(subject_digest__in=digests).values("id")),
-    ):
+    for condition in _attached_tags(names, digests):
         tags = Tag.objects.filter(repository=repository).filter(condition)
         tags = tags.select_related("manifest")
         if defer_raw:
@@ -119,10 +126,7 @@ def badge_counts(repository: Repository, digests: Iterable[str]) -> dict[str, di
 
     # Two parts, not one OR: an OR across the join to manifests read every tag of the
     # repository (55 ms at 100,000 tags); a tag in both parts is counted once below.
-    by_name = tags(Q(name__in=names))
-    by_subject = tags(
-        Q(manifest_id__in=Manifest.objects.filter(subject_digest__in=digests).values("id"))
-    )
+    by_name, by_subject = (tags(condition) for condition in _attached_tags(names, digests))
     listed = (
         ApiReferrer.objects.filter(repository=repository, subject_digest__in=digests)
         .annotate(label=Value(""), subject=F("subject_digest"))
