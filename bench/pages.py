@@ -373,6 +373,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                     sort_key=sort_keys[tag],
                     manifest_id=local_ids[local],
                     size=local_sizes[local],
+                    attached=False,
                     first_seen_at=adapt(changed),
                     first_seen=adapt(changed),
                     changed_at=adapt(changed),

@@ -98,6 +98,21 @@ def scheme_subject(tag: str) -> str | None:
     return f"sha256:{match.group(1)}" if match else None
 
 
+#: The names ``is_attachment_tag`` counts as attachments whatever they point at: cosign's
+#: suffixes after any ``sha256-`` name (as they were always hidden), or the bare fallback tag.
+_ATTACHMENT_NAME = re.compile(r"^sha256-(?:.*\.(?:sig|att|sbom)|[0-9a-f]{64})\Z", re.DOTALL)
+
+
+def is_attachment_tag(name: str, subject_digest: str) -> bool:
+    """Whether a tag names something attached to an image, not an image (``Tag.attached``):
+    a cosign tag-scheme name (``sha256-<hex>.sig``, ``.att``, ``.sbom``, or the OCI fallback
+    ``sha256-<hex>``), or a tag on a manifest with a ``subject`` (``subject_digest``).
+
+    The one definition: every writer of a tag row stores its answer, and the pages split a
+    tag list on the stored flag (``TagQuerySet.images`` / ``attachments``)."""
+    return bool(subject_digest) or _ATTACHMENT_NAME.match(name) is not None
+
+
 def scheme_tags(digest: str) -> list[str]:
     """The tags cosign's scheme would give things attached to ``digest``."""
     if not digest.startswith("sha256:"):

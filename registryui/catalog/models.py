@@ -19,6 +19,8 @@ from registryui.lib.natural import MAX_KEY_LENGTH, natural_key
 from registryui.lib.reference import namespace_of, reference_url, short_digest
 from registryui.registry import mediatypes
 
+from .artifacts import is_attachment_tag
+
 
 class Repository(models.Model):
     name = models.CharField(max_length=255, unique=True)
@@ -304,19 +306,6 @@ class ApiReferrer(models.Model):
         return f"{self.subject_digest} <- {self.manifest_id}"
 
 
-def attachment_tag_q() -> Q:
-    """Tags that name something attached to an image, not an image: cosign's tag scheme
-    (``sha256-<hex>.sig``, ``.att``, ``.sbom``, and the OCI fallback ``sha256-<hex>``) and
-    tags on a manifest with a ``subject``."""
-    scheme = Q(name__startswith="sha256-") & (
-        Q(name__endswith=".sig")
-        | Q(name__endswith=".att")
-        | Q(name__endswith=".sbom")
-        | Q(name__regex=r"^sha256-[0-9a-f]{64}$")
-    )
-    return scheme | ~Q(manifest__subject_digest="")
-
-
 class TagQuerySet(models.QuerySet):
     def with_pushed_by(self) -> TagQuerySet:
         """Annotate ``pushed_sort``: ``Tag.pushed_by`` in SQL, to order tag lists by push time."""
@@ -330,11 +319,11 @@ class TagQuerySet(models.QuerySet):
         )
 
     def images(self) -> TagQuerySet:
-        """Without signature, SBOM and attestation tags (see ``attachment_tag_q``)."""
-        return self.exclude(attachment_tag_q())
+        """Without signature, SBOM and attestation tags (``Tag.attached``)."""
+        return self.filter(attached=False)
 
     def attachments(self) -> TagQuerySet:
-        return self.filter(attachment_tag_q())
+        return self.filter(attached=True)
 
 
 class Tag(models.Model):
@@ -369,6 +358,13 @@ class Tag(models.Model):
     #: Manifests never change, so it changes only when the tag moves: written with the row
     #: (``save`` and ``catalog.store``).
     size = models.BigIntegerField(default=0, editable=False)
+    #: ``catalog.artifacts.is_attachment_tag(name, manifest.subject_digest)``: the tag names a
+    #: signature, SBOM, attestation or other artifact attached to an image (cosign's tag
+    #: scheme, or a manifest with a ``subject``), which the tags table hides by default.
+    #: Stored so that the page counts and lists a big repository's images through an index,
+    #: without joining each tag to its manifest. It changes only when the name or the digest
+    #: does: written with the row (``save`` and ``catalog.store``), like ``size``.
+    attached = models.BooleanField(default=False, editable=False)
 
     objects = TagQuerySet.as_manager()
 
@@ -382,6 +378,11 @@ class Tag(models.Model):
             # limit, however many repositories have a tag of that name ("latest").
             models.Index(fields=["name", "repository"], name="tag_name_repository"),
             models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
+            # The tags table without attachments (``TagQuerySet.images``), newest first: its
+            # default order as an index range; and its counts of images and attachments.
+            models.Index(
+                fields=["repository", "attached", "-changed_at"], name="tag_repository_attached"
+            ),
             models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
             models.Index(fields=["repository", "sort_key", "name"], name="tag_repository_sort_key"),
             # The size sorts of the tags table, both directions with their tie-breakers.
@@ -400,12 +401,18 @@ class Tag(models.Model):
         self.sort_key = natural_key(self.name)
         update_fields = kwargs.get("update_fields")
         moved = update_fields is None or not {"manifest", "manifest_id"}.isdisjoint(update_fields)
-        if moved:
-            self.size = self._image_size()
+        renamed = update_fields is None or "name" in update_fields
+        if moved or renamed:
+            size, subject_digest = self._image_facts()
+            if moved:
+                self.size = size
+            self.attached = is_attachment_tag(self.name, subject_digest)
         if update_fields is not None:
-            extra = {"sort_key"} if "name" in update_fields else set()
+            extra = {"sort_key"} if renamed else set()
             if moved:
                 extra.add("size")
+            if moved or renamed:
+                extra.add("attached")
             kwargs["update_fields"] = {*update_fields, *extra}
         super().save(*args, **kwargs)
 
@@ -424,19 +431,20 @@ class Tag(models.Model):
     def push_time_known(self) -> bool:
         return self.pushed_at is not None
 
-    def _image_size(self) -> int:
-        """Its manifest's ``total_size``: from the manifest the row holds, else one query."""
+    def _image_facts(self) -> tuple[int, str]:
+        """Its manifest's ``total_size`` and ``subject_digest``: from the manifest the row
+        holds, else one query."""
         field = self._meta.get_field("manifest")
         if field.is_cached(self):
             manifest = field.get_cached_value(self)
             if manifest is not None and manifest.pk == self.manifest_id:
-                return manifest.total_size
-        size = (
+                return manifest.total_size, manifest.subject_digest
+        facts = (
             Manifest.objects.filter(pk=self.manifest_id)
-            .values_list("total_size", flat=True)
+            .values_list("total_size", "subject_digest")
             .first()
         )
-        return size or 0
+        return facts or (0, "")
 
 
 class SyncRun(models.Model):

@@ -16,6 +16,7 @@ from django.utils import timezone
 from registryui.lib.iters import chunked
 from registryui.lib.natural import natural_key
 
+from .artifacts import is_attachment_tag
 from .lineage import layer_chains
 from .manifests import FetchedManifest, summarise_index
 from .models import IndexChild, Label, Layer, Manifest, Repository, SbomPackage, Tag
@@ -192,6 +193,7 @@ def replace_tags(
     problems: dict[str, str] | None = None,
     created_times: dict[int, datetime | None] | None = None,
     sizes: dict[int, int] | None = None,
+    subjects: dict[int, str] | None = None,
     empty: bool = False,
 ) -> TagChanges:
     """Make the repository's tags exactly ``tags`` (name → digest); every digest is in ``ids``.
@@ -201,11 +203,12 @@ def replace_tags(
     ``problems`` (name → reason) are tags that could not be read: an existing one keeps its
     digest and shows the reason (``Tag.sync_problem``), a new one is not created; the tags in
     ``tags`` lose any reason they had. A tag created or moved takes its image's size
-    (``Tag.size``).
+    (``Tag.size``) and whether it is an attachment (``Tag.attached``).
 
     A caller that has them saves queries: ``created_times`` (manifest id → build time) for a
-    first import, ``sizes`` (manifest id → ``total_size``), ``empty`` for a repository it has
-    just created (it has no tags yet). What it does not pass is read in one query per chunk
+    first import, ``sizes`` (manifest id → ``total_size``) with ``subjects`` (manifest id →
+    ``subject_digest``, for the same ids), ``empty`` for a repository it has just created (it
+    has no tags yet). What it does not pass is read in one query per chunk
     of the images of new and moved tags.
     """
     now = now or timezone.now()
@@ -222,7 +225,7 @@ def replace_tags(
     )
     changes = TagChanges()
     new: list[tuple[str, int]] = []
-    moved: list[tuple[int, int]] = []
+    moved: list[tuple[int, str, int]] = []
     to_flag = []
     for name, digest in tags.items():
         manifest_id = ids[digest]
@@ -230,16 +233,17 @@ def replace_tags(
         if current is None:
             new.append((name, manifest_id))
         elif current[1] != manifest_id:
-            moved.append((current[0], manifest_id))
+            moved.append((current[0], name, manifest_id))
         elif current[2]:
             to_flag.append(Tag(id=current[0], sync_problem=""))
     for name, reason in problems.items():
         current = existing.get(name)
         if current is not None and current[2] != reason:
             to_flag.append(Tag(id=current[0], sync_problem=reason))
-    sizes, created_times = _images_of(
-        {manifest_id for _, manifest_id in new} | {manifest_id for _, manifest_id in moved},
+    sizes, subjects, created_times = _images_of(
+        {manifest_id for _, manifest_id in new} | {manifest_id for _, _, manifest_id in moved},
         sizes=sizes,
+        subjects=subjects,
         created_times=created_times,
         first_import=first_import,
     )
@@ -255,6 +259,7 @@ def replace_tags(
                 sort_key=natural_key(name),
                 manifest_id=manifest_id,
                 size=sizes.get(manifest_id, 0),
+                attached=is_attachment_tag(name, subjects.get(manifest_id, "")),
                 first_seen_at=now,
                 changed_at=changed,
             )
@@ -265,11 +270,12 @@ def replace_tags(
             id=pk,
             manifest_id=manifest_id,
             size=sizes.get(manifest_id, 0),
+            attached=is_attachment_tag(name, subjects.get(manifest_id, "")),
             changed_at=now,
             pushed_at=None,
             sync_problem="",
         )
-        for pk, manifest_id in moved
+        for pk, name, manifest_id in moved
     ]
     gone = [
         pk for name, (pk, _, _) in existing.items() if name not in tags and name not in problems
@@ -277,7 +283,7 @@ def replace_tags(
     Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
     Tag.objects.bulk_update(
         to_update,
-        ["manifest_id", "size", "changed_at", "pushed_at", "sync_problem"],
+        ["manifest_id", "size", "attached", "changed_at", "pushed_at", "sync_problem"],
         batch_size=500,
     )
     Tag.objects.bulk_update(to_flag, ["sync_problem"], batch_size=500)
@@ -291,22 +297,30 @@ def _images_of(
     wanted: set[int],
     *,
     sizes: dict[int, int] | None,
+    subjects: dict[int, str] | None,
     created_times: dict[int, datetime | None] | None,
     first_import: bool,
-) -> tuple[dict[int, int], dict[int, datetime | None]]:
-    """Sizes of the ``wanted`` manifests, and on a first import their build times: what the
-    caller passed, the rest read in one query per chunk (none when it passed them all)."""
+) -> tuple[dict[int, int], dict[int, str], dict[int, datetime | None]]:
+    """Sizes and subjects of the ``wanted`` manifests, and on a first import their build
+    times: what the caller passed, the rest read in one query per chunk (none when it passed
+    them all)."""
     sizes = dict(sizes or {})
+    subjects = dict(subjects or {})
     if first_import and created_times is None:
         times: dict[int, datetime | None] = {}
         for chunk in chunked(wanted):
-            rows = Manifest.objects.filter(id__in=chunk).values_list("id", "total_size", "created")
-            for pk, size, created in rows:
-                sizes[pk], times[pk] = size, created
-        return sizes, times
-    for chunk in chunked(wanted - sizes.keys()):
-        sizes.update(Manifest.objects.filter(id__in=chunk).values_list("id", "total_size"))
-    return sizes, created_times or {}
+            rows = Manifest.objects.filter(id__in=chunk).values_list(
+                "id", "total_size", "subject_digest", "created"
+            )
+            for pk, size, subject, created in rows:
+                sizes[pk], subjects[pk], times[pk] = size, subject, created
+        return sizes, subjects, times
+    for chunk in chunked(wanted - (sizes.keys() & subjects.keys())):
+        rows = Manifest.objects.filter(id__in=chunk)
+        rows = rows.values_list("id", "total_size", "subject_digest")
+        for pk, size, subject in rows:
+            sizes[pk], subjects[pk] = size, subject
+    return sizes, subjects, created_times or {}
 
 
 def set_tag(
@@ -328,7 +342,8 @@ def set_tag(
         current = Tag.objects.select_for_update().filter(repository=repository, name=tag).first()
         image = None
         if current is None or current.manifest_id != manifest_id:
-            # Read once: ``Tag.save`` takes ``Tag.size`` from the manifest it is given.
+            # Read once: ``Tag.save`` takes ``Tag.size`` and ``Tag.attached`` from the
+            # manifest it is given.
             image = _image(manifest_id)
         if current is None:
             try:
@@ -362,8 +377,8 @@ def set_tag(
 
 
 def _image(manifest_id: int) -> Manifest:
-    """The manifest with just what a tag copies from it (``Tag.size``)."""
-    return Manifest.objects.only("id", "total_size").get(pk=manifest_id)
+    """The manifest with just what a tag copies from it (``Tag.size``, ``Tag.attached``)."""
+    return Manifest.objects.only("id", "total_size", "subject_digest").get(pk=manifest_id)
 
 
 def remove_tags(repository: Repository, names: Iterable[str]) -> int:

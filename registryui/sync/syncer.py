@@ -528,6 +528,7 @@ class Syncer:
                         problems=reasons,
                         created_times=stats.created_times if stats else None,
                         sizes=stats.sizes if stats else None,
+                        subjects=stats.subjects if stats else None,
                         empty=created,
                     )
                     repository.last_synced_at = now
@@ -672,6 +673,8 @@ class _NewRepositoryStats:
     live: set[str]
     #: Manifest id → its pull size (``Tag.size``).
     sizes: dict[int, int]
+    #: Manifest id → the digest its ``subject`` names, if any (``Tag.attached``).
+    subjects: dict[int, str]
 
 
 def _new_repository_stats(
@@ -702,6 +705,7 @@ def _new_repository_stats(
         last_updated_at=max(changed, default=None),
         live=live,
         sizes={ids[digest]: manifests[digest].total_size for digest in live},
+        subjects={ids[digest]: manifests[digest].subject_digest for digest in live},
     )
 
 
