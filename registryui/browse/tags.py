@@ -174,6 +174,27 @@ def matching_tags(
     return tags
 
 
+def tag_counts(user, repository: Repository, text: str = "") -> tuple[int, int]:
+    """How many of the matching tags (``matching_tags``) name images, and how many are
+    attachments (``Tag.attached``): the page's "N tags" and "M hidden", and the flat view's
+    row count. Never a join to the manifests.
+
+    Unfiltered, a repository too big to group (``too_many_to_group``) takes its images from
+    the stored ``Repository.tag_count`` (kept with every tag write, by ``refresh_stats``)
+    less its attachments, an index range on ``tag_repository_attached``: counting 100,000
+    tags on every page view would read them all. Smaller ones, and any filtered list, are
+    counted exactly in one query."""
+    tags = matching_tags(user, repository, text)
+    if not text and too_many_to_group(repository) and can(user, Level.VIEW, repository.name):
+        attachments = tags.attachments().count()
+        return max(repository.tag_count - attachments, 0), attachments
+    counts = tags.aggregate(
+        images=Count("pk", filter=models.Q(attached=False)),
+        attachments=Count("pk", filter=models.Q(attached=True)),
+    )
+    return counts["images"], counts["attachments"]
+
+
 def _prefix_first(text: str) -> tuple[Any, ...]:
     if not text:
         return ()

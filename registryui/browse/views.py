@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -242,14 +242,11 @@ def repository_page(request: HttpRequest, repository: Repository) -> HttpRespons
         "pull_prefix": pull_command(repository.name),
         "bulk_limit": tags_table.MAX_BULK_TAGS,
     }
-    # How many tags match, and how many signature/attestation tags are hidden: one query on
-    # the tags alone (``Tag.attached``), which is also the flat view's row count.
-    counts = tags_table.matching_tags(user, repository, text).aggregate(
-        images=Count("pk", filter=Q(attached=False)),
-        attachments=Count("pk", filter=Q(attached=True)),
-    )
-    context["matching"] = counts["images"] + (counts["attachments"] if attached else 0)
-    context["hidden_attachments"] = 0 if attached else counts["attachments"]
+    # How many tags match, and how many signature/attestation tags are hidden (also the flat
+    # view's row count).
+    images, attachments = tags_table.tag_counts(user, repository, text)
+    context["matching"] = images + (attachments if attached else 0)
+    context["hidden_attachments"] = 0 if attached else attachments
     if view == tags_table.TagView.FLAT:
         page = paginate(
             request,

@@ -17,7 +17,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from registryui.browse import tags as tags_table
 from registryui.catalog.artifacts import is_attachment_tag
 from registryui.catalog.models import Manifest, Repository, Tag
 from registryui.catalog.upstream import get_client
@@ -178,6 +180,26 @@ def test_the_page_counts_and_hides_by_the_flag(pushed, personas):
     page = client.get("/r/team-a/signed").content.decode()
     assert "5 signature/attestation tags hidden" in page
     assert ">2.0</a>" not in page and ">1.0</a>" in page
+
+
+def test_a_big_repository_counts_from_its_tag_count_and_its_attachments(
+    pushed, personas, monkeypatch
+):
+    """Above ``GROUPED_MAX_TAGS`` the page does not count every tag: images are the stored
+    ``tag_count`` less the attachments, which one index range counts."""
+    client = personas["a_viewer"].client()
+    small = client.get("/r/team-a/signed", {"view": "flat"}).content.decode()
+    monkeypatch.setattr(tags_table, "GROUPED_MAX_TAGS", 3)
+    with CaptureQueriesContext(connection) as captured:
+        big = client.get("/r/team-a/signed", {"view": "flat"}).content.decode()
+    for page in (small, big):
+        assert "4 signature/attestation tags hidden" in page
+        assert '<p class="summary">2 tags,' in page or '<p class="summary">2 tags' in page
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and '"catalog_tag"."attached"' in counts[0], counts
+    assert "FILTER" not in counts[0] and "catalog_manifest" not in counts[0], counts
+    shown = client.get("/r/team-a/signed", {"view": "flat", "attached": "shown"}).text
+    assert '<p class="summary">6 tags' in shown
 
 
 # -- the migration ---------------------------------------------------------------------------
