@@ -378,10 +378,14 @@ class Tag(models.Model):
             # limit, however many repositories have a tag of that name ("latest").
             models.Index(fields=["name", "repository"], name="tag_name_repository"),
             models.Index(fields=["repository", "-changed_at"], name="tag_repository_changed"),
-            # The tags table without attachments (``TagQuerySet.images``), newest first: its
-            # default order as an index range; and its counts of images and attachments.
+            # A repository's attachments (``TagQuerySet.attachments``), newest first: what the
+            # tags table counts to hide them (an index-only range). Partial: only attachment
+            # rows are in it, so writing image tags (most of a sync) never touches it. The
+            # image tags' own orders are the indexes above, filtered on ``attached``.
             models.Index(
-                fields=["repository", "attached", "-changed_at"], name="tag_repository_attached"
+                fields=["repository", "-changed_at"],
+                name="tag_repository_attached",
+                condition=Q(attached=True),
             ),
             models.Index(fields=["manifest", "repository"], name="tag_manifest_repository"),
             models.Index(fields=["repository", "sort_key", "name"], name="tag_repository_sort_key"),

@@ -81,7 +81,9 @@ def image_labels(repository: Repository) -> ImageLabels:
     never a sort of all of them."""
     tags = Tag.objects.filter(repository=repository)
     columns = ("name", "manifest_id", "manifest__labels")
-    latest = list(tags.filter(name="latest").values_list(*columns))
+    # One row at most ((repository, name) is unique); the LIMIT says so to PostgreSQL, which
+    # otherwise estimates ~one "latest" per repository here and starts a parallel worker.
+    latest = list(tags.filter(name="latest").values_list(*columns)[:1])
     newest = tags.exclude(name="latest").order_by("-changed_at").values_list(*columns)
     tags = latest + list(newest[: LABEL_TAGS - len(latest)])
     for name, _, labels in tags:

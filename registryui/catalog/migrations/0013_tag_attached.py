@@ -4,7 +4,8 @@ The tags table hides signature, SBOM and attestation tags and counts them. Decid
 SQL joined every tag to its manifest (a tag on a manifest with a ``subject`` is one), which
 cost a 100,000-tag repository ~57 ms per page on its counts alone. The flag is
 ``catalog.artifacts.is_attachment_tag(name, manifest.subject_digest)``, written with the row;
-here it is filled for the rows that exist (``fill_attached``), before the index is built.
+here it is filled for the rows that exist (``fill_attached``), before the index is built
+(partial: the attachment rows only).
 """
 
 from django.db import migrations, models
@@ -51,7 +52,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="tag",
             index=models.Index(
-                fields=["repository", "attached", "-changed_at"], name="tag_repository_attached"
+                condition=models.Q(attached=True),
+                fields=["repository", "-changed_at"],
+                name="tag_repository_attached",
             ),
         ),
     ]
