@@ -42,7 +42,11 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     if not copies():
         model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "generated", False)
+    ]
     getters = [_getter(field) for field in fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
@@ -81,6 +85,8 @@ def _getter(field: models.Field) -> Callable[[models.Model], Any]:
     column is encoded here with the field's encoder, as ``JSONField`` would."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         raise TypeError(f"{field} is set on save; insert() does not call pre_save")
+    if field.db_default is not models.NOT_PROVIDED:
+        raise TypeError(f"{field} has a database default; insert() writes every column")
     attname = field.attname
     if isinstance(field, models.JSONField):
         encoder = field.encoder
