@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from registryui.lib.iters import chunked
 
+from . import bulk
 from .manifests import FetchedManifest
 from .models import Blob, Layer, Manifest, Repository, RepositoryBlob, StorageSnapshot
 
@@ -126,14 +127,16 @@ def link_blobs(
     changed are recounted from the links themselves, not incremented.
 
     A sync that has just created the repository passes what it knows, to save the queries
-    that would read it back: ``wanted`` (``wanted_from_fetched``) and ``new`` (it has no
-    links yet).
+    that would read it back: ``wanted`` (``wanted_from_fetched``) and ``new`` (created in the
+    caller's transaction: it has no links yet, and no other writer can add one before the
+    commit, so they are inserted without a conflict check).
     """
     if wanted is None:
         wanted = wanted_blobs(manifest_ids, tagged_ids)
+    fresh = new
     existing = (
         {}
-        if new
+        if fresh
         else {
             digest: (link_id, blob_id, images, tagged)
             for link_id, blob_id, digest, images, tagged in RepositoryBlob.objects.filter(
@@ -152,20 +155,23 @@ def link_blobs(
             to_update.append(RepositoryBlob(id=link_id, images=blob.images, tagged=blob.tagged))
             touched.add(blob_id)
     gone = {link_id: blob_id for d, (link_id, blob_id, _, _) in existing.items() if d not in wanted}
-    with transaction.atomic():
-        RepositoryBlob.objects.bulk_create(
-            [
-                RepositoryBlob(
-                    repository=repository,
-                    blob_id=blob_ids[digest],
-                    images=wanted[digest].images,
-                    tagged=wanted[digest].tagged,
-                )
-                for digest in new
-            ],
-            batch_size=500,
-            ignore_conflicts=True,
-        )
+    # A fresh repository's caller holds a transaction that is undone whole on an error: no
+    # savepoint of its own (two round trips fewer).
+    with transaction.atomic(savepoint=not fresh):
+        links = [
+            RepositoryBlob(
+                repository=repository,
+                blob_id=blob_ids[digest],
+                images=wanted[digest].images,
+                tagged=wanted[digest].tagged,
+            )
+            for digest in new
+        ]
+        if fresh:
+            # A repository created in the caller's transaction: no one else has linked it.
+            bulk.insert(RepositoryBlob, links)
+        else:
+            RepositoryBlob.objects.bulk_create(links, batch_size=500, ignore_conflicts=True)
         RepositoryBlob.objects.bulk_update(to_update, ["images", "tagged"], batch_size=500)
         for chunk in chunked(list(gone)):
             RepositoryBlob.objects.filter(id__in=chunk).delete()
@@ -179,7 +185,9 @@ def _blob_ids(digests: list[str], wanted: dict[str, Wanted]) -> dict[str, int]:
         ids.update(Blob.objects.filter(digest__in=chunk).values_list("digest", "id"))
     missing = [d for d in digests if d not in ids]
     if missing:
-        Blob.objects.bulk_create(
+        # Shared by every repository: another writer may be creating one of them just now.
+        bulk.insert_or_skip(
+            Blob,
             [
                 Blob(
                     digest=d,
@@ -189,8 +197,6 @@ def _blob_ids(digests: list[str], wanted: dict[str, Wanted]) -> dict[str, int]:
                 )
                 for d in missing
             ],
-            batch_size=500,
-            ignore_conflicts=True,
         )
         for chunk in chunked(missing):
             ids.update(Blob.objects.filter(digest__in=chunk).values_list("digest", "id"))

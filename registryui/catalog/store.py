@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from registryui.lib.iters import chunked
 from registryui.lib.natural import natural_key
 
+from . import bulk
 from .artifacts import is_attachment_tag
 from .lineage import layer_chains
 from .manifests import FetchedManifest, summarise_index
@@ -59,110 +60,136 @@ def store_manifests(fetched: Iterable[FetchedManifest]) -> dict[str, int]:
 
 def _insert(batch: list[FetchedManifest], ids: dict[str, int]) -> None:
     now = timezone.now()
-    stored_children = {
-        m.id: m
-        for m in Manifest.objects.filter(
-            id__in=[ids[c.digest] for f in batch for c in f.children]
-        ).only("id", "total_size", "created")
-    }
+    child_ids = [ids[c.digest] for f in batch for c in f.children]
+    stored_children = (
+        {
+            m.id: m
+            for m in Manifest.objects.filter(id__in=child_ids).only("id", "total_size", "created")
+        }
+        if child_ids
+        else {}
+    )
     for fetched in batch:
         if fetched.kind == "index":
             summarise_index(
                 fetched, {c.digest: stored_children.get(ids[c.digest]) for c in fetched.children}
             )
-    Manifest.objects.bulk_create(
-        [
-            Manifest(
-                digest=f.digest,
-                media_type=f.media_type[:255],
-                kind=f.kind,
-                size=f.size,
-                total_size=f.total_size,
-                raw=f.raw_text,
-                config_digest=f.config_digest,
-                config_media_type=f.config_media_type[:255],
-                config_size=f.config_size,
-                created=f.created,
-                os=f.os[:64],
-                architecture=f.architecture[:64],
-                variant=f.variant[:64],
-                platforms=f.platforms[:512],
-                labels=f.labels,
-                config=f.config,
-                history=f.history,
-                fetched_at=now,
-                artifact_type=f.artifact_type[:255],
-                subject_digest=f.subject_digest,
-                annotations=f.annotations,
-                attached_kinds=f.attached_kinds,
-                details=f.details,
-                top_chain=(_chains(f) or [""])[-1],
-            )
-            for f in batch
-        ],
-        ignore_conflicts=True,
-        batch_size=200,
-    )
+    manifests = [
+        Manifest(
+            digest=f.digest,
+            media_type=f.media_type[:255],
+            kind=f.kind,
+            size=f.size,
+            total_size=f.total_size,
+            raw=f.raw_text,
+            config_digest=f.config_digest,
+            config_media_type=f.config_media_type[:255],
+            config_size=f.config_size,
+            created=f.created,
+            os=f.os[:64],
+            architecture=f.architecture[:64],
+            variant=f.variant[:64],
+            platforms=f.platforms[:512],
+            labels=f.labels,
+            config=f.config,
+            history=f.history,
+            fetched_at=now,
+            artifact_type=f.artifact_type[:255],
+            subject_digest=f.subject_digest,
+            annotations=f.annotations,
+            attached_kinds=f.attached_kinds,
+            details=f.details,
+            top_chain=(_chains(f) or [""])[-1],
+        )
+        for f in batch
+    ]
+    if bulk.copies():
+        # The fast way (COPY), in a savepoint: the rows of manifests this transaction inserts
+        # cannot conflict with anyone's, but the manifests themselves can, with a concurrent
+        # writer that stored one of these digests since we looked.
+        inserted: dict[str, int] = {}
+        try:
+            with transaction.atomic():
+                bulk.insert(Manifest, manifests)
+                inserted = manifest_ids(f.digest for f in batch)
+                for model, rows in _parts(batch, {**ids, **inserted}):
+                    bulk.insert(model, rows)
+        except IntegrityError:
+            pass  # the way below skips what is there already
+        else:
+            ids.update(inserted)
+            return
+    Manifest.objects.bulk_create(manifests, ignore_conflicts=True, batch_size=200)
     ids.update(manifest_ids(f.digest for f in batch))
-    Layer.objects.bulk_create(
-        [
-            Layer(
-                manifest_id=ids[f.digest],
-                position=i,
-                digest=layer.digest,
-                size=layer.size,
-                media_type=layer.media_type[:255],
-                chain=chain,
-            )
-            for f in batch
-            for i, (layer, chain) in enumerate(zip(f.layers, _chains(f), strict=True))
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
-    SbomPackage.objects.bulk_create(
-        [
-            SbomPackage(
-                manifest_id=ids[f.digest],
-                position=i,
-                name=package.name,
-                version=package.version,
-                licence=package.licence,
-                purl=package.purl,
-            )
-            for f in batch
-            for i, package in enumerate(f.packages)
-        ],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
-    Label.objects.bulk_create(
-        [
-            Label(manifest_id=ids[f.digest], key=key[:255], value=value[: Label.VALUE_MAX_LENGTH])
-            for f in batch
-            for key, value in f.labels.items()
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
-    IndexChild.objects.bulk_create(
-        [
-            IndexChild(
-                index_id=ids[f.digest],
-                child_id=ids[c.digest],
-                position=i,
-                os=c.os[:64],
-                architecture=c.architecture[:64],
-                variant=c.variant[:64],
-                os_version=c.os_version[:128],
-                is_attestation=c.is_attestation,
-            )
-            for f in batch
-            for i, c in enumerate(f.children)
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
+    for model, rows in _parts(batch, ids):
+        model.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+
+
+def _parts(
+    batch: list[FetchedManifest], ids: dict[str, int]
+) -> list[tuple[type[models.Model], list[models.Model]]]:
+    """The rows each manifest of ``batch`` (stored, ids in ``ids``) is made of."""
+    return [
+        (
+            Layer,
+            [
+                Layer(
+                    manifest_id=ids[f.digest],
+                    position=i,
+                    digest=layer.digest,
+                    size=layer.size,
+                    media_type=layer.media_type[:255],
+                    chain=chain,
+                )
+                for f in batch
+                for i, (layer, chain) in enumerate(zip(f.layers, _chains(f), strict=True))
+            ],
+        ),
+        (
+            SbomPackage,
+            [
+                SbomPackage(
+                    manifest_id=ids[f.digest],
+                    position=i,
+                    name=package.name,
+                    version=package.version,
+                    licence=package.licence,
+                    purl=package.purl,
+                )
+                for f in batch
+                for i, package in enumerate(f.packages)
+            ],
+        ),
+        (
+            Label,
+            [
+                Label(
+                    manifest_id=ids[f.digest],
+                    key=key[:255],
+                    value=value[: Label.VALUE_MAX_LENGTH],
+                )
+                for f in batch
+                for key, value in f.labels.items()
+            ],
+        ),
+        (
+            IndexChild,
+            [
+                IndexChild(
+                    index_id=ids[f.digest],
+                    child_id=ids[c.digest],
+                    position=i,
+                    os=c.os[:64],
+                    architecture=c.architecture[:64],
+                    variant=c.variant[:64],
+                    os_version=c.os_version[:128],
+                    is_attestation=c.is_attestation,
+                )
+                for f in batch
+                for i, c in enumerate(f.children)
+            ],
+        ),
+    ]
 
 
 def _chains(fetched: FetchedManifest) -> list[str]:
@@ -207,9 +234,10 @@ def replace_tags(
 
     A caller that has them saves queries: ``created_times`` (manifest id → build time) for a
     first import, ``sizes`` (manifest id → ``total_size``) with ``subjects`` (manifest id →
-    ``subject_digest``, for the same ids), ``empty`` for a repository it has just created (it
-    has no tags yet). What it does not pass is read in one query per chunk
-    of the images of new and moved tags.
+    ``subject_digest``, for the same ids), ``empty`` for a repository it has just created in
+    its transaction (it has no tags yet, and no other writer can add one before the commit,
+    so they are inserted without a conflict check). What it does not pass is read in one
+    query per chunk of the images of new and moved tags.
     """
     now = now or timezone.now()
     problems = problems or {}
@@ -280,7 +308,11 @@ def replace_tags(
     gone = [
         pk for name, (pk, _, _) in existing.items() if name not in tags and name not in problems
     ]
-    Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
+    if empty:
+        # Created in the caller's transaction: nobody else can have written its tags.
+        bulk.insert(Tag, to_create)
+    else:
+        Tag.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
     Tag.objects.bulk_update(
         to_update,
         ["manifest_id", "size", "attached", "changed_at", "pushed_at", "sync_problem"],
