@@ -88,13 +88,31 @@
     return done;
   }
 
+  // Where "Copied" is said: the button's own status (a command block has one), else the
+  // page's one shared region (the tags table's rows have none: 100 fewer elements a page).
+  // Made when the script starts, so that it exists before its first change is announced.
+  let sharedStatus = null;
+
+  function pageStatus() {
+    if (!sharedStatus || !sharedStatus.isConnected) {
+      sharedStatus = document.createElement("span");
+      sharedStatus.id = "copy-status";
+      sharedStatus.className = "copy-status visually-hidden";
+      sharedStatus.setAttribute("role", "status");
+      sharedStatus.setAttribute("aria-live", "polite");
+      document.body.appendChild(sharedStatus);
+    }
+    return sharedStatus;
+  }
+
   function flash(button, text, state) {
     const next = button.nextElementSibling;
     const status =
       next && next.classList.contains("copy-status")
         ? next
-        : button.parentElement && button.parentElement.querySelector(".copy-status");
-    if (status) status.textContent = text;
+        : (button.parentElement && button.parentElement.querySelector(".copy-status")) ||
+          pageStatus();
+    status.textContent = text;
     const original = button.dataset.label || button.textContent;
     button.dataset.label = original;
     button.textContent = text;
@@ -160,9 +178,16 @@
 
   function markScrollers(root) {
     const boxes = root.querySelectorAll ? root.querySelectorAll(SCROLLERS) : [];
+    // Every width is read first, then attributes written: a read after a write would lay the
+    // page out again for each box (a tags table has dozens of <code>s).
+    const measured = [];
     boxes.forEach(function (box) {
       if (box.closest("pre")) return;
-      const scrolls = box.scrollWidth > box.clientWidth + 1;
+      measured.push([box, box.scrollWidth > box.clientWidth + 1]);
+    });
+    measured.forEach(function (pair) {
+      const box = pair[0];
+      const scrolls = pair[1];
       if (scrolls && !box.hasAttribute("tabindex")) {
         box.setAttribute("tabindex", "0");
         box.dataset.scrollStop = "";
@@ -196,10 +221,15 @@
     markScrollers(document);
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", markAll);
-  } else {
+  function start() {
+    pageStatus();
     markAll();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
   let resizing = 0;
   window.addEventListener("resize", function () {

@@ -115,6 +115,38 @@ def test_open_a_tag_and_copy_the_pull_command(site):
     context.close()
 
 
+def test_copy_from_the_tags_table_is_said_in_the_pages_one_status_region(site):
+    """The table's rows carry no status element of their own (two per row were a tenth of
+    the page's elements): the page's one live region says "Copied", after an htmx swap too."""
+    context = site.context(persona="a_viewer")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    page = context.new_page()
+    page.goto("/r/team-a/api")
+    assert page.locator("table.tags .copy-status").count() == 0
+    status = page.locator("#copy-status")
+    assert status.get_attribute("role") == "status"
+    assert status.get_attribute("aria-live") == "polite"
+    assert status.inner_text() == ""
+
+    page.get_by_role("button", name="Copy the pull command of 1.4").click()
+    page.wait_for_function("() => document.getElementById('copy-status').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == PULL_14
+    assert page.get_by_role("button", name="Copy the pull command of 1.4").inner_text() == "Copied"
+
+    # Sorted by htmx: the new rows' buttons report to the same single region.
+    page.get_by_role("link", name=re.compile(r"^Tag")).click()
+    page.wait_for_function(
+        "() => document.querySelector('table.tags th[aria-sort=ascending]') !== null"
+    )
+    page.evaluate("document.getElementById('copy-status').textContent = ''")
+    digest = site.samples.digests["team-a/api:1.4"]
+    page.get_by_role("button", name=f"Copy the digest {digest}").first.click()
+    page.wait_for_function("() => document.getElementById('copy-status').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == digest
+    assert page.locator("#copy-status").count() == 1
+    context.close()
+
+
 def test_slash_focuses_the_search_and_a_full_reference_goes_straight_to_it(site):
     context = site.context(persona="superuser")
     page = context.new_page()
