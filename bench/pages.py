@@ -161,32 +161,83 @@ class Bulk:
                 value = f.get_db_prep_save(value, connection)
             self.defaults[f.column] = value
         self.flush_every = flush_every
-        self.rows: list[dict] = []
+        #: Rows by the columns given (each call site gives the same ones, in one order), each
+        #: row those values followed by the defaults of the other columns.
+        self.rows: dict[tuple[str, ...], list[tuple]] = {}
+        self.rest: dict[tuple[str, ...], tuple] = {}
+        self.pending = 0
         self.written = 0
 
     def add(self, **values: object) -> None:
-        self.rows.append(values)
-        if len(self.rows) >= self.flush_every:
+        given = tuple(values)
+        rows = self.rows.get(given)
+        if rows is None:
+            rows = self.rows[given] = []
+            self.rest[given] = tuple(self.defaults[c] for c in self.columns if c not in values)
+        rows.append(tuple(values.values()) + self.rest[given])
+        self.pending += 1
+        if self.pending >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        defaults, columns = self.defaults, self.columns
-        tuples = [tuple(row.get(c, defaults[c]) for c in columns) for row in self.rows]
-        names = ", ".join(f'"{c}"' for c in columns)
+        for given, rows in self.rows.items():
+            if not rows:
+                continue
+            columns = [*given, *(c for c in self.columns if c not in given)]
+            names = ", ".join(f'"{c}"' for c in columns)
+            with self.connection.cursor() as cursor:
+                if self.connection.vendor == "postgresql":
+                    raw = cursor.cursor  # psycopg's own cursor, for COPY
+                    with raw.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    marks = ", ".join("?" for _ in columns)
+                    insert = f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})'  # noqa: S608
+                    cursor.executemany(insert, rows)
+            self.written += len(rows)
+            rows.clear()
+        self.pending = 0
+
+
+def _secondary_indexes(connection, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes of these tables that no constraint owns."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            marks = ", ".join("%s" for _ in tables)
+            where = "type = 'index' AND sql IS NOT NULL AND tbl_name IN"
+            query = f"SELECT name, sql FROM sqlite_master WHERE {where} ({marks})"  # noqa: S608
+            cursor.execute(query, tables)
+        else:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                [tables],
+            )
+        return list(cursor.fetchall())
+
+
+class IndexesAfter:
+    """Drop the secondary indexes of these tables, and build them again on leaving: one
+    sorted build per index instead of millions of inserts into it."""
+
+    def __init__(self, connection, models: list) -> None:
+        self.connection = connection
+        self.indexes = _secondary_indexes(connection, [m._meta.db_table for m in models])
+
+    def __enter__(self) -> None:
+        with self.connection.cursor() as cursor:
+            for name, _ in self.indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+
+    def __exit__(self, *exc: object) -> None:
         with self.connection.cursor() as cursor:
             if self.connection.vendor == "postgresql":
-                raw = cursor.cursor  # psycopg's own cursor, for COPY
-                with raw.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
-                    for row in tuples:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join("?" for _ in columns)
-                insert = f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})'  # noqa: S608
-                cursor.executemany(insert, tuples)
-        self.written += len(tuples)
-        self.rows.clear()
+                # The deferred foreign-key checks first: no CREATE INDEX on a table with
+                # pending trigger events.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for _, create in self.indexes:
+                cursor.execute(create)
 
 
 def _same(value: object) -> object:
@@ -292,6 +343,10 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
             for pragma in ("synchronous = OFF", "cache_size = -1000000", "temp_store = MEMORY"):
                 cursor.execute(f"PRAGMA {pragma}")
     with transaction.atomic():
+        indexes = IndexesAfter(
+            connection, [Tag, Manifest, Layer, Label, IndexChild, Blob, RepositoryBlob]
+        )
+        indexes.__enter__()
         for position, name in enumerate(names, start=1):
             repository_id = position
             size = 0  # of the distinct blobs it links
@@ -374,12 +429,17 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         os="linux",
                         architecture="amd64",
                         platforms="linux/amd64",
-                        labels=json.dumps(image_labels),
-                        config=json.dumps(
-                            {"Entrypoint": ["/app"], "Env": [f"VERSION={i}"], "User": "1000"}
+                        # json.dumps of these, built as text (a third of the fill's time).
+                        labels=(
+                            '{"org.opencontainers.image.source": '
+                            f'"https://git.example.com/{name}", '
+                            f'"org.opencontainers.image.revision": "{revision}"}}'
                         ),
-                        history=json.dumps(
-                            [{"created": created.isoformat(), "created_by": "RUN build"}]
+                        config=(
+                            f'{{"Entrypoint": ["/app"], "Env": ["VERSION={i}"], "User": "1000"}}'
+                        ),
+                        history=(
+                            f'[{{"created": "{created.isoformat()}", "created_by": "RUN build"}}]'
                         ),
                         fetched_at=fetched,
                     )
@@ -496,6 +556,7 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
         # Parents before children: repositories and manifests first.
         for bulk in (repositories, manifests, layers, labels, children, tags, blobs, links):
             bulk.flush()
+        indexes.__exit__(None, None, None)
         stats.layers, stats.labels = layers.written, labels.written
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(
