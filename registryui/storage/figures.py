@@ -105,7 +105,10 @@ class _Sharing:
 
     def __init__(self, links) -> None:
         #: The visible links of blobs that more than one repository references.
-        self.links = links.filter(blob__repository_count__gt=1)
+        # The few shared blobs drive the plan (``blob_repository_count``, then the links of
+        # each): SQLite would otherwise walk every link of every visible repository.
+        shared = Blob.objects.filter(repository_count__gt=1).values("id")
+        self.links = links.filter(blob_id__in=shared)
         #: blob id → (size, visible repositories that reference it).
         self.holders: dict[int, tuple[int, int]] = {
             blob_id: (size, holders)
