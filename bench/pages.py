@@ -200,46 +200,6 @@ class Bulk:
         self.pending = 0
 
 
-def _secondary_indexes(connection, tables: list[str]) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the indexes of these tables that no constraint owns."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            marks = ", ".join("%s" for _ in tables)
-            where = "type = 'index' AND sql IS NOT NULL AND tbl_name IN"
-            query = f"SELECT name, sql FROM sqlite_master WHERE {where} ({marks})"  # noqa: S608
-            cursor.execute(query, tables)
-        else:
-            cursor.execute(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
-                "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
-                [tables],
-            )
-        return list(cursor.fetchall())
-
-
-class IndexesAfter:
-    """Drop the secondary indexes of these tables, and build them again on leaving: one
-    sorted build per index instead of millions of inserts into it."""
-
-    def __init__(self, connection, models: list) -> None:
-        self.connection = connection
-        self.indexes = _secondary_indexes(connection, [m._meta.db_table for m in models])
-
-    def __enter__(self) -> None:
-        with self.connection.cursor() as cursor:
-            for name, _ in self.indexes:
-                cursor.execute(f'DROP INDEX "{name}"')
-
-    def __exit__(self, *exc: object) -> None:
-        with self.connection.cursor() as cursor:
-            if self.connection.vendor == "postgresql":
-                # The deferred foreign-key checks first: no CREATE INDEX on a table with
-                # pending trigger events.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for _, create in self.indexes:
-                cursor.execute(create)
-
-
 def _same(value: object) -> object:
     return value
 
@@ -343,10 +303,6 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
             for pragma in ("synchronous = OFF", "cache_size = -1000000", "temp_store = MEMORY"):
                 cursor.execute(f"PRAGMA {pragma}")
     with transaction.atomic():
-        indexes = IndexesAfter(
-            connection, [Tag, Manifest, Layer, Label, IndexChild, Blob, RepositoryBlob]
-        )
-        indexes.__enter__()
         for position, name in enumerate(names, start=1):
             repository_id = position
             size = 0  # of the distinct blobs it links
@@ -556,7 +512,6 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
         # Parents before children: repositories and manifests first.
         for bulk in (repositories, manifests, layers, labels, children, tags, blobs, links):
             bulk.flush()
-        indexes.__exit__(None, None, None)
         stats.layers, stats.labels = layers.written, labels.written
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(
