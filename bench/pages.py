@@ -82,6 +82,17 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--live-rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="measure only the pages whose name contains one of these (comma-separated, "
+        "case-insensitive), e.g. storage,label",
+    )
+    parser.add_argument(
+        "--fill-only",
+        action="store_true",
+        help="fill each size, print how long it took, measure nothing",
+    )
     return parser.parse_args()
 
 
@@ -121,6 +132,8 @@ class Catalog:
     sample_repository: str = ""
     big_tags: int = 0
     seconds: float = 0.0
+    #: Of which writing the rows (the rest: the storage snapshot, ANALYZE/VACUUM).
+    fill_seconds: float = 0.0
 
 
 class Bulk:
@@ -148,32 +161,43 @@ class Bulk:
                 value = f.get_db_prep_save(value, connection)
             self.defaults[f.column] = value
         self.flush_every = flush_every
-        self.rows: list[dict] = []
+        #: Rows by the columns given (each call site gives the same ones, in one order), each
+        #: row those values followed by the defaults of the other columns.
+        self.rows: dict[tuple[str, ...], list[tuple]] = {}
+        self.rest: dict[tuple[str, ...], tuple] = {}
+        self.pending = 0
         self.written = 0
 
     def add(self, **values: object) -> None:
-        self.rows.append(values)
-        if len(self.rows) >= self.flush_every:
+        given = tuple(values)
+        rows = self.rows.get(given)
+        if rows is None:
+            rows = self.rows[given] = []
+            self.rest[given] = tuple(self.defaults[c] for c in self.columns if c not in values)
+        rows.append(tuple(values.values()) + self.rest[given])
+        self.pending += 1
+        if self.pending >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        defaults, columns = self.defaults, self.columns
-        tuples = [tuple(row.get(c, defaults[c]) for c in columns) for row in self.rows]
-        names = ", ".join(f'"{c}"' for c in columns)
-        with self.connection.cursor() as cursor:
-            if self.connection.vendor == "postgresql":
-                raw = cursor.cursor  # psycopg's own cursor, for COPY
-                with raw.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
-                    for row in tuples:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join("?" for _ in columns)
-                insert = f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})'  # noqa: S608
-                cursor.executemany(insert, tuples)
-        self.written += len(tuples)
-        self.rows.clear()
+        for given, rows in self.rows.items():
+            if not rows:
+                continue
+            columns = [*given, *(c for c in self.columns if c not in given)]
+            names = ", ".join(f'"{c}"' for c in columns)
+            with self.connection.cursor() as cursor:
+                if self.connection.vendor == "postgresql":
+                    raw = cursor.cursor  # psycopg's own cursor, for COPY
+                    with raw.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    marks = ", ".join("?" for _ in columns)
+                    insert = f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})'  # noqa: S608
+                    cursor.executemany(insert, rows)
+            self.written += len(rows)
+            rows.clear()
+        self.pending = 0
 
 
 def _same(value: object) -> object:
@@ -200,11 +224,13 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
     from django.utils import timezone
 
     from registryui.catalog.models import (
+        Blob,
         IndexChild,
         Label,
         Layer,
         Manifest,
         Repository,
+        RepositoryBlob,
         SyncRun,
         Tag,
     )
@@ -233,7 +259,36 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
 
     repositories, manifests, layers = Bulk(Repository), Bulk(Manifest), Bulk(Layer)
     labels, children, tags = Bulk(Label), Bulk(IndexChild), Bulk(Tag)
-    ids = {"manifest": 0, "layer": 0, "label": 0, "child": 0, "tag": 0}
+    blobs, links = Bulk(Blob), Bulk(RepositoryBlob)
+    ids = {"manifest": 0, "layer": 0, "label": 0, "child": 0, "tag": 0, "blob": 0, "link": 0}
+    # Every blob but the base layer belongs to one image of one repository; the base layer
+    # is in every image: its counts are written at the end.
+    ids["blob"] += 1
+    base_blob = {"id": ids["blob"], "repositories": 0, "images": 0}
+
+    def link(repository_id: int, digest: str, size: int, kind: str, **more: object) -> int:
+        """The blob links ``catalog.storage.link_blobs`` would write (what the storage page
+        reads), for a blob only this repository's one image holds; its size."""
+        ids["blob"] += 1
+        blobs.add(
+            id=ids["blob"],
+            digest=digest,
+            size=size,
+            kind=kind,
+            repository_count=1,
+            image_count=1,
+            image_size=more.get("image_size", 0),
+        )
+        ids["link"] += 1
+        links.add(
+            id=ids["link"],
+            repository_id=repository_id,
+            blob_id=ids["blob"],
+            images=1,
+            tagged=more.get("tagged", False),
+        )
+        return size
+
     base_layer = _digest("base", 0)
     image_type = "application/vnd.oci.image.manifest.v1+json"
     index_type = "application/vnd.oci.image.index.v1+json"
@@ -242,8 +297,15 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
     synced = adapt(now)
     sort_keys: dict[str, str] = {}  # tag names repeat in every repository
 
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            # A throwaway database: no fsync, a large page cache, temporary b-trees in memory.
+            for pragma in ("synchronous = OFF", "cache_size = -1000000", "temp_store = MEMORY"):
+                cursor.execute(f"PRAGMA {pragma}")
     with transaction.atomic():
         for position, name in enumerate(names, start=1):
+            repository_id = position
+            size = 0  # of the distinct blobs it links
             # Every repository also has "latest" (on its newest image): the tag name that a
             # prefix search finds in every repository at once.
             count = big - 1 if name == BIG else per_repository + (position - 2 < extra) - 1
@@ -278,6 +340,14 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         created=adapt(created),
                         platforms="linux/amd64, linux/arm64/v8",
                         fetched_at=fetched,
+                    )
+                    size += link(
+                        repository_id,
+                        digest,
+                        900,
+                        Blob.Kind.MANIFEST,
+                        image_size=total_size,
+                        tagged=True,
                     )
                     # Its platforms are the two images before it in this repository.
                     for slot, (back, arch, variant) in enumerate(
@@ -315,15 +385,30 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                         os="linux",
                         architecture="amd64",
                         platforms="linux/amd64",
-                        labels=json.dumps(image_labels),
-                        config=json.dumps(
-                            {"Entrypoint": ["/app"], "Env": [f"VERSION={i}"], "User": "1000"}
+                        # json.dumps of these, built as text (a third of the fill's time).
+                        labels=(
+                            '{"org.opencontainers.image.source": '
+                            f'"https://git.example.com/{name}", '
+                            f'"org.opencontainers.image.revision": "{revision}"}}'
                         ),
-                        history=json.dumps(
-                            [{"created": created.isoformat(), "created_by": "RUN build"}]
+                        config=(
+                            f'{{"Entrypoint": ["/app"], "Env": ["VERSION={i}"], "User": "1000"}}'
+                        ),
+                        history=(
+                            f'[{{"created": "{created.isoformat()}", "created_by": "RUN build"}}]'
                         ),
                         fetched_at=fetched,
                     )
+                    size += link(
+                        repository_id,
+                        digest,
+                        900,
+                        Blob.Kind.MANIFEST,
+                        image_size=total_size,
+                        tagged=True,
+                    )
+                    size += link(repository_id, _digest(name, i, "config"), 1500, Blob.Kind.CONFIG)
+                    size += link(repository_id, _digest(digest, 1), 6_000_000, Blob.Kind.LAYER)
                     for n, layer_digest in enumerate((base_layer, _digest(digest, 1))):
                         ids["layer"] += 1
                         layers.add(
@@ -355,13 +440,20 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                     created=adapt(now - timedelta(hours=position)),
                     fetched_at=fetched,
                 )
+                size += link(
+                    repository_id,
+                    _digest(name, "only"),
+                    900,
+                    Blob.Kind.MANIFEST,
+                    image_size=1000,
+                    tagged=True,
+                )
                 kinds.append("image")
                 local_ids.append(ids["manifest"])
                 local_sizes.append(1000)
                 plan.append(("latest", 0, now - timedelta(hours=position)))
             else:
                 plan.append(("latest", plan[0][1], plan[0][2]))
-            repository_id = position
             for tag, local, changed in plan:
                 ids["tag"] += 1
                 if tag not in sort_keys:
@@ -378,9 +470,20 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                     first_seen=adapt(changed),
                     changed_at=adapt(changed),
                 )
-            images = kinds.count("image")
-            # Distinct blobs: each manifest, each image's config and own layer, the base once.
-            size = len(kinds) * 900 + images * (1500 + 6_000_000) + (5_000_000 if images else 0)
+            # The base layer, once per repository, used by each of its images with layers.
+            layered = kinds.count("image") if count > 0 else 0
+            if layered:
+                ids["link"] += 1
+                links.add(
+                    id=ids["link"],
+                    repository_id=repository_id,
+                    blob_id=base_blob["id"],
+                    images=layered,
+                    tagged=False,
+                )
+                base_blob["repositories"] += 1
+                base_blob["images"] += layered
+                size += 5_000_000
             repositories.add(
                 id=repository_id,
                 name=name,
@@ -398,18 +501,29 @@ def fill(total_tags: int, *, big: int | None = None, repositories: int | None = 
                 sample = plan[len(plan) // 2]
                 stats.sample_tag = sample[0]
                 stats.sample_digest = manifest_digest_of(name, plan, sample)
+        if base_blob["repositories"]:
+            blobs.add(
+                id=base_blob["id"],
+                digest=base_layer,
+                size=5_000_000,
+                kind=Blob.Kind.LAYER,
+                repository_count=base_blob["repositories"],
+                image_count=base_blob["images"],
+            )
         # Parents before children: repositories and manifests first.
-        for bulk in (repositories, manifests, layers, labels, children, tags):
+        for bulk in (repositories, manifests, layers, labels, children, tags, blobs, links):
             bulk.flush()
         stats.layers, stats.labels = layers.written, labels.written
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(
-                no_style(), [Repository, Manifest, Layer, Label, IndexChild, Tag]
+                no_style(),
+                [Repository, Manifest, Layer, Label, IndexChild, Tag, Blob, RepositoryBlob],
             ):
                 cursor.execute(statement)
         SyncRun.objects.create(scope="", status="succeeded", finished_at=timezone.now())
-        # The storage page's figures: the snapshot a full sync ends with (it first links the
-        # blobs of repositories the bulk fill above wrote without refresh_stats).
+        stats.fill_seconds = time.perf_counter() - started
+        # The storage page's figures: the snapshot a full sync ends with (the links it would
+        # back-fill are written above).
         from registryui.catalog.storage import record_snapshot
 
         record_snapshot(timezone.now())
@@ -523,7 +637,7 @@ def use(world: World) -> None:
     settings.DATABASES["default"]["NAME"] = world.database
 
 
-def create(total: int, workdir: Path, original: str) -> World:
+def create(total: int, workdir: Path, original: str, only: list[str] | None = None) -> World:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -539,7 +653,10 @@ def create(total: int, workdir: Path, original: str) -> World:
     catalog = fill(total)
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench"))
-    return World(total, database, catalog, pages(catalog), client)
+    timings = pages(catalog)
+    if only:
+        timings = [t for t in timings if any(word in t.name.lower() for word in only)]
+    return World(total, database, catalog, timings, client)
 
 
 def measure(worlds: list[World], requests: int, warmup: int, block: int) -> None:
@@ -745,9 +862,18 @@ def main() -> int:
         try:
             for size in sizes:
                 print(f"… filling {size:,} tags", flush=True)
-                worlds.append(create(size, workdir, str(original)))
-            print("… measuring", flush=True)
-            measure(worlds, args.requests, args.warmup, args.block)
+                only = [w.strip().lower() for w in args.pages.split(",") if w.strip()]
+                worlds.append(create(size, workdir, str(original), only))
+                catalog = worlds[-1].catalog
+                print(
+                    f"  filled in {catalog.seconds:.1f} s ({catalog.fill_seconds:.1f} s of rows, "
+                    f"{catalog.seconds - catalog.fill_seconds:.1f} s of snapshot and ANALYZE), "
+                    f"load {os.getloadavg()[:3]}",
+                    flush=True,
+                )
+            if not args.fill_only:
+                print("… measuring", flush=True)
+                measure(worlds, args.requests, args.warmup, args.block)
         finally:
             for world in worlds:
                 use(world)
@@ -755,6 +881,9 @@ def main() -> int:
                     print(f"kept database {world.database}")
                     continue
                 connection.creation.destroy_test_db(original, verbosity=0)
+        if args.fill_only:
+            print(f"Load average at the start {load_start}, at the end {os.getloadavg()[:3]}.")
+            return 0
         results = {world.size: (world.catalog, world.timings) for world in worlds}
         live = None if args.skip_live else live_proxy(workdir, args.live_rounds)
         print(report(results, live))

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.lookups import IsNull
 from django.http import Http404
 
 from registryui.catalog.models import IndexChild, Label, Manifest, Repository, Tag
@@ -406,15 +407,25 @@ def _shown_to(user) -> Q:
     fill a window and never make another query: the answer and the number of queries depend
     on what the user may see only, and hidden label values cannot be learnt from an "N+"
     heading or from the time a search takes. Old builds no tag holds are left out the same way.
-    The filter is two EXISTS probes on indexed foreign keys per row of the value range, which
-    keeps the range scan of ``label_value_id`` the plan (``tests/catalog/test_search.py``).
+    The filter is two probes on indexed foreign keys per row of the value range, which keeps
+    the range scan of ``label_value_id`` the plan, stopping at the LIMIT
+    (``tests/catalog/test_search.py``). Each probe is a correlated scalar subquery (``LIMIT
+    1``), not an EXISTS: PostgreSQL may run an EXISTS as a "hashed SubPlan", which reads and
+    hashes every visible tag once, whatever the LIMIT (it costs the plan for the whole value
+    range); a scalar subquery it runs per row only. The tags through an index are joined from
+    the index entry (``indexchild_child``, then the tag's ``manifest_id``): correlated, not an
+    ``IN`` over every visible tag.
     """
     direct = visible_tags(user, Tag.objects.filter(manifest_id=OuterRef("manifest_id")))
-    through_index = IndexChild.objects.filter(
-        child_id=OuterRef("manifest_id"),
-        index__in=visible_tags(user, Tag.objects.all()).values("manifest_id"),
+    through_index = visible_tags(
+        user, Tag.objects.filter(manifest__child_links__child_id=OuterRef("manifest_id"))
     )
-    return Q(Exists(direct)) | Q(Exists(through_index))
+    return Q(_probe(direct)) | Q(_probe(through_index))
+
+
+def _probe(tags) -> IsNull:
+    """True when ``tags`` (correlated with the outer row) has a row: a scalar subquery."""
+    return IsNull(Subquery(tags.order_by().values("pk")[:1]), False)
 
 
 def _label_hits(user, label_filter: Q) -> tuple[list[ManifestHit], bool]:

@@ -14,16 +14,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import Coalesce, Lag
 from django.utils import timezone
 
 from registryui.catalog.models import Blob, RepositoryBlob, StorageSnapshot, Tag
-from registryui.catalog.storage import SharedLink, shared_links
 from registryui.cleanup.freed import sees_every_repository
 from registryui.lib.reference import reference_url
 from registryui.teams.models import Level, Team
-from registryui.teams.patterns import matches, patterns_q
+from registryui.teams.patterns import patterns_q
 from registryui.teams.permissions import access_for, visible_repositories
 
 #: Rows in the "largest images" and "most shared layers" lists.
@@ -95,42 +96,73 @@ class StorageReport:
 
 
 class _Sharing:
-    """The blobs several visible repositories reference, and who references them: every
-    other blob belongs to one repository alone, whose ``size`` counts it once."""
+    """The blobs several repositories reference, counted over the visible ones: every other
+    blob belongs to one repository alone, whose ``size`` counts it once.
 
-    def __init__(self, links: list[SharedLink]) -> None:
-        self.holders: dict[int, set[int]] = defaultdict(set)
-        self.blob_size: dict[int, int] = {}
-        self.blobs_of: dict[int, list[int]] = defaultdict(list)
-        self.names: dict[int, str] = {}
-        self.namespaces: dict[str, set[int]] = defaultdict(set)
-        for link in links:
-            self.holders[link.blob_id].add(link.repository_id)
-            self.blob_size[link.blob_id] = link.size
-            self.names[link.repository_id] = link.name
-            self.namespaces[link.namespace].add(link.repository_id)
-        for blob_id, holders in self.holders.items():
-            for repository_id in holders:
-                self.blobs_of[repository_id].append(blob_id)
+    Counted in SQL, one row per shared blob (and per namespace, team or repository asked
+    about), never one per link: a base layer in every one of 20,000 repositories is one row.
+    """
+
+    def __init__(self, links) -> None:
+        #: The visible links of blobs that more than one repository references.
+        # The few shared blobs drive the plan (``blob_repository_count``, then the links of
+        # each): SQLite would otherwise walk every link of every visible repository.
+        shared = Blob.objects.filter(repository_count__gt=1).values("id")
+        self.links = links.filter(blob_id__in=shared)
+        #: blob id → (size, visible repositories that reference it).
+        self.holders: dict[int, tuple[int, int]] = {
+            blob_id: (size, holders)
+            for blob_id, size, holders in self.links.values("blob_id")
+            .annotate(holders=Count("id"))
+            .values_list("blob_id", "blob__size", "holders")
+        }
 
     @property
     def shared_between(self) -> int:
-        return sum(self.blob_size[b] for b, holders in self.holders.items() if len(holders) > 1)
+        return sum(size for size, holders in self.holders.values() if holders > 1)
+
+    @property
+    def repeats(self) -> int:
+        """Bytes counted more than once when the visible repositories' sizes are added up."""
+        return sum(size * (holders - 1) for size, holders in self.holders.values())
 
     def figure(
-        self, name: str, size_sum: int, count: int, members: set[int], url: str = ""
+        self, name: str, size_sum: int, count: int, inside: dict[int, int], url=""
     ) -> Figure:
-        """A group of repositories whose own bytes add up to ``size_sum``; ``members`` are
-        those of them that hold shared blobs."""
+        """A group of repositories whose own bytes add up to ``size_sum``; ``inside``: how many
+        of them reference each shared blob (blob id → count, those they hold only)."""
         repeats = leaving = 0
-        for blob_id in {b for r in members for b in self.blobs_of.get(r, ())}:
-            holders = self.holders[blob_id]
-            inside = len(holders & members)
-            repeats += self.blob_size[blob_id] * (inside - 1)
-            if inside < len(holders):
-                leaving += self.blob_size[blob_id]
+        for blob_id, members in inside.items():
+            if blob_id not in self.holders:
+                continue  # shared since the report was made (a page is read later): as then
+            size, holders = self.holders[blob_id]
+            repeats += size * (members - 1)
+            if members < holders:
+                leaving += size
         referenced = size_sum - repeats
         return Figure(name, referenced, referenced - leaving, count, url)
+
+    def inside(self, links) -> dict[int, int]:
+        """blob id → how many of these links (a narrowing of ``self.links``) reference it."""
+        return dict(links.values("blob_id").annotate(n=Count("id")).values_list("blob_id", "n"))
+
+    def by_namespace(self) -> dict[str, dict[int, int]]:
+        found: dict[str, dict[int, int]] = defaultdict(dict)
+        for namespace, blob_id, n in (
+            self.links.values("repository__namespace", "blob_id")
+            .annotate(n=Count("id"))
+            .values_list("repository__namespace", "blob_id", "n")
+        ):
+            found[namespace][blob_id] = n
+        return found
+
+    def of_repositories(self, ids: list[int]) -> dict[int, dict[int, int]]:
+        found: dict[int, dict[int, int]] = defaultdict(dict)
+        for repository_id, blob_id in self.links.filter(repository_id__in=ids).values_list(
+            "repository_id", "blob_id"
+        ):
+            found[repository_id][blob_id] = 1
+        return found
 
 
 class RepositoryFigures:
@@ -153,9 +185,11 @@ class RepositoryFigures:
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1][0]
+        rows = list(self.queryset.values_list("id", "name", "size")[index])
+        shared = self.sharing.of_repositories([pk for pk, _, _ in rows]) if rows else {}
         return [
-            self.sharing.figure(name, size, 1, {pk}, reference_url(name))
-            for pk, name, size in self.queryset.values_list("id", "name", "size")[index]
+            self.sharing.figure(name, size, 1, shared.get(pk, {}), reference_url(name))
+            for pk, name, size in rows
         ]
 
     def __iter__(self):
@@ -168,25 +202,21 @@ class RepositoryFigures:
 def storage_report(user, *, now: datetime | None = None) -> StorageReport:
     everything = sees_every_repository(user)
     visible = visible_repositories(user)
-    q = None if everything else access_for(user).q(Level.VIEW, field="repository__name")
-    sharing = _Sharing(shared_links(q))
+    sharing = _Sharing(_visible_links(user, everything))
     totals = visible.aggregate(size=Coalesce(Sum("size"), 0), count=Count("id"))
+    inside = sharing.by_namespace()
     namespaces = sorted(
         (
-            sharing.figure(
-                row["namespace"],
-                row["size"],
-                row["count"],
-                sharing.namespaces.get(row["namespace"], set()),
-            )
+            sharing.figure(row["namespace"], row["size"], row["count"], inside[row["namespace"]])
             for row in visible.order_by()
             .values("namespace")
             .annotate(size=Coalesce(Sum("size"), 0), count=Count("id"))
         ),
         key=lambda f: (-f.referenced, f.name),
     )
+    everyone = {blob_id: holders for blob_id, (_, holders) in sharing.holders.items()}
     return StorageReport(
-        total=sharing.figure("", totals["size"], totals["count"], set(sharing.names)),
+        total=sharing.figure("", totals["size"], totals["count"], everyone),
         shared_between=sharing.shared_between,
         bound=not everything,
         repositories=RepositoryFigures(visible, sharing),
@@ -211,12 +241,11 @@ def _teams(user, visible, sharing: _Sharing, everything: bool) -> list[Figure]:
         covered = patterns_q(patterns) if patterns else Q(pk__in=[])
         members = visible if covered is None else visible.filter(covered)
         totals = members.aggregate(size=Coalesce(Sum("size"), 0), count=Count("id"))
-        holding = {
-            pk
-            for pk, name in sharing.names.items()
-            if any(matches(pattern, name) for pattern in patterns)
-        }
-        figures.append(sharing.figure(team.name, totals["size"], totals["count"], holding))
+        links = sharing.links
+        if covered is not None:
+            links = links.filter(patterns_q(patterns, field="repository__name"))
+        inside = sharing.inside(links)
+        figures.append(sharing.figure(team.name, totals["size"], totals["count"], inside))
     return sorted(figures, key=lambda f: (-f.referenced, f.name))
 
 
@@ -303,23 +332,44 @@ def growth(user, everything: bool, *, now: datetime | None = None) -> Growth:
         rows = StorageSnapshot.objects.filter(scope=StorageSnapshot.Scope.REGISTRY)
         points = list(rows.order_by("taken_at").values_list("taken_at", "bytes"))
     else:
-        rows = StorageSnapshot.objects.filter(scope=StorageSnapshot.Scope.REPOSITORY)
-        q = access_for(user).q(Level.VIEW, field="name")
-        rows = rows.filter(q) if q is not None else rows
-        current: dict[str, int] = {}
         points = []
         total = 0
-        for taken_at, name, value in rows.order_by("taken_at", "name").values_list(
-            "taken_at", "name", "bytes"
-        ):
-            total += value - current.get(name, 0)
-            current[name] = value
-            if points and points[-1][0] == taken_at:
-                points[-1] = (taken_at, total)
-            elif not points or points[-1][1] != total:
-                # A row whose bytes did not change (its exclusive bytes did, through sharing
-                # with hidden repositories) adds no point: its time would tell of them.
+        for taken_at, change, changed in _visible_changes(user):
+            total += change
+            # A row whose bytes did not change (its exclusive bytes did, through sharing with
+            # hidden repositories) adds no point: its time would tell of them.
+            if changed:
                 points.append((taken_at, total))
     if points:
         points.append((max(now, points[-1][0]), points[-1][1]))
     return Growth(points, distinct=everything)
+
+
+def _visible_changes(user) -> list[tuple[datetime, int, bool]]:
+    """For each time a visible repository's row was written: by how many bytes the sum of the
+    visible repositories' bytes changed, and whether any of them changed (a repository's
+    change is its bytes less those of its previous row). Summed in SQL, one row per time."""
+    rows = StorageSnapshot.objects.filter(scope=StorageSnapshot.Scope.REPOSITORY)
+    q = access_for(user).q(Level.VIEW, field="name")
+    rows = rows.filter(q) if q is not None else rows
+    previous = Window(
+        Lag("bytes", default=0), partition_by=[F("name")], order_by=["taken_at", "id"]
+    )
+    inner = rows.annotate(change=F("bytes") - previous).values_list("taken_at", "change")
+    try:
+        sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:  # the user may see no repository
+        return []
+    with connection.cursor() as cursor:
+        head = "SELECT taken_at, SUM(change), MAX(CASE WHEN change <> 0 THEN 1 ELSE 0 END)"
+        changes = f"{head} FROM ({sql}) AS changes GROUP BY taken_at ORDER BY taken_at"
+        cursor.execute(changes, params)
+        found = cursor.fetchall()
+    field = StorageSnapshot._meta.get_field("taken_at")
+    converters = connection.ops.get_db_converters(field.get_col(StorageSnapshot._meta.db_table))
+    changes = []
+    for taken_at, change, changed in found:
+        for converter in converters:
+            taken_at = converter(taken_at, field, connection)
+        changes.append((taken_at, int(change), bool(changed)))
+    return changes
