@@ -86,6 +86,34 @@ def test_a_60_tag_repository_finds_build_3_by_filter(builds, personas):  # noqa:
     assert rows(html) == []
 
 
+@pytest.mark.parametrize("view", ["flat", "grouped"])
+def test_a_filter_with_few_matches_lists_them_by_id_with_the_same_answer(
+    builds,
+    personas,  # noqa: F811
+    monkeypatch,
+    view,
+):
+    """Few matches are taken by id (``tags._named``), many by the name filter itself: the
+    rows, their order and the counts are the same either way."""
+    from registryui.browse import tags as tags_table
+
+    client = personas["a_viewer"].client()
+    queries = [{"q": "build-3", "view": view}, {"q": "d-5", "sort": "tag", "view": view}]
+    by_id = []
+    for query in queries:
+        with CaptureQueriesContext(connection) as captured:
+            html = client.get("/r/team-a/builds", query).content.decode()
+        assert any(" IN (" in q["sql"] and "LIKE" not in q["sql"] for q in captured), query
+        by_id.append(html)
+    monkeypatch.setattr(tags_table, "FILTER_IDS_MAX", 5)  # 11 matches: too many for ids
+    for query, expected in zip(queries, by_id, strict=True):
+        html = client.get("/r/team-a/builds", query).content.decode()
+        assert (rows(html), groups(html)) == (rows(expected), groups(expected))
+        assert re.search(r"\d+ tags? match", html).group(0) in expected
+    if view == "flat":
+        assert rows(by_id[1]) == ["build-5"] + [f"build-{i}" for i in range(50, 60)]
+
+
 def test_the_filter_works_without_javascript_and_with_htmx(builds, personas):  # noqa: F811
     client = personas["a_viewer"].client()
     page = client.get("/r/team-a/builds").content.decode()
