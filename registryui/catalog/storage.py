@@ -133,10 +133,9 @@ def link_blobs(
     """
     if wanted is None:
         wanted = wanted_blobs(manifest_ids, tagged_ids)
-    fresh = new
     existing = (
         {}
-        if fresh
+        if new
         else {
             digest: (link_id, blob_id, images, tagged)
             for link_id, blob_id, digest, images, tagged in RepositoryBlob.objects.filter(
@@ -145,8 +144,8 @@ def link_blobs(
         }
     )
     # Sorted: concurrent writers insert and lock shared rows in one order (no deadlock).
-    new = sorted(digest for digest in wanted if digest not in existing)
-    blob_ids = _blob_ids(new, wanted)
+    missing = sorted(digest for digest in wanted if digest not in existing)
+    blob_ids = _blob_ids(missing, wanted)
     touched: set[int] = set()
     to_update: list[RepositoryBlob] = []
     for digest, (link_id, blob_id, images, tagged) in existing.items():
@@ -155,9 +154,9 @@ def link_blobs(
             to_update.append(RepositoryBlob(id=link_id, images=blob.images, tagged=blob.tagged))
             touched.add(blob_id)
     gone = {link_id: blob_id for d, (link_id, blob_id, _, _) in existing.items() if d not in wanted}
-    # A fresh repository's caller holds a transaction that is undone whole on an error: no
+    # A new repository's caller holds a transaction that is undone whole on an error: no
     # savepoint of its own (two round trips fewer).
-    with transaction.atomic(savepoint=not fresh):
+    with transaction.atomic(savepoint=not new):
         links = [
             RepositoryBlob(
                 repository=repository,
@@ -165,9 +164,9 @@ def link_blobs(
                 images=wanted[digest].images,
                 tagged=wanted[digest].tagged,
             )
-            for digest in new
+            for digest in missing
         ]
-        if fresh:
+        if new:
             # A repository created in the caller's transaction: no one else has linked it.
             bulk.insert(RepositoryBlob, links)
         else:
@@ -175,7 +174,7 @@ def link_blobs(
         RepositoryBlob.objects.bulk_update(to_update, ["images", "tagged"], batch_size=500)
         for chunk in chunked(list(gone)):
             RepositoryBlob.objects.filter(id__in=chunk).delete()
-        recount(touched | set(gone.values()) | {blob_ids[d] for d in new})
+        recount(touched | set(gone.values()) | {blob_ids[d] for d in missing})
     return sum(blob.size for blob in wanted.values())
 
 
