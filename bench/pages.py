@@ -904,7 +904,10 @@ def main() -> int:
             )
         return 0
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep and not args.database_url:
+            print(f"kept {workdir} (the SQLite files): remove it when done")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from registryui.catalog.models import (
 )
 from registryui.lib.ordering import ascending, descending
 from registryui.lib.reference import is_valid_component, reference_url
-from registryui.overview.queries import with_overview
+from registryui.overview.queries import StarredFirst
 from registryui.teams.decorators import viewer_required
 from registryui.teams.permissions import visible_repositories, visible_tags
 
@@ -143,18 +143,20 @@ def repository_list(request: HttpRequest) -> HttpResponse:
 
     visible = visible_repositories(request.user)
     # Starred repositories first (then the chosen sort), each row with its description.
-    repositories = with_overview(request.user, filter_repositories(visible, query, namespace))
-    if starred:
-        repositories = repositories.filter(starred=True)
-    repositories = repositories.order_by(F("starred").desc(), *REPOSITORY_SORTS[sort]).only(
-        "name",
-        "namespace",
-        "tag_count",
-        "size",
-        "last_updated_at",
-        "last_synced_at",
-        "last_sync_error",
-        "last_sync_error_at",
+    repositories = StarredFirst(
+        request.user,
+        filter_repositories(visible, query, namespace).only(
+            "name",
+            "namespace",
+            "tag_count",
+            "size",
+            "last_updated_at",
+            "last_synced_at",
+            "last_sync_error",
+            "last_sync_error_at",
+        ),
+        REPOSITORY_SORTS[sort],
+        only_starred=bool(starred),
     )
     page = paginate(request, repositories, REPOSITORIES_PER_PAGE)
     context: dict[str, Any] = {
