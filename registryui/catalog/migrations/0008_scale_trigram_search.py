@@ -11,19 +11,9 @@ migration or table rebuild ever sees it.
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
+from registryui.catalog.migration_ops import PostgresOnlySQL
+
 INDEX = "repo_name_trgm"
-
-
-class PostgresOnlySQL(migrations.RunSQL):
-    """RunSQL that runs on PostgreSQL and does nothing on any other database."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
