@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -158,7 +158,20 @@ def repository_list(request: HttpRequest) -> HttpResponse:
         REPOSITORY_SORTS[sort],
         only_starred=bool(starred),
     )
-    page = paginate(request, repositories, REPOSITORIES_PER_PAGE)
+    filtered = bool(query or namespace or starred)
+    count = None
+    extra: dict[str, Any] = {}
+    if not wants_fragment(request):
+        # Only the full page has the namespace menu. One pass over the visible repositories
+        # gives it, and, unfiltered, the total as well (no second pass to count them).
+        per_namespace = list(
+            visible.order_by("namespace").values_list("namespace").annotate(n=Count("pk"))
+        )
+        extra["namespaces"] = [ns for ns, _ in per_namespace if ns]
+        if not filtered:
+            count = sum(n for _, n in per_namespace)
+        extra["freshness"] = catalog_freshness()
+    page = paginate(request, repositories, REPOSITORIES_PER_PAGE, count=count)
     context: dict[str, Any] = {
         "page": page,
         "repositories": page.object_list,
@@ -167,17 +180,9 @@ def repository_list(request: HttpRequest) -> HttpResponse:
         "sort": sort,
         "starred": starred,
         "top_level": TOP_LEVEL,
-        "filtered": bool(query or namespace or starred),
+        "filtered": filtered,
+        **extra,
     }
-    if not wants_fragment(request):
-        # Only the full page shows these; the fragment branch skips their queries.
-        context["namespaces"] = list(
-            visible.exclude(namespace="")
-            .order_by("namespace")
-            .values_list("namespace", flat=True)
-            .distinct()
-        )
-        context["freshness"] = catalog_freshness()
     return render_page(request, "catalog/repository_list.html", context, "results")
 
 
