@@ -179,12 +179,13 @@ FILTER_IDS_MAX = 2000
 
 
 def _named(repository: Repository, tags: QuerySet, text: str) -> QuerySet:
-    """``tags`` whose name contains ``text``. A substring has no index to use, so the names
-    of the repository are read once (the ``(repository, name)`` index alone, no row) for the
-    ids of the matches; when they are few (``FILTER_IDS_MAX``), the counts and the page are
-    taken from those ids, instead of a walk of every tag in the page's order looking for
-    them (a 100,000-tag repository with 11 matches read every row twice). The ids are kept
-    on ``repository`` for the rest of the request: the counts and the page ask alike."""
+    """``tags`` whose name contains ``text``. The ids of the matches are read once (on
+    PostgreSQL from the trigram index on ``UPPER(name)``, catalog migration 0014; on SQLite
+    from the ``(repository, name)`` index alone, no row); when they are few
+    (``FILTER_IDS_MAX``), the counts and the page are taken from those ids, instead of a walk
+    of every tag in the page's order looking for them (a 100,000-tag repository with 11
+    matches read every row twice). The ids are kept on ``repository`` for the rest of the
+    request: the counts and the page ask alike."""
     found = getattr(repository, "_ids_named", None)
     if found is None or found[0] != text:
         matching = tags.filter(name__icontains=text).order_by().values_list("pk", flat=True)

@@ -108,10 +108,11 @@ def test_make_demo_serves_the_sample_repositories_and_ctrl_c_stops_everything(tm
         process.send_signal(signal.SIGINT)
         try:
             output, _ = process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as timeout:
             # Say what was still running (and still held the output pipe), then clean up.
-            alive = _describe(_children(process.pid) | descendants | {process.pid})
-            for pid in _children(process.pid) | descendants | {process.pid}:
+            stuck = _children(process.pid) | descendants | {process.pid}
+            alive = _describe(stuck)
+            for pid in stuck:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -119,7 +120,7 @@ def test_make_demo_serves_the_sample_repositories_and_ctrl_c_stops_everything(tm
             output, _ = process.communicate(timeout=30)
             raise AssertionError(
                 f"make demo did not stop within 60 s of Ctrl-C; still running: {alive}\n{output}"
-            ) from None
+            ) from timeout
     assert process.returncode == 0, output
     assert "Stopped the UI, the sync worker and the registry." in output
     time.sleep(0.5)
